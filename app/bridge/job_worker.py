@@ -1,0 +1,141 @@
+"""One job's QThread: starts the job's child process and turns its pipe into Qt signals.
+
+The child does the training (and the GIL-heavy work) in its own interpreter; this thread
+only waits on the pipe and the process sentinel, batches events and emits them at most
+about 10 times a second so the GUI thread never drowns in per-step signals.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+from multiprocessing.connection import wait
+
+from PySide6.QtCore import QThread, Signal
+
+from cnn_lab.engine.jobs import child_main
+from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
+
+STOP_GRACE_S = 1.5
+"""After Stop, the child gets this long to finish its step and record itself; then it is killed."""
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """A sentence for how a child process ended."""
+    if exitcode is None:
+        return "The training process did not report how it ended."
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        extra = (
+            " The system may have run out of memory, or it was ended from outside."
+            if -exitcode == signal.SIGKILL
+            else ""
+        )
+        return f"The training process was killed by {name} ({-exitcode}).{extra}"
+    return f"The training process exited unexpectedly with code {exitcode}."
+
+
+class JobWorker(QThread):
+    """Runs one job's child process and relays what it says."""
+
+    child_started = Signal(int, int)  # run id, pid
+    events = Signal(int, object)  # run id, list of engine events (batched)
+    job_finished = Signal(int, str, str)  # run id, final status, reason
+
+    def __init__(
+        self, run_id: int, spec_json: str, db_path: str, *, throttle_s: float = 0.1, parent=None
+    ) -> None:
+        super().__init__(parent)
+        self.run_id = run_id
+        self.spec_json = spec_json
+        self.db_path = db_path
+        self.throttle_s = throttle_s
+        ctx = mp.get_context("spawn")
+        self._ctx = ctx
+        self._stop_event = ctx.Event()
+        self._stop_requested_at: float | None = None
+        self.pid: int | None = None
+
+    def request_stop(self) -> None:
+        """Ask the child to finish its step and stop (safe from any thread)."""
+        self._stop_event.set()
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+
+    def run(self) -> None:  # runs in the worker thread
+        reader, writer = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(
+            target=child_main,
+            args=(self.spec_json, self.db_path, self.run_id, writer, self._stop_event),
+            name=f"cnn-lab-run-{self.run_id}",
+        )
+        process.start()
+        writer.close()  # the child holds the only write end, so EOF means it is gone
+        self.pid = process.pid
+        self.child_started.emit(self.run_id, process.pid or 0)
+
+        pending: list[object] = []
+        last_emit = 0.0
+        pipe_open = True
+        killed_after_stop = False
+        while True:
+            watched = [process.sentinel] + ([reader] if pipe_open else [])
+            ready = wait(watched, timeout=0.05)
+            if pipe_open and reader in ready:
+                pipe_open = self._drain(reader, pending)
+            now = time.monotonic()
+            if pending and now - last_emit >= self.throttle_s:
+                self.events.emit(self.run_id, pending)
+                pending, last_emit = [], now
+            if (
+                self._stop_requested_at is not None
+                and now - self._stop_requested_at > STOP_GRACE_S
+                and process.is_alive()
+            ):
+                process.kill()
+                killed_after_stop = True
+            if process.sentinel in ready and not pipe_open:
+                break
+            if process.sentinel in ready and pipe_open:
+                # The process ended; read what it left in the pipe, then stop watching.
+                while pipe_open and reader.poll(0):
+                    pipe_open = self._drain(reader, pending)
+                pipe_open = False
+        process.join()
+        reader.close()
+        if pending:
+            self.events.emit(self.run_id, pending)
+        status, reason = self._record_end(process.exitcode, killed_after_stop)
+        self.job_finished.emit(self.run_id, status, reason)
+
+    @staticmethod
+    def _drain(reader, pending: list[object]) -> bool:
+        """Read every waiting event; False once the pipe is closed."""
+        try:
+            while reader.poll(0):
+                pending.append(reader.recv())
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _record_end(self, exitcode: int | None, killed_after_stop: bool) -> tuple[str, str]:
+        """Make sure the run ends in a final state that says what happened."""
+        with RunStore.open(self.db_path) as store:
+            record = store.get_run(self.run_id)
+            if record.status in st.ACTIVE:
+                if killed_after_stop:
+                    store.finish_run(
+                        self.run_id,
+                        st.STOPPED,
+                        reason=f"Stopped by request; the job did not stop within {STOP_GRACE_S} s "
+                        "and was ended.",
+                    )
+                else:
+                    store.mark_crashed_if_active(self.run_id, describe_exit(exitcode))
+                record = store.get_run(self.run_id)
+            return record.status, record.reason or ""

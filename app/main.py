@@ -1,0 +1,33 @@
+"""cnn-lab's entry point: a command runs headless; no command opens the window.
+
+Qt and the window are imported only when the window is wanted, and torch is never imported
+here: the window must appear before torch loads (tests/app/test_startup.py checks it).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from cnn_lab.engine.cli import build_parser, run_command
+from cnn_lab.engine.errors import UserError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is not None:
+        return run_command(args)
+    if args.panel and not args.screenshot:
+        parser.error("--panel only works with --screenshot")
+    from cnn_lab.app.gui import run_gui
+
+    try:
+        return run_gui(db=args.db, screenshot=args.screenshot, panel=args.panel)
+    except UserError as exc:
+        sys.stderr.write(f"cnn-lab: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Run one panel on its own for a quick look: ``python -m cnn_lab.app.panels.<panel>``."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QWidget
+
+from cnn_lab.app.state import AppState
+from cnn_lab.engine.store import resolve_db_path
+
+
+def run_standalone(make_panel: Callable[[AppState], QWidget]) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    db = (
+        resolve_db_path(None)
+        if "--real-db" in sys.argv
+        else Path(tempfile.mkdtemp()) / "runs.sqlite"
+    )
+    state = AppState(db)
+    panel = make_panel(state)
+    panel.resize(1000, 700)
+    panel.show()
+    return app.exec()

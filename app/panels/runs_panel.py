@@ -1,0 +1,188 @@
+"""The Runs panel: every recorded run, and the curves of the one selected."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.charts import LiveChart
+from cnn_lab.engine.store import RunRecord
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def _percent(value: Any) -> str:
+    return (
+        "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+    )
+
+
+COLUMNS: list[tuple[str, Any]] = [
+    ("ID", lambda r: r.id),
+    ("Status", lambda r: r.status),
+    ("Name", lambda r: r.name),
+    ("Data", lambda r: r.dataset),
+    ("Model", lambda r: r.model),
+    ("Epochs", lambda r: r.summary.get("epochs", "")),
+    ("Best val acc", lambda r: _percent(r.summary.get("best_val_accuracy"))),
+    (
+        "Images/s",
+        lambda r: (
+            f"{r.summary['train_images_per_s']:,.0f}" if r.summary.get("train_images_per_s") else ""
+        ),
+    ),
+    ("Device", lambda r: r.summary.get("device") or r.device),
+    (
+        "Created",
+        lambda r: (
+            datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
+            if r.created_at
+            else ""
+        ),
+    ),
+    ("Duration", lambda r: f"{r.duration_s:.1f} s" if r.duration_s is not None else ""),
+]
+
+
+class RunsTableModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[RunRecord] = []
+
+    def set_records(self, records: list[RunRecord]) -> None:
+        self.beginResetModel()
+        self.records = records
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.records)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        record = self.records[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(COLUMNS[index.column()][1](record))
+        if role == Qt.ItemDataRole.ToolTipRole and record.reason:
+            return record.reason + (f"\n{record.hint}" if record.hint else "")
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][0]
+        return None
+
+
+class RunsPanel(QWidget):
+    title = "Runs"
+    run_selected = Signal(int)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model = RunsTableModel()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.refresh_button = QPushButton("Refresh")
+        self.count_label = QLabel()
+        self.detail = QLabel("Select a run to see its curves.")
+        self.detail.setWordWrap(True)
+        self.loss_chart = LiveChart("Training loss", y_label="cross-entropy")
+        self.accuracy_chart = LiveChart("Validation accuracy", x_label="epoch")
+
+        top = QHBoxLayout()
+        top.addWidget(self.count_label)
+        top.addStretch(1)
+        top.addWidget(self.refresh_button)
+        charts = QWidget()
+        charts_layout = QHBoxLayout(charts)
+        charts_layout.addWidget(self.loss_chart)
+        charts_layout.addWidget(self.accuracy_chart)
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.addWidget(self.detail)
+        lower_layout.addWidget(charts, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(lower)
+        splitter.setSizes([300, 300])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        state.db_changed.connect(lambda _path: self.refresh())
+        self.refresh()
+
+    def refresh(self) -> None:
+        selected = self.selected_run_id()
+        with self.state.open_store() as store:
+            records = store.list_runs(limit=10_000)
+        self.model.set_records(records)
+        self.count_label.setText(f"{len(records)} runs in {self.state.db_path}")
+        if selected is not None:
+            self.select_run(selected)
+
+    def selected_run_id(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.records[rows[0].row()].id if rows else None
+
+    def select_run(self, run_id: int) -> bool:
+        for row, record in enumerate(self.model.records):
+            if record.id == run_id:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _on_selection(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is None:
+            return
+        with self.state.open_store() as store:
+            record = store.get_run(run_id)
+            loss = store.metrics(run_id, "train.loss")
+            accuracy = store.metrics(run_id, "val.accuracy")
+        text = f"Run {record.id}: {record.status}"
+        if record.reason:
+            text += f" — {record.reason}"
+        if record.hint:
+            text += f" {record.hint}"
+        self.detail.setText(text)
+        self.loss_chart.set("train", [p.step for p in loss], [p.value for p in loss])
+        self.accuracy_chart.set(
+            "validation", [p.epoch for p in accuracy], [p.value for p in accuracy]
+        )
+        self.run_selected.emit(run_id)
+
+
+if __name__ == "__main__":
+    from cnn_lab.app.panels._standalone import run_standalone
+
+    raise SystemExit(run_standalone(RunsPanel))

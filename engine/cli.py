@@ -1,0 +1,323 @@
+"""cnn-lab's headless commands: the same engine as the window, on a terminal.
+
+``build_parser`` is shared with app/main.py, which opens the window when no command is
+given, so ``cnn-lab --help`` lists every command in one place. Nothing here imports Qt,
+and torch loads only when a command trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NoReturn, TextIO
+
+from cnn_lab.engine import __version__
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
+from cnn_lab.engine.store import RunStore, resolve_db_path
+
+PROG = "cnn-lab"
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line, never a usage dump or traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help').\n")
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the run database (default: $CNN_LAB_DB, else the user data folder)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="cnn-lab: train, compare and diagnose CNNs. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_db(parser)
+    parser.add_argument(
+        "--screenshot", metavar="OUT.png", help="render the window to a PNG and exit"
+    )
+    parser.add_argument("--panel", metavar="NAME", help="with --screenshot: render only this panel")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train one run headless and record it")
+    _add_db(train)
+    train.add_argument(
+        "--data",
+        default="sample:shapes",
+        metavar="SOURCE",
+        help="data source, e.g. sample:shapes (default)",
+    )
+    train.add_argument(
+        "--model",
+        default=ArchitectureSpec().preset,
+        metavar="NAME",
+        help="model preset (default: %(default)s)",
+    )
+    train.add_argument("--epochs", type=int, default=TrainSpec().epochs, metavar="N")
+    train.add_argument("--batch-size", type=int, default=TrainSpec().batch_size, metavar="N")
+    train.add_argument("--lr", type=float, default=TrainSpec().lr, metavar="X")
+    train.add_argument(
+        "--optimizer",
+        default=TrainSpec().optimizer,
+        metavar="NAME",
+        help="sgd, adamw or adam (default: %(default)s)",
+    )
+    train.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="auto, cpu, cuda or cuda:N (default: auto)",
+    )
+    train.add_argument("--seed", type=int, default=0, metavar="N")
+    train.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use at most N images (a stratified subset)",
+    )
+    train.add_argument("--name", default="", help="a name for the run")
+    train.add_argument("--json", action="store_true", help="print one JSON object when done")
+    train.set_defaults(handler=cmd_train)
+
+    runs = commands.add_parser("runs", help="list or show recorded runs")
+    runs_commands = runs.add_subparsers(
+        dest="runs_command", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    runs_list = runs_commands.add_parser("list", help="list runs, newest first")
+    _add_db(runs_list)
+    runs_list.add_argument("--status", help="only runs with this status")
+    runs_list.add_argument("--limit", type=int, default=50, metavar="N")
+    runs_list.add_argument("--json", action="store_true")
+    runs_list.set_defaults(handler=cmd_runs_list)
+    runs_show = runs_commands.add_parser(
+        "show", help="show one run: spec, status, summary, metrics"
+    )
+    _add_db(runs_show)
+    runs_show.add_argument("run_id", type=int, metavar="RUN_ID")
+    runs_show.add_argument("--json", action="store_true")
+    runs_show.set_defaults(handler=cmd_runs_show)
+    return parser
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.jobs import run_job  # loads the store only; torch loads in the loop
+
+    spec = RunSpec.from_dict(
+        {
+            "name": args.name,
+            "dataset": DatasetSpec(source=args.data, limit=args.limit).model_dump(),
+            "architecture": {"preset": args.model},
+            "train": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "optimizer": args.optimizer,
+                "device": args.device,
+                "seed": args.seed,
+            },
+        }
+    )
+    db = resolve_db_path(args.db)
+    stop = threading.Event()
+    with _stop_on_interrupt(stop):
+        record = run_job(spec, db, emit=_progress_printer(err), should_stop=stop.is_set)
+    summary = record.summary
+    result = {
+        "run_id": record.id,
+        "status": record.status,
+        "reason": record.reason,
+        "hint": record.hint,
+        "epochs": summary.get("epochs", 0),
+        "best_val_accuracy": summary.get("best_val_accuracy"),
+        "final_train_loss": summary.get("final_train_loss"),
+        "train_images_per_s": summary.get("train_images_per_s"),
+        "device": summary.get("device", record.device),
+        "db": str(db),
+    }
+    if args.json:
+        out.write(json.dumps(result) + "\n")
+    else:
+        out.write(f"run {record.id} {record.status}: {_summary_line(summary)}\n")
+    if record.status == "failed":
+        err.write(
+            f"{PROG}: run {record.id} failed: {record.reason}"
+            + (f" {record.hint}" if record.hint else "")
+            + "\n"
+        )
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with RunStore.open(resolve_db_path(args.db)) as store:
+        records = store.list_runs(status=args.status, limit=args.limit)
+    if args.json:
+        out.write(json.dumps([r.to_dict() for r in records]) + "\n")
+        return 0
+    if not records:
+        out.write("No runs yet. Train one with: cnn-lab train --data sample:shapes\n")
+        return 0
+    rows = [("ID", "STATUS", "CREATED", "DATA", "MODEL", "EPOCHS", "BEST VAL ACC", "NAME")]
+    for r in records:
+        rows.append(
+            (
+                str(r.id),
+                r.status,
+                _when(r.created_at),
+                r.dataset,
+                r.model,
+                str(r.summary.get("epochs", "")),
+                _percent(r.summary.get("best_val_accuracy")),
+                r.name,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with RunStore.open(resolve_db_path(args.db)) as store:
+        record = store.get_run(args.run_id)
+        keys = store.metric_keys(args.run_id)
+    info = record.to_dict()
+    info["spec"] = json.loads(record.spec_json) if record.spec_json else None
+    info["metrics"] = keys
+    if args.json:
+        out.write(json.dumps(info) + "\n")
+        return 0
+    out.write(f"Run {record.id}  {record.name or '(unnamed)'}\n")
+    out.write(
+        f"  status     {record.status}" + (f": {record.reason}" if record.reason else "") + "\n"
+    )
+    if record.hint:
+        out.write(f"  hint       {record.hint}\n")
+    out.write(f"  data       {record.dataset}\n  model      {record.model}\n")
+    out.write(f"  device     {record.summary.get('device', record.device)}\n")
+    out.write(f"  created    {_when(record.created_at)}\n")
+    if record.duration_s is not None:
+        out.write(f"  duration   {record.duration_s:.1f} s\n")
+    out.write(f"  summary    {_summary_line(record.summary)}\n")
+    out.write(
+        "  metrics    "
+        + (", ".join(f"{k} ({n})" for k, n in sorted(keys.items())) or "none")
+        + "\n"
+    )
+    out.write(
+        "  spec       " + json.dumps(info["spec"], indent=2).replace("\n", "\n             ") + "\n"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _progress_printer(err: TextIO) -> Callable[[Any], None]:
+    from cnn_lab.engine.train.events import EpochEnd, RunStarted
+
+    def show(event: Any) -> None:
+        if isinstance(event, RunStarted):
+            err.write(
+                f"training on {event.device}: {event.train_images} train / "
+                f"{event.val_images} val images, {len(event.classes)} classes, "
+                f"{event.params:,} parameters, {event.total_steps} steps\n"
+            )
+        elif isinstance(event, EpochEnd):
+            err.write(
+                f"epoch {event.epoch}: train loss {event.train_loss:.4f}  "
+                f"val loss {event.val_loss:.4f}  val acc {event.val_accuracy:.1%}  "
+                f"{event.images_per_s:,.0f} img/s  {event.epoch_s:.1f} s\n"
+            )
+        err.flush()
+
+    return show
+
+
+class _stop_on_interrupt:
+    """Turn the first Ctrl-C into a graceful stop (the run is recorded as stopped)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    parts = []
+    if summary.get("epochs") is not None:
+        parts.append(f"{summary['epochs']} epochs")
+    if summary.get("best_val_accuracy") is not None:
+        parts.append(f"best val acc {_percent(summary['best_val_accuracy'])}")
+    if summary.get("final_train_loss") is not None:
+        parts.append(f"final train loss {summary['final_train_loss']:.4f}")
+    if summary.get("train_images_per_s"):
+        parts.append(f"{summary['train_images_per_s']:,.0f} img/s")
+    return ", ".join(parts) or "no results"
+
+
+def _percent(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.1%}"
+
+
+def _when(timestamp: float | None) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else ""
+
+
+def run_command(
+    args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Run a parsed command; a person's mistake becomes one line on ``err`` and exit 2."""
+    try:
+        return int(args.handler(args, out, err))
+    except UserError as exc:
+        err.write(f"{PROG}: {exc}\n")
+        return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Headless entry point (``python -m cnn_lab.engine.cli``): commands only, no window."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main", "run_command"]

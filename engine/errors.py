@@ -1,0 +1,31 @@
+"""Errors a person can cause, carried as a sentence that says what happened and what to do.
+
+Anything raised as a ``UserError`` reaches the person verbatim (a CLI line, a dialog, a
+run's reason) and never as a traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in input the person controls: a spec, an argument, a file."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} {self.hint}"
+
+
+class SpecError(UserError):
+    """A spec that does not validate; the message names each bad field."""
+
+
+class StoreError(UserError):
+    """The run store cannot be opened or written as asked."""
+
+
+class RunNotFound(UserError):
+    """A run id that is not in the store."""

@@ -1,0 +1,267 @@
+"""A job: one run, from spec to stored result. The entry point of the job's child process.
+
+``run_job`` is what ``cnn-lab train`` calls in its own process and what the GUI's job
+process calls in a child: it records the run in the store, trains, streams every event to
+``emit``, writes metrics in batches about once a second, and always leaves the run in a
+final state with a reason a person can read.
+
+This module imports neither torch nor Qt at import time: the GUI imports it to name the
+child's entry point, and torch loads only inside the child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+from typing import Any
+
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore
+from cnn_lab.engine.store import status as st
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+
+
+def create_run(store: RunStore, spec: RunSpec) -> int:
+    """Record a queued run for ``spec`` and return its id."""
+    return store.create_run(
+        spec_json=spec.to_json(),
+        spec_hash=spec.spec_hash(),
+        name=spec.name,
+        dataset=spec.dataset.source,
+        model=spec.architecture.preset,
+    )
+
+
+def run_job(
+    spec: RunSpec,
+    db_path: str | Path,
+    run_id: int | None = None,
+    *,
+    emit: Emit = lambda event: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    sample_system: bool = True,
+    flush_interval_s: float = 1.0,
+) -> RunRecord:
+    """Train ``spec`` as run ``run_id`` (created if None) and return the final record."""
+    store = RunStore.open(db_path)
+    try:
+        if run_id is None:
+            run_id = create_run(store, spec)
+        store.mark_running(run_id, pid=os.getpid(), device=spec.train.device)
+        try:
+            finished = _record_training(
+                spec,
+                run_id,
+                db_path,
+                store,
+                emit,
+                should_stop,
+                sample_system=sample_system,
+                flush_interval_s=flush_interval_s,
+            )
+        except Exception as exc:  # the store or the monitor broke: still end the run recorded
+            log.error("job failed:\n%s", traceback.format_exc())
+            finished = _failure(
+                f"The job could not record its run: {exc}.",
+                "Check the disk and the database file, then train again.",
+            )
+        store.finish_run(
+            run_id,
+            finished["status"],
+            reason=finished["reason"],
+            hint=finished["hint"],
+            summary=finished["summary"],
+        )
+        return store.get_run(run_id)
+    finally:
+        store.close()
+
+
+def _record_training(
+    spec: RunSpec,
+    run_id: int,
+    db_path: str | Path,
+    store: RunStore,
+    emit: Emit,
+    should_stop: Callable[[], bool],
+    *,
+    sample_system: bool,
+    flush_interval_s: float,
+) -> dict[str, Any]:
+    """Train with the batched writer and the system sampler running, and close both."""
+    writer = BatchedWriter(db_path, run_id, interval_s=flush_interval_s)
+    sampler = None
+    try:
+        if sample_system:
+            sampler = _start_sampler(writer, emit)
+        return _train_and_record(spec, run_id, writer, store, emit, should_stop)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        if not writer.close():
+            log.warning("the metric writer did not finish in time: %s", writer.error)
+
+
+def _train_and_record(
+    spec: RunSpec,
+    run_id: int,
+    writer: BatchedWriter,
+    store: RunStore,
+    emit: Emit,
+    should_stop: Callable[[], bool],
+) -> dict[str, Any]:
+    # Imported here so that importing engine.jobs never loads torch.
+    from cnn_lab.engine.train.events import EpochEnd, RunFinished, RunStarted, StepEnd
+    from cnn_lab.engine.train.loop import train_events
+
+    try:
+        for event in train_events(spec, run_id=run_id, should_stop=should_stop):
+            if isinstance(event, StepEnd):
+                writer.metrics(
+                    event.step,
+                    event.epoch,
+                    {
+                        "train.loss": event.loss,
+                        "lr": event.lr,
+                        "train.images_per_s": event.images_per_s,
+                    },
+                )
+            elif isinstance(event, EpochEnd):
+                writer.metrics(
+                    event.step,
+                    event.epoch,
+                    {
+                        "epoch.train_loss": event.train_loss,
+                        "epoch.train_accuracy": event.train_accuracy,
+                        "val.loss": event.val_loss,
+                        "val.accuracy": event.val_accuracy,
+                        "epoch.seconds": event.epoch_s,
+                        "epoch.images_per_s": event.images_per_s,
+                    },
+                )
+            elif isinstance(event, RunStarted):
+                store.update_summary(
+                    run_id,
+                    {
+                        "device": event.device,
+                        "params": event.params,
+                        "total_steps": event.total_steps,
+                        "classes": list(event.classes),
+                    },
+                )
+            emit(event)
+            if isinstance(event, RunFinished):
+                return {
+                    "status": event.status,
+                    "reason": event.reason,
+                    "hint": event.hint,
+                    "summary": event.summary,
+                }
+    except UserError as exc:
+        result = _failure(exc.message, exc.hint)
+    except MemoryError:
+        result = _failure("The run ran out of memory.", "Lower the batch size or the model width.")
+    except RuntimeError as exc:
+        if "out of memory" in str(exc).lower():
+            result = _failure(
+                "The device ran out of memory.", "Lower the batch size or the model width."
+            )
+        else:
+            log.error("training failed:\n%s", traceback.format_exc())
+            result = _failure(
+                f"Training stopped with an internal error: {exc}.",
+                "This is a bug in cnn-lab; please report it with the log.",
+            )
+    except Exception as exc:  # the run must end recorded, whatever broke
+        log.error("training failed:\n%s", traceback.format_exc())
+        result = _failure(
+            f"Training stopped with an internal error: {type(exc).__name__}: {exc}.",
+            "This is a bug in cnn-lab; please report it with the log.",
+        )
+    else:
+        result = _failure("Training ended without a result.", None)
+    emit(
+        RunFinished(
+            run_id=run_id,
+            status=result["status"],
+            reason=result["reason"],
+            hint=result["hint"],
+            summary={},
+        )
+    )
+    return result
+
+
+def _failure(reason: str, hint: str | None) -> dict[str, Any]:
+    return {"status": st.FAILED, "reason": reason, "hint": hint, "summary": {}}
+
+
+def _start_sampler(writer: BatchedWriter, emit: Emit) -> Any:
+    from cnn_lab.engine.monitor.system import BackgroundSampler
+    from cnn_lab.engine.train.events import SystemSampled
+
+    def record(when: float, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            writer.sample(when, key, value)
+        emit(SystemSampled(time=when, values=values))
+
+    sampler = BackgroundSampler(record, hz=2.0)  # samples this (the job's) process
+    sampler.start()
+    return sampler
+
+
+def child_main(
+    spec_json: str,
+    db_path: str,
+    run_id: int,
+    conn: Connection,
+    stop_event: MpEvent,
+) -> None:
+    """The job process: train, and send every event to the parent over ``conn``.
+
+    If the parent dies (the pipe breaks, or this process is re-parented) the run stops at
+    the next step and is recorded as stopped, so nothing trained so far is lost.
+    """
+    logging.basicConfig(level=logging.INFO, format="[job %(process)d] %(levelname)s %(message)s")
+    parent = os.getppid()
+    parent_gone = threading.Event()
+
+    def emit(event: Any) -> None:
+        if parent_gone.is_set():
+            return
+        try:
+            conn.send(event)
+        except (BrokenPipeError, EOFError, OSError):
+            parent_gone.set()
+
+    def should_stop() -> bool:
+        if os.getppid() != parent:
+            parent_gone.set()
+        return stop_event.is_set() or parent_gone.is_set()
+
+    spec = RunSpec.from_json(spec_json)
+    record = run_job(spec, db_path, run_id, emit=emit, should_stop=should_stop)
+    if parent_gone.is_set() and record.status == st.STOPPED:
+        store = RunStore.open(db_path)
+        try:
+            store.finish_run(
+                run_id,
+                st.STOPPED,
+                reason="The cnn-lab window closed while this run trained; "
+                "it stopped and kept what it had.",
+            )
+        finally:
+            store.close()
+    with contextlib.suppress(OSError):
+        conn.close()

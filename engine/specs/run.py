@@ -1,0 +1,79 @@
+"""RunSpec: everything one training run needs, in one JSON document with a schema version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
+
+from cnn_lab.engine.errors import SpecError
+from cnn_lab.engine.specs.architecture import ArchitectureSpec
+from cnn_lab.engine.specs.base import Spec, spec_error
+from cnn_lab.engine.specs.dataset import DatasetSpec
+from cnn_lab.engine.specs.train import TrainSpec
+
+SCHEMA_VERSION = 1
+
+
+class RunSpec(Spec):
+    """One run: data, architecture and recipe. Saved with the run and hashed to find twins."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: Annotated[str, Field(max_length=200)] = ""
+    tags: tuple[Annotated[str, Field(min_length=1, max_length=60)], ...] = ()
+    dataset: DatasetSpec = DatasetSpec()
+    architecture: ArchitectureSpec = ArchitectureSpec()
+    train: TrainSpec = TrainSpec()
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def spec_hash(self) -> str:
+        """A hash of what changes the result: the name and tags are left out."""
+        payload = self.model_dump(mode="json", exclude={"name", "tags"})
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunSpec:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SpecError(f"The run spec is not valid JSON: {exc}.") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunSpec:
+        data = migrate(data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error(exc, what="run spec") from None
+
+
+# Each entry upgrades a document from version N to N+1. Version 1 is the first, so the table
+# is empty; the mechanism is here so that old files keep loading when fields change.
+_MIGRATIONS: dict[int, Any] = {}
+
+
+def migrate(data: Any) -> dict[str, Any]:
+    """Bring a RunSpec document from any older schema version up to SCHEMA_VERSION."""
+    if not isinstance(data, dict):
+        raise SpecError("The run spec must be a JSON object with dataset, architecture and train.")
+    data = dict(data)
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SpecError(f"The run spec has an invalid schema_version ({version!r}).")
+    if version > SCHEMA_VERSION:
+        raise SpecError(
+            f"The run spec was written by a newer cnn-lab (schema {version}; this one reads up "
+            f"to {SCHEMA_VERSION}).",
+            hint="Update cnn-lab to open it.",
+        )
+    while version < SCHEMA_VERSION:
+        data = _MIGRATIONS[version](data)
+        version += 1
+        data["schema_version"] = version
+    return data

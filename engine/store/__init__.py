@@ -1,0 +1,45 @@
+"""The run store: runs, metrics, system samples and artifacts in one SQLite file (WAL mode).
+
+``RunStore`` is one connection for the thread that opened it (the GUI, a command);
+``BatchedWriter`` is a job's write path, batching points from a background thread.
+Importing this package loads no torch and no Qt.
+"""
+
+from cnn_lab.engine.store.paths import ENV_VAR, default_db_path, resolve_db_path
+from cnn_lab.engine.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
+from cnn_lab.engine.store.status import (
+    ACTIVE,
+    ALL,
+    COMPLETED,
+    CRASHED,
+    FAILED,
+    FINAL,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+)
+from cnn_lab.engine.store.store import MetricPoint, RunRecord, RunStore, SystemSample
+from cnn_lab.engine.store.writer import BatchedWriter
+
+__all__ = [
+    "ACTIVE",
+    "ALL",
+    "COMPLETED",
+    "CRASHED",
+    "ENV_VAR",
+    "FAILED",
+    "FINAL",
+    "MIGRATIONS",
+    "QUEUED",
+    "RUNNING",
+    "SCHEMA_VERSION",
+    "STOPPED",
+    "BatchedWriter",
+    "MetricPoint",
+    "Migration",
+    "RunRecord",
+    "RunStore",
+    "SystemSample",
+    "default_db_path",
+    "resolve_db_path",
+]

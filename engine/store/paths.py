@@ -1,0 +1,34 @@
+"""Where the run store lives: an explicit path, else ``$CNN_LAB_DB``, else the user data folder.
+
+One resolver so the GUI, the job process and ``cnn-lab`` on a terminal always agree on the file,
+and tests can point everything at ``tmp_path`` with one environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+ENV_VAR = "CNN_LAB_DB"
+
+
+def default_db_path() -> Path:
+    """The per-user store, e.g. ``~/.local/share/cnn-lab/runs.sqlite`` on Linux."""
+    return platformdirs.user_data_path("cnn-lab") / "runs.sqlite"
+
+
+def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
+    """Pick the store's path: ``value`` wins, then ``$CNN_LAB_DB``, then the default.
+
+    The result is absolute with ``~`` expanded, so a path handed to a child process means the
+    same file whatever that process's working directory is.
+    """
+    if value is not None and str(value) != "":
+        chosen = Path(value)
+    elif os.environ.get(ENV_VAR):
+        chosen = Path(os.environ[ENV_VAR])
+    else:
+        chosen = default_db_path()
+    return Path(os.path.abspath(chosen.expanduser()))

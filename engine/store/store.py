@@ -1,0 +1,621 @@
+"""The run store: runs, their metrics, system samples and artifacts in one SQLite file.
+
+Several processes share the file at once (the GUI reads while each job process writes its own
+run), so the store runs in WAL mode, where readers never block the writer, with a busy timeout
+so writers queue for each other instead of failing. Every write is one short ``BEGIN IMMEDIATE``
+transaction: taking the write lock up front means a writer waits in the busy handler instead of
+failing with "database is locked" when it upgrades from a read lock.
+
+A ``RunStore`` wraps one connection and, like the connection, belongs to the thread that opened
+it. Every SQLite failure leaves as a ``StoreError`` with a sentence, never as a raw sqlite3 error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+import sqlite_utils
+
+from cnn_lab.engine.errors import RunNotFound, StoreError
+from cnn_lab.engine.store import schema
+from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
+from cnn_lab.engine.store.status import ACTIVE, ALL, CRASHED, FINAL, QUEUED, RUNNING
+
+_T = TypeVar("_T")
+
+_RUN_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "reason",
+    "hint",
+    "spec_json",
+    "spec_hash",
+    "dataset",
+    "model",
+    "device",
+    "host",
+    "pid",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "heartbeat_at",
+    "summary_json",
+    "experiment_id",
+)
+_RUN_SELECT = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+
+_CRASH_HINT = (
+    "Everything it wrote before then is kept; look at the job's log for the cause, "
+    "or start the run again."
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of ``runs``, decoded. Frozen so it can cross to the GUI thread safely."""
+
+    id: int
+    name: str
+    status: str
+    reason: str | None
+    hint: str | None
+    spec_json: str
+    spec_hash: str
+    dataset: str
+    model: str
+    device: str
+    host: str | None
+    pid: int | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    experiment_id: int | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds it ran: to its end, or to its last heartbeat while it still runs."""
+        if self.started_at is None:
+            return None
+        until = self.ended_at if self.ended_at is not None else self.heartbeat_at
+        return None if until is None else max(0.0, until - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field plus ``duration_s``, as plain JSON-ready values."""
+        data = asdict(self)
+        data["duration_s"] = self.duration_s
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    """One scalar logged by training at a step. ``value`` may be NaN (stored as NULL)."""
+
+    run_id: int
+    step: int
+    epoch: int
+    key: str
+    value: float
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSample:
+    """One reading of a system gauge (GPU use, memory, CPU) at a wall-clock time."""
+
+    run_id: int
+    time: float
+    key: str
+    value: float
+
+
+def _store_error(exc: sqlite3.Error, path: Path) -> StoreError:
+    """Turn a sqlite3 error into a sentence that names the file and what to do."""
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return StoreError(
+            f"The run store at {path} is busy (locked by another process) and did not free up "
+            "in time.",
+            "Wait for other cnn-lab windows or jobs using it to finish, then try again.",
+        )
+    if "not a database" in lowered or "malformed" in lowered:
+        return StoreError(
+            f"The file at {path} is not a cnn-lab run store, or it is damaged ({text}).",
+            f"Move it aside, or point {ENV_VAR} at another file.",
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return StoreError(
+            f"The run store at {path} is read-only.", "Check the file's and its folder's rights."
+        )
+    if "disk is full" in lowered or "disk i/o" in lowered:
+        return StoreError(
+            f"The run store at {path} could not be written ({text}).",
+            "Free some disk space, then try again.",
+        )
+    return StoreError(f"The run store at {path} could not be used: {text}.")
+
+
+def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Let no raw sqlite3 error out of a public method: callers handle only StoreError."""
+
+    @functools.wraps(method)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
+
+    return wrapper
+
+
+def _json_default(value: Any) -> Any:
+    """Accept NumPy and torch scalars (anything with ``.item()``) in summaries."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} cannot be stored in a run summary")
+
+
+def _dump_summary(summary: dict[str, Any]) -> str:
+    return json.dumps(summary, default=_json_default, sort_keys=True)
+
+
+def _load_summary(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    loaded = json.loads(text)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _float_or_nan(value: float | None) -> float:
+    # SQLite turns NaN into NULL on the way in; turn it back so a chart shows a gap, not a crash.
+    return math.nan if value is None else float(value)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process on this machine. A zombie counts as dead."""
+    if pid <= 0 or not psutil.pid_exists(pid):
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # AccessDenied and friends: it exists, so assume it is alive
+        return True
+
+
+class RunStore:
+    """One connection to the run store. Open it with :meth:`RunStore.open`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, *, stale_after_s: float) -> None:
+        self._db = db
+        self._path = path
+        self._stale_after_s = stale_after_s
+        self._closed = False
+
+    # ----------------------------------------------------------------- opening and closing
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        stale_after_s: float = 30.0,
+        busy_timeout_ms: int = 15000,
+    ) -> RunStore:
+        """Open (creating if needed) the store at ``path``, migrate it and sweep stale runs.
+
+        Raises ``StoreError`` with a sentence when the file is not a SQLite database, was
+        written by a newer cnn-lab, or cannot be created.
+        """
+        resolved = resolve_db_path(path)
+        try:
+            resolved.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"The folder for the run store at {resolved} could not be created ({exc})."
+            ) from exc
+        try:
+            db = sqlite_utils.Database(resolved, execute_plugins=False)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, resolved) from exc
+        store = cls(db, resolved, stale_after_s=stale_after_s)
+        try:
+            store._configure(busy_timeout_ms)
+            store._migrate()
+            store.sweep_stale()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @_guarded
+    def _configure(self, busy_timeout_ms: int) -> None:
+        # busy_timeout first, so even switching to WAL waits for a writer instead of failing.
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.enable_wal()
+        # NORMAL is durable across application crashes in WAL mode and avoids an fsync per
+        # commit; only a power cut can lose the last batch, which a heartbeat sweep tolerates.
+        self._db.execute("PRAGMA synchronous = NORMAL")
+
+    @_guarded
+    def _migrate(self) -> None:
+        version = schema.current_version(self._db)
+        self._refuse_newer(version)
+        for migration in schema.MIGRATIONS:
+            if migration.version <= version:
+                continue
+            with self._write():
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                now_at = schema.current_version(self._db)
+                self._refuse_newer(now_at)
+                if migration.version > now_at:
+                    schema.apply_migration(self._db, migration)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"The run store at {self._path} was written by a newer cnn-lab (schema version "
+                f"{version}; this cnn-lab knows up to {schema.SCHEMA_VERSION}).",
+                f"Update cnn-lab, or point {ENV_VAR} at another file.",
+            )
+
+    @property
+    def path(self) -> Path:
+        """The absolute path of the SQLite file."""
+        return self._path
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The underlying sqlite-utils database, for read-only queries the methods lack."""
+        return self._db
+
+    def close(self) -> None:
+        """Close the connection. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that holds the write lock from its first statement."""
+        conn = self._db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------------------ runs
+
+    @_guarded
+    def create_run(
+        self,
+        *,
+        spec_json: str,
+        spec_hash: str,
+        name: str = "",
+        dataset: str = "",
+        model: str = "",
+        device: str = "",
+        experiment_id: int | None = None,
+        status: str = QUEUED,
+    ) -> int:
+        """Record a new run and return its id."""
+        if status not in ALL:
+            raise ValueError(f"{status!r} is not a run status; use one of {sorted(ALL)}.")
+        record = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "status": status,
+            "spec_json": spec_json,
+            "spec_hash": spec_hash,
+            "dataset": dataset,
+            "model": model,
+            "device": device,
+            "created_at": time.time(),
+            "summary_json": "{}",
+        }
+        with self._write():
+            return int(self._db["runs"].insert(record).last_pk)
+
+    @_guarded
+    def mark_running(self, run_id: int, *, pid: int, device: str, host: str | None = None) -> None:
+        """Claim a run for the process ``pid`` on ``host`` (this machine unless given)."""
+        now = time.time()
+        self._update_run(
+            run_id,
+            "status = ?, started_at = ?, heartbeat_at = ?, pid = ?, host = ?, device = ?",
+            [RUNNING, now, now, pid, host or socket.gethostname(), device],
+        )
+
+    @_guarded
+    def heartbeat(self, run_id: int, *, now: float | None = None) -> None:
+        """Say the run's process is alive; a run without one for ``stale_after_s`` is crashed."""
+        at = time.time() if now is None else now
+        self._update_run(run_id, "heartbeat_at = ?", [at])
+
+    @_guarded
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        reason: str | None = None,
+        hint: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """End a run with a final status; ``summary`` is merged into the one already stored."""
+        if status not in FINAL:
+            raise ValueError(f"A run can only finish as one of {sorted(FINAL)}, not as {status!r}.")
+        with self._write() as conn:
+            merged = self._merged_summary(conn, run_id, summary or {})
+            conn.execute(
+                "UPDATE runs SET status = ?, reason = ?, hint = ?, ended_at = ?, "
+                "summary_json = ? WHERE id = ?",
+                [status, reason, hint, time.time(), _dump_summary(merged), run_id],
+            )
+
+    @_guarded
+    def update_summary(self, run_id: int, summary: dict[str, Any]) -> None:
+        """Merge ``summary``'s keys into the run's summary (best metrics, throughput, ...)."""
+        with self._write() as conn:
+            merged = self._merged_summary(conn, run_id, summary)
+            conn.execute(
+                "UPDATE runs SET summary_json = ? WHERE id = ?", [_dump_summary(merged), run_id]
+            )
+
+    @_guarded
+    def mark_crashed_if_active(self, run_id: int, reason: str) -> bool:
+        """Crash a run only if it is still queued or running; return whether it changed.
+
+        One conditional UPDATE, so a job that finished a moment earlier keeps its own status.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, reason = ?, ended_at = COALESCE(ended_at, ?) "
+                "WHERE id = ? AND status IN (?, ?)",
+                [CRASHED, reason, time.time(), run_id, *sorted(ACTIVE)],
+            )
+            return cursor.rowcount > 0
+
+    @_guarded
+    def get_run(self, run_id: int) -> RunRecord:
+        """The run with id ``run_id``; ``RunNotFound`` if there is none."""
+        row = self._db.execute(f"{_RUN_SELECT} WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            raise self._not_found(run_id)
+        return self._record(row)
+
+    @_guarded
+    def list_runs(
+        self, *, status: str | None = None, limit: int = 1000, offset: int = 0
+    ) -> list[RunRecord]:
+        """Runs newest first, optionally only those with ``status``."""
+        where, params = ("WHERE status = ?", [status]) if status is not None else ("", [])
+        rows = self._db.execute(
+            f"{_RUN_SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        return [self._record(row) for row in rows]
+
+    def _update_run(self, run_id: int, assignments: str, params: Sequence[Any]) -> None:
+        with self._write() as conn:
+            cursor = conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*params, run_id])
+            if cursor.rowcount == 0:
+                raise self._not_found(run_id)
+
+    def _merged_summary(
+        self, conn: sqlite3.Connection, run_id: int, summary: dict[str, Any]
+    ) -> dict[str, Any]:
+        # Read inside the caller's write transaction, so concurrent merges never drop keys.
+        row = conn.execute("SELECT summary_json FROM runs WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            raise self._not_found(run_id)
+        return {**_load_summary(row[0]), **summary}
+
+    def _not_found(self, run_id: int) -> RunNotFound:
+        return RunNotFound(f"There is no run {run_id} in {self._path}.")
+
+    @staticmethod
+    def _record(row: Sequence[Any]) -> RunRecord:
+        values = dict(zip(_RUN_COLUMNS, row, strict=True))
+        values["summary"] = _load_summary(values.pop("summary_json"))
+        return RunRecord(**values)
+
+    # --------------------------------------------------------------- metrics and samples
+
+    @_guarded
+    def add_metrics(self, rows: Iterable[MetricPoint]) -> None:
+        """Append metric points, all in one transaction."""
+        with self._write() as conn:
+            self._insert_metrics(conn, rows)
+
+    @_guarded
+    def add_system_samples(self, rows: Iterable[SystemSample]) -> None:
+        """Append system samples, all in one transaction."""
+        with self._write() as conn:
+            self._insert_samples(conn, rows)
+
+    @_guarded
+    def write_batch(
+        self,
+        run_id: int,
+        metrics: Iterable[MetricPoint],
+        samples: Iterable[SystemSample],
+        *,
+        now: float | None = None,
+    ) -> None:
+        """Append metrics and samples and heartbeat ``run_id``, all in one transaction.
+
+        This is the job's periodic write: one lock acquisition and one commit per second,
+        however many points training produced.
+        """
+        with self._write() as conn:
+            self._insert_metrics(conn, metrics)
+            self._insert_samples(conn, samples)
+            at = time.time() if now is None else now
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", [at, run_id])
+
+    @staticmethod
+    def _insert_metrics(conn: sqlite3.Connection, rows: Iterable[MetricPoint]) -> None:
+        # executemany on the raw connection: sqlite-utils' insert_all introspects the table on
+        # every call, which is measurable at thousands of points a second.
+        conn.executemany(
+            "INSERT INTO metrics (run_id, step, epoch, key, value, time) VALUES (?, ?, ?, ?, ?, ?)",
+            ((p.run_id, p.step, p.epoch, p.key, p.value, p.time) for p in rows),
+        )
+
+    @staticmethod
+    def _insert_samples(conn: sqlite3.Connection, rows: Iterable[SystemSample]) -> None:
+        conn.executemany(
+            "INSERT INTO system_samples (run_id, time, key, value) VALUES (?, ?, ?, ?)",
+            ((s.run_id, s.time, s.key, s.value) for s in rows),
+        )
+
+    @_guarded
+    def metrics(self, run_id: int, key: str) -> list[MetricPoint]:
+        """Every point of one metric of one run, in step order. NULL values come back as NaN."""
+        rows = self._db.execute(
+            "SELECT run_id, step, epoch, key, value, time FROM metrics "
+            "WHERE run_id = ? AND key = ? ORDER BY step, time, rowid",
+            [run_id, key],
+        ).fetchall()
+        return [MetricPoint(r[0], r[1], r[2], r[3], _float_or_nan(r[4]), r[5]) for r in rows]
+
+    @_guarded
+    def metric_keys(self, run_id: int) -> dict[str, int]:
+        """Each metric key the run logged, with how many points it has."""
+        rows = self._db.execute(
+            "SELECT key, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY key ORDER BY key",
+            [run_id],
+        ).fetchall()
+        return {key: int(count) for key, count in rows}
+
+    @_guarded
+    def system_samples(self, run_id: int, key: str) -> list[SystemSample]:
+        """Every sample of one gauge of one run, in time order. NULL values come back as NaN."""
+        rows = self._db.execute(
+            "SELECT run_id, time, key, value FROM system_samples "
+            "WHERE run_id = ? AND key = ? ORDER BY time, rowid",
+            [run_id, key],
+        ).fetchall()
+        return [SystemSample(r[0], r[1], r[2], _float_or_nan(r[3])) for r in rows]
+
+    # ----------------------------------------------------------- artifacts and experiments
+
+    @_guarded
+    def add_artifact(
+        self, run_id: int, *, path: str | os.PathLike[str], kind: str, sha256: str, bytes: int
+    ) -> int:
+        """Record a file a run produced (checkpoint, export, report); return its id."""
+        record = {
+            "run_id": run_id,
+            "path": os.fspath(path),
+            "kind": kind,
+            "sha256": sha256,
+            "bytes": int(bytes),
+            "created_at": time.time(),
+        }
+        with self._write():
+            return int(self._db["artifacts"].insert(record).last_pk)
+
+    @_guarded
+    def artifacts(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's artifacts, oldest first, as plain dicts."""
+        return list(
+            self._db["artifacts"].rows_where("run_id = ?", [run_id], order_by="created_at, id")
+        )
+
+    @_guarded
+    def create_experiment(self, name: str, kind: str = "group", spec_json: str = "") -> int:
+        """Record an experiment (a sweep or a group of runs) and return its id."""
+        record = {"name": name, "kind": kind, "spec_json": spec_json, "created_at": time.time()}
+        with self._write():
+            return int(self._db["experiments"].insert(record).last_pk)
+
+    # ----------------------------------------------------------------------- housekeeping
+
+    @_guarded
+    def sweep_stale(self, now: float | None = None) -> list[int]:
+        """Crash every running run whose job is gone, and return their ids.
+
+        A job is gone when its heartbeat is older than ``stale_after_s``, or when it ran on this
+        machine and its process no longer exists. Without this a run whose process was killed
+        would show as running forever. Only writes when something is stale, so opening an
+        up-to-date store takes no write lock.
+        """
+        now = time.time() if now is None else now
+        rows = self._db.execute(
+            "SELECT id, host, pid, heartbeat_at, started_at, created_at FROM runs WHERE status = ?",
+            [RUNNING],
+        ).fetchall()
+        doomed = [row for row in rows if self._is_gone(row, now)]
+        if not doomed:
+            return []
+        changed: list[int] = []
+        with self._write() as conn:
+            for run_id, _host, _pid, heartbeat_at, started_at, created_at in doomed:
+                last = heartbeat_at or started_at or created_at or now
+                stamp = time.strftime("%H:%M:%S", time.localtime(last))
+                # heartbeat_at IS ? : skip a run whose job heartbeated since we looked.
+                cursor = conn.execute(
+                    "UPDATE runs SET status = ?, reason = ?, hint = ?, ended_at = ? "
+                    "WHERE id = ? AND status = ? AND heartbeat_at IS ?",
+                    [
+                        CRASHED,
+                        f"The job stopped reporting at {stamp}; its process is gone.",
+                        _CRASH_HINT,
+                        last,
+                        run_id,
+                        RUNNING,
+                        heartbeat_at,
+                    ],
+                )
+                if cursor.rowcount:
+                    changed.append(run_id)
+        return changed
+
+    def _is_gone(self, row: Sequence[Any], now: float) -> bool:
+        _run_id, host, pid, heartbeat_at, started_at, created_at = row
+        # A run created as running has no heartbeat yet: its creation time starts the clock.
+        last = next((t for t in (heartbeat_at, started_at, created_at) if t is not None), now)
+        if now - last > self._stale_after_s:
+            return True
+        on_this_host = host is not None and host == socket.gethostname()
+        return on_this_host and pid is not None and not _pid_alive(int(pid))
+
+    @_guarded
+    def integrity_ok(self) -> bool:
+        """Whether SQLite's own integrity check passes (for a "check store" command)."""
+        row = self._db.execute("PRAGMA integrity_check").fetchone()
+        return row is not None and row[0] == "ok"

@@ -1,0 +1,56 @@
+"""Choosing the device a run trains on, with sentences for devices that are not there."""
+
+from __future__ import annotations
+
+import torch
+
+from cnn_lab.engine.errors import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto | cpu | mps | cuda | cuda:N`` to a torch.device that exists here."""
+    name = name.strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", 0)
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "mps":
+        if not _mps_available():
+            raise UserError(
+                "The run asks for Apple's MPS device, which this machine does not have.",
+                hint="Choose cpu or auto.",
+            )
+        return torch.device("mps")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"The run asks for {name}, but PyTorch sees no CUDA GPU on this machine.",
+                hint="Choose cpu or auto, or check the NVIDIA driver.",
+            )
+        index = int(name.split(":", 1)[1]) if ":" in name else 0
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise UserError(
+                f"The run asks for {name}, but this machine has {count} CUDA GPU(s) "
+                f"(cuda:0 to cuda:{count - 1}).",
+            )
+        return torch.device("cuda", index)
+    raise UserError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.")
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human name, e.g. 'cuda:0 (NVIDIA H100)' or 'cpu (2 threads)'."""
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
