@@ -40,6 +40,7 @@ def save_screenshot(window: MainWindow, out: Path, panel: str | None = None) -> 
     if panel is not None:
         key = panel.strip().lower()
         if key not in window.panels:
+            QThreadPool.globalInstance().waitForDone(30_000)  # let previews end before exit
             raise UserError(
                 f"There is no panel called {panel!r}. Panels: {', '.join(window.panels)}."
             )

@@ -19,8 +19,8 @@ from typing import Any, NoReturn, TextIO
 
 from cnn_lab.engine import __version__
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
-from cnn_lab.engine.store import RunStore, resolve_db_path
+from cnn_lab.engine.specs import ArchitectureSpec, RunSpec, TrainSpec
+from cnn_lab.engine.store import RunStore, resolve_db_path, status
 
 PROG = "cnn-lab"
 EXIT_USAGE = 2
@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs_list = runs_commands.add_parser("list", help="list runs, newest first")
     _add_db(runs_list)
-    runs_list.add_argument("--status", help="only runs with this status")
+    runs_list.add_argument(
+        "--status", choices=sorted(status.ALL), help="only runs with this status"
+    )
     runs_list.add_argument("--limit", type=int, default=50, metavar="N")
     runs_list.add_argument("--json", action="store_true")
     runs_list.set_defaults(handler=cmd_runs_list)
@@ -125,7 +127,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = RunSpec.from_dict(
         {
             "name": args.name,
-            "dataset": DatasetSpec(source=args.data, limit=args.limit).model_dump(),
+            "dataset": {"source": args.data, "limit": args.limit},
             "architecture": {"preset": args.model},
             "train": {
                 "epochs": args.epochs,
@@ -200,7 +202,10 @@ def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    with RunStore.open(resolve_db_path(args.db)) as store:
+    db = resolve_db_path(args.db)
+    if not db.exists():  # reading must not leave an empty database behind a typo
+        raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
+    with RunStore.open(db) as store:
         record = store.get_run(args.run_id)
         keys = store.metric_keys(args.run_id)
     info = record.to_dict()
@@ -296,9 +301,15 @@ def _when(timestamp: float | None) -> str:
 
 
 def run_command(
-    args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """Run a parsed command; a person's mistake becomes one line on ``err`` and exit 2."""
+    """Run a parsed command; a person's mistake becomes one line on ``err`` and exit 2.
+
+    The streams default to ``sys.stdout``/``sys.stderr`` as they are *now*, not at import, so
+    redirection and pytest's capture see the output.
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     try:
         return int(args.handler(args, out, err))
     except UserError as exc:

@@ -6,6 +6,7 @@ not freeze the window. Training never uses this: it runs in a child process.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +29,16 @@ class _Task(QRunnable):
         try:
             result = self.fn()
         except Exception as exc:  # reported to the GUI, never raised into Qt
-            self.relay.failed.emit(f"{exc}\n{traceback.format_exc(limit=3)}")
+            self._deliver(self.relay.failed, f"{exc}\n{traceback.format_exc(limit=3)}")
         else:
-            self.relay.done.emit(result)
+            self._deliver(self.relay.done, result)
+
+    @staticmethod
+    def _deliver(signal: Any, value: Any) -> None:
+        # RuntimeError: the application is shutting down and took the relay with it; nobody
+        # is left to receive the result, which is not worth a traceback on exit.
+        with contextlib.suppress(RuntimeError):
+            signal.emit(value)
 
 
 _live: set[_Relay] = set()

@@ -125,7 +125,7 @@ class JobWorker(QThread):
 
     def _record_end(self, exitcode: int | None, killed_after_stop: bool) -> tuple[str, str]:
         """Make sure the run ends in a final state that says what happened."""
-        with RunStore.open(self.db_path) as store:
+        with RunStore.open(self.db_path, sweep=False) as store:
             record = store.get_run(self.run_id)
             if record.status in st.ACTIVE:
                 if killed_after_stop:

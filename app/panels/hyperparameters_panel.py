@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -17,6 +18,7 @@ from cnn_lab.app.state import AppState
 from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.specs import TrainSpec
 from cnn_lab.engine.train.optimizers import optimizer_info, optimizer_names
+from cnn_lab.engine.train.schedules import schedule_info, schedule_names
 
 
 class HyperparametersPanel(QWidget):
@@ -47,6 +49,11 @@ class HyperparametersPanel(QWidget):
         for name in optimizer_names():
             self.optimizer.addItem(optimizer_info(name).label, name)
         self.optimizer.setCurrentIndex(max(self.optimizer.findData(spec.optimizer), 0))
+        self.schedule = QComboBox()
+        for name in schedule_names():
+            self.schedule.addItem(schedule_info(name).label, name)
+        self.schedule.setCurrentIndex(max(self.schedule.findData(spec.schedule), 0))
+        self.schedule.setToolTip("How the learning rate changes over the run.")
         self.momentum = QDoubleSpinBox()
         self.momentum.setRange(0.0, 0.999)
         self.momentum.setSingleStep(0.05)
@@ -66,6 +73,12 @@ class HyperparametersPanel(QWidget):
         self.device.addItem("CPU", "cpu")
         for gpu in inventory.gpus:
             self.device.addItem(f"cuda:{gpu.index}: {gpu.name}", f"cuda:{gpu.index}")
+        self.channels_last = QCheckBox("Channels-last memory layout")
+        self.channels_last.setChecked(spec.channels_last)
+        self.channels_last.setToolTip(
+            "Store images and weights as NHWC. Convolutions run faster this way on most CPUs and "
+            "on tensor-core GPUs (see benchmarks/channels_last.py)."
+        )
         self.gpu_status = QLabel(inventory.message)
         self.gpu_status.setWordWrap(True)
 
@@ -74,6 +87,7 @@ class HyperparametersPanel(QWidget):
         self.form.addRow("Batch size", self.batch_size)
         self.form.addRow("Learning rate", self.lr)
         self.form.addRow("Optimizer", self.optimizer)
+        self.form.addRow("Schedule", self.schedule)
         self.form.addRow("Momentum", self.momentum)
         self.form.addRow("Weight decay", self.weight_decay)
         self.form.addRow("Seed", self.seed)
@@ -82,6 +96,7 @@ class HyperparametersPanel(QWidget):
         device_form = QFormLayout()
         device_form.addRow("Device", self.device)
         device_form.addRow("", self.gpu_status)
+        device_form.addRow("", self.channels_last)
         device_box = QGroupBox("Hardware")
         device_box.setLayout(device_form)
         for box in (recipe, device_box):
@@ -96,7 +111,9 @@ class HyperparametersPanel(QWidget):
         for dspin in (self.lr, self.momentum, self.weight_decay):
             dspin.valueChanged.connect(self._push)
         self.optimizer.currentIndexChanged.connect(self._push)
+        self.schedule.currentIndexChanged.connect(self._push)
         self.device.currentIndexChanged.connect(self._push)
+        self.channels_last.toggled.connect(self._push)
         self._push()
 
     def _push(self) -> None:
@@ -109,10 +126,12 @@ class HyperparametersPanel(QWidget):
                 batch_size=self.batch_size.value(),
                 lr=self.lr.value(),
                 optimizer=optimizer,
+                schedule=self.schedule.currentData(),
                 momentum=self.momentum.value(),
                 weight_decay=self.weight_decay.value(),
                 device=self.device.currentData(),
                 seed=self.seed.value(),
+                channels_last=self.channels_last.isChecked(),
             )
         )
 

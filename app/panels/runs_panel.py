@@ -147,8 +147,9 @@ class RunsPanel(QWidget):
             records = store.list_runs(limit=10_000)
         self.model.set_records(records)
         self.count_label.setText(f"{len(records)} runs in {self.state.db_path}")
-        if selected is not None:
-            self.select_run(selected)
+        # Keep the person's choice; with none yet, show the newest run so the curves are not empty.
+        if not (selected is not None and self.select_run(selected)) and records:
+            self.table.selectRow(0)
 
     def selected_run_id(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from cnn_lab.engine.errors import StoreError
+
 ENV_VAR = "CNN_LAB_DB"
 
 
@@ -31,4 +33,11 @@ def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
         chosen = Path(os.environ[ENV_VAR])
     else:
         chosen = default_db_path()
-    return Path(os.path.abspath(chosen.expanduser()))
+    try:
+        expanded = chosen.expanduser()
+    except RuntimeError as exc:  # "~nosuchuser/runs.sqlite"
+        raise StoreError(
+            f"Cannot use the database path {str(chosen)!r}: {exc}.",
+            hint="Give a full path, or a path under your own home folder.",
+        ) from exc
+    return Path(os.path.abspath(expanded))

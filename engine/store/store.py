@@ -221,8 +221,12 @@ class RunStore:
         *,
         stale_after_s: float = 30.0,
         busy_timeout_ms: int = 15000,
+        sweep: bool = True,
     ) -> RunStore:
         """Open (creating if needed) the store at ``path``, migrate it and sweep stale runs.
+
+        ``sweep=False`` is for the one who knows better than the sweep why a run ended: the
+        job thread that watched its child die records the exit signal itself.
 
         Raises ``StoreError`` with a sentence when the file is not a SQLite database, was
         written by a newer cnn-lab, or cannot be created.
@@ -242,7 +246,8 @@ class RunStore:
         try:
             store._configure(busy_timeout_ms)
             store._migrate()
-            store.sweep_stale()
+            if sweep:
+                store.sweep_stale()
         except BaseException:
             store.close()
             raise

@@ -1,0 +1,33 @@
+"""Fixtures for the window tests: a MainWindow on a fresh database, quick training choices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QThreadPool
+
+from cnn_lab.app.main_window import MainWindow
+from cnn_lab.app.state import AppState
+
+
+@pytest.fixture
+def window(qtbot, db_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    win = MainWindow(AppState(db_path))
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    yield win
+    win.controller.shutdown()
+    QThreadPool.globalInstance().waitForDone(10_000)
+
+
+def choose_quick_run(win: MainWindow, *, epochs: int = 2, limit: int = 600) -> None:
+    """Set the panels the way a person would for a short run."""
+    win.data_panel.limit.setValue(limit)
+    win.hyperparameters_panel.epochs.setValue(epochs)
+    win.hyperparameters_panel.batch_size.setValue(32)
+    win.hyperparameters_panel.device.setCurrentIndex(
+        win.hyperparameters_panel.device.findData("cpu")
+    )
