@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
 from cnn_lab.engine import __version__
+from cnn_lab.engine.cli_data import add_data_commands, add_data_options, dataset_dict
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec, TrainSpec
 from cnn_lab.engine.store import RunStore, resolve_db_path, status
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         default="sample:shapes",
         metavar="SOURCE",
-        help="data source, e.g. sample:shapes (default)",
+        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
+        "(default: sample:shapes)",
     )
     train.add_argument(
         "--model",
@@ -85,16 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto, cpu, cuda or cuda:N (default: auto)",
     )
     train.add_argument("--seed", type=int, default=0, metavar="N")
-    train.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help="use at most N images (a stratified subset)",
-    )
+    add_data_options(train)
     train.add_argument("--name", default="", help="a name for the run")
     train.add_argument("--json", action="store_true", help="print one JSON object when done")
     train.set_defaults(handler=cmd_train)
+
+    add_data_commands(commands, _Parser)
 
     runs = commands.add_parser("runs", help="list or show recorded runs")
     runs_commands = runs.add_subparsers(
@@ -127,7 +125,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = RunSpec.from_dict(
         {
             "name": args.name,
-            "dataset": {"source": args.data, "limit": args.limit},
+            "dataset": dataset_dict(args, args.data),
             "architecture": {"preset": args.model},
             "train": {
                 "epochs": args.epochs,

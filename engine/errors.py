@@ -29,3 +29,11 @@ class StoreError(UserError):
 
 class RunNotFound(UserError):
     """A run id that is not in the store."""
+
+
+class Cancelled(Exception):
+    """The person asked a long operation (an import, a cache build) to stop; not an error."""
+
+
+class DataError(UserError):
+    """A dataset that cannot be imported or trained on as it is; the message says why."""

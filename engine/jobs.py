@@ -22,7 +22,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore
 from cnn_lab.engine.store import status as st
@@ -168,6 +168,13 @@ def _train_and_record(
                     "hint": event.hint,
                     "summary": event.summary,
                 }
+    except Cancelled:
+        result = {
+            "status": st.STOPPED,
+            "reason": "Stopped by request while the data was being prepared.",
+            "hint": None,
+            "summary": {},
+        }
     except UserError as exc:
         result = _failure(exc.message, exc.hint)
     except MemoryError:

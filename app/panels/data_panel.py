@@ -1,116 +1,840 @@
-"""The Data panel: pick a dataset, see its classes and examples, set the split."""
+"""The Data panel: choose a source, set preprocessing and augmentation, see what the import found.
+
+Every control change becomes a new DatasetSpec in AppState at once. Changing what the import
+depends on (the source, image size, channels, resize policy, the limit) also re-runs the
+engine's ``prepare_dataset`` in a cancellable Task, a moment later so that spinning a box does
+not start ten imports. Augmentation does not touch the import: it only re-draws the "After
+augmentation" grid, computed in the background because the preview imports torch.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic_core import ValidationError  # not pydantic's: see the note below
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
+    QPushButton,
     QScrollArea,
+    QSizePolicy,
+    QSlider,
     QSpinBox,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from cnn_lab.app.bridge.background import run_in_background
+from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.class_histogram import ClassHistogram
 from cnn_lab.app.widgets.image_grid import ClassImageGrid
-from cnn_lab.engine.data.imageset import ImageSet
-from cnn_lab.engine.data.samples import load_sample, sample_description, sample_names
-from cnn_lab.engine.specs import DatasetSpec
+from cnn_lab.app.widgets.report_view import ReportView
+from cnn_lab.engine.data.augment import augmentation_info, augmentation_names
+from cnn_lab.engine.data.samples import sample_description, sample_names
+from cnn_lab.engine.specs import DatasetSpec, explain
+from cnn_lab.engine.specs.dataset import RESIZE_POLICIES
+
+# pydantic.ValidationError is pydantic_core's class. Importing it through ``pydantic`` before
+# PySide6 leaves pydantic half-loaded when shiboken's import hook inspects modules, and the
+# engine's specs then fail to import (seen with ``python -m cnn_lab.app.panels.data_panel``).
+
+SAMPLE_PREFIX = "sample:"
+EXAMPLES_PER_CLASS = 4
+"""Images per class in the example grid, and the same images in the augmented grid."""
+CELL_TARGET = 64
+"""Small images are enlarged by a whole factor to about this many pixels on screen..."""
+CELL_MAX = 96
+"""...and images larger than this are shrunk to it, so a 224 px dataset still fits."""
+LEFT_WIDTH = 410
+IMPORT_DELAY_MS = 300
+PREVIEW_DELAY_MS = 120
+MAX_RECENT = 8
+FILE_FILTER = (
+    "Datasets (*.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tbz2 *.tar.xz *.txz *.csv *.tsv *.npz);;"
+    "Archives (*.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tbz2 *.tar.xz *.txz);;"
+    "CSV of path,label (*.csv *.tsv);;NumPy arrays (*.npz);;All files (*)"
+)
+CLASS_BALANCE = (
+    ("none", "None"),
+    ("weighted_loss", "Class-weighted loss"),
+    ("weighted_sampler", "Class-weighted sampler"),
+)
+
+
+def _resize_policies() -> list[tuple[str, str]]:
+    """(name, label) of each resize policy; the engine's registry if it is there."""
+    try:
+        from cnn_lab.engine.data.resize import resize_policy_label, resize_policy_names
+
+        return [(name, resize_policy_label(name)) for name in resize_policy_names()]
+    except ImportError:
+        return [(name, name.replace("_", " ").capitalize()) for name in RESIZE_POLICIES]
+
+
+# ------------------------------------------------------------------------------ recent sources
+
+
+def _recent_file() -> Path:
+    import platformdirs
+
+    return platformdirs.user_config_path("cnn-lab") / "recent-sources.json"
+
+
+def load_recent_sources() -> list[str]:
+    try:
+        data = json.loads(_recent_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return (
+        [s for s in data if isinstance(s, str) and s][:MAX_RECENT] if isinstance(data, list) else []
+    )
+
+
+def remember_source(source: str) -> list[str]:
+    """Put ``source`` first in the recent list (saved beside the settings); returns the list."""
+    recent = [source] + [s for s in load_recent_sources() if s != source]
+    recent = recent[:MAX_RECENT]
+    path = _recent_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(recent, indent=1), encoding="utf-8")
+    except OSError:
+        pass  # a read-only config folder only costs the list
+    return recent
+
+
+def _shown_source(source: str) -> str:
+    if source.startswith(SAMPLE_PREFIX):
+        return f"Sample: {source[len(SAMPLE_PREFIX) :]}"
+    path = Path(source)
+    parent = path.parent.name
+    return f"{path.name}  ({parent})" if parent else path.name or source
+
+
+def _import_key(spec: DatasetSpec) -> tuple[Any, ...]:
+    """What ``prepare_dataset``'s result depends on; other fields never need a re-import."""
+    return (
+        spec.source,
+        spec.image_size,
+        spec.channels,
+        spec.resize,
+        spec.limit,
+        spec.split_seed if spec.limit is not None else None,
+    )
+
+
+def _augment_key(spec: DatasetSpec) -> tuple[Any, ...]:
+    return (tuple((s.name, s.strength) for s in spec.augment), spec.mixup_alpha, spec.cutmix_alpha)
+
+
+def _augments(spec: DatasetSpec) -> bool:
+    return bool(spec.augment) or spec.mixup_alpha > 0 or spec.cutmix_alpha > 0
+
+
+# ------------------------------------------------------------------------------ background work
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import hands the panel: the prepared data and the few images it shows."""
+
+    prepared: Any  # PreparedDataset
+    examples: np.ndarray
+    """Up to EXAMPLES_PER_CLASS images of each class, in class order (a copy, not a memmap)."""
+    example_labels: np.ndarray
+    counts: list[int]
+
+
+def import_dataset(spec: DatasetSpec, progress: Any, should_stop: Any) -> Imported:
+    """Runs on a worker thread: the engine's import, then the example images picked out."""
+    from cnn_lab.engine.data.prepare import prepare_dataset
+
+    prepared = prepare_dataset(spec, progress=progress, should_stop=should_stop)
+    labels = np.asarray(prepared.labels)
+    picks = [np.flatnonzero(labels == c)[:EXAMPLES_PER_CLASS] for c in range(len(prepared.classes))]
+    index = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(labels, minlength=len(prepared.classes)).tolist()
+    examples = np.ascontiguousarray(prepared.images[index])
+    return Imported(prepared, examples, labels[index], counts)
+
+
+def augment_examples(
+    images: np.ndarray, steps: list[tuple[str, float]], seed: int, mixup: float, cutmix: float
+) -> np.ndarray:
+    """Runs on a worker thread: the engine's preview imports torch when first called."""
+    from cnn_lab.engine.data.augment import preview
+
+    return preview(images, steps, seed, mixup_alpha=mixup, cutmix_alpha=cutmix)
+
+
+# ------------------------------------------------------------------------------ the panel
 
 
 class DataPanel(QWidget):
-    """Shows the chosen dataset's classes, counts and a grid of examples."""
+    """Pick a dataset, set how it is prepared and augmented, and see what the import found."""
 
     title = "Data"
+
+    import_finished = Signal(object)
+    """The ImportReport of an import that completed (blockers or not)."""
+    import_failed = Signal(str)
+    import_cancelled = Signal()
+    preview_ready = Signal()
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.images: ImageSet | None = None
+        self.import_task: Task | None = None
+        self.preview_task: Task | None = None
+        self.report: Any = None  # the last ImportReport shown
+        self.imported: Imported | None = None
+        self.preview_seed = 0
+        self._import_key: tuple[Any, ...] | None = None  # of the import started last
+        self._augment_key: tuple[Any, ...] | None = None  # of the preview shown or running
+        self._good_source: str | None = None  # the source of the report shown
+        self._loading = False
 
+        self._import_timer = QTimer(self, singleShot=True, interval=IMPORT_DELAY_MS)
+        self._import_timer.timeout.connect(self._start_import)
+        self._preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self._start_preview)
+
+        self.setAcceptDrops(True)
+        controls = QWidget()
+        controls_layout = QVBoxLayout(controls)
+        controls_layout.setContentsMargins(0, 0, 6, 0)
+        controls_layout.setSpacing(4)
+        controls_layout.addWidget(self._build_source())
+        controls_layout.addWidget(self._build_preprocessing())
+        controls_layout.addWidget(self._build_augmentation())
+        controls_layout.addStretch(1)
+        left = QScrollArea()
+        left.setWidget(controls)
+        left.setWidgetResizable(True)
+        left.setFrameShape(QFrame.Shape.NoFrame)
+        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left.setFixedWidth(LEFT_WIDTH)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(left)
+        layout.addWidget(self._build_results(), 1)
+
+        self._load_spec(state.dataset)
+        self._connect_controls()
+        self._on_changed(immediate=True)
+
+    # ----------------------------------------------------------------- building
+
+    def _build_source(self) -> QGroupBox:
         self.source = QComboBox()
+        self.source.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.source.setMinimumContentsLength(20)
         for name in sample_names():
-            self.source.addItem(f"Sample: {name}", f"sample:{name}")
-            self.source.setItemData(self.source.count() - 1, sample_description(name), 3)
+            self.source.addItem(f"Sample: {name}", f"{SAMPLE_PREFIX}{name}")
+            self.source.setItemData(
+                self.source.count() - 1, sample_description(name), Qt.ItemDataRole.ToolTipRole
+            )
+        for source in load_recent_sources():
+            self._add_source_item(source)
         self.description = QLabel()
         self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: palette(mid);")
+        self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button.setToolTip("A folder with one sub-folder of images per class")
+        self.open_folder_button.clicked.connect(self._choose_folder)
+        self.open_file_button = QPushButton("Open file…")
+        self.open_file_button.setToolTip(
+            "A zip or tar archive of class folders, a CSV of path,label, or a NumPy .npz"
+        )
+        self.open_file_button.clicked.connect(self._choose_file)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_folder_button)
+        buttons.addWidget(self.open_file_button)
+        box = QGroupBox("Source (or drop a folder or file on this panel)")
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.source)
+        layout.addWidget(self.description)
+        layout.addLayout(buttons)
+        return box
+
+    def _build_preprocessing(self) -> QGroupBox:
+        self.image_size = QSpinBox()
+        self.image_size.setRange(0, 1024)
+        self.image_size.setSingleStep(8)
+        self.image_size.setSpecialValueText("auto")
+        self.image_size.setSuffix(" px")
+        self.image_size.setToolTip(
+            "Side of the square images are resized to. Auto keeps a sample's own size and "
+            "uses 64 px for image files."
+        )
+        self.channels = QComboBox()
+        self.channels.addItem("RGB (3 channels)", 3)
+        self.channels.addItem("Greyscale (1 channel)", 1)
+        self.resize_policy = QComboBox()
+        for name, label in _resize_policies():
+            self.resize_policy.addItem(label, name)
+        self.resize_policy.setToolTip("How an image that is not square becomes square")
+        self.resize_policy.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.resize_policy.setMinimumContentsLength(16)
+        self.val_fraction = QDoubleSpinBox()
+        self.val_fraction.setRange(0.05, 0.5)
+        self.val_fraction.setSingleStep(0.05)
+        self.val_fraction.setToolTip("Share of each class held out to measure validation accuracy.")
+        self.test_fraction = QDoubleSpinBox()
+        self.test_fraction.setRange(0.0, 0.5)
+        self.test_fraction.setSingleStep(0.05)
+        self.test_fraction.setSpecialValueText("none")
+        self.test_fraction.setToolTip(
+            "Share of each class kept back and evaluated once, at the end."
+        )
+        self.split_seed = QSpinBox()
+        self.split_seed.setRange(0, 2**31 - 1)
+        self.split_seed.setToolTip("Which images land in which split (and in the limited subset)")
         self.limit = QSpinBox()
         self.limit.setRange(0, 10_000_000)
         self.limit.setSpecialValueText("all images")
         self.limit.setSingleStep(500)
+        self.limit.setGroupSeparatorShown(True)
         self.limit.setToolTip("Train on a stratified subset: quicker trials, lower accuracy.")
-        self.val_fraction = QDoubleSpinBox()
-        self.val_fraction.setRange(0.05, 0.5)
-        self.val_fraction.setSingleStep(0.05)
-        self.val_fraction.setValue(state.dataset.val_fraction)
-        self.val_fraction.setToolTip("Share of each class held out to measure validation accuracy.")
-        self.summary = QLabel("Loading…")
-        self.grid = ClassImageGrid(per_class=12, scale=2)
+        self.class_balance = QComboBox()
+        for name, label in CLASS_BALANCE:
+            self.class_balance.addItem(label, name)
+        self.class_balance.setToolTip("Counter class imbalance by weighting the loss or sampling")
+        self.split_summary = QLabel()
+        self.split_summary.setWordWrap(True)
+        self.split_summary.setStyleSheet("color: palette(mid);")
+        self.spec_error = QLabel()
+        self.spec_error.setWordWrap(True)
+        self.spec_error.setStyleSheet("color: #c62828;")
+        self.spec_error.setVisible(False)
 
         form = QFormLayout()
-        form.addRow("Dataset", self.source)
-        form.addRow("", self.description)
+        form.addRow("Image size", self.image_size)
+        form.addRow("Channels", self.channels)
+        form.addRow("Resize", self.resize_policy)
         form.addRow("Use at most", self.limit)
         form.addRow("Validation share", self.val_fraction)
-        form.addRow("Contents", self.summary)
-        settings = QGroupBox("Dataset")
-        settings.setLayout(form)
-        settings.setMaximumWidth(420)
+        form.addRow("Test share", self.test_fraction)
+        form.addRow("Split seed", self.split_seed)
+        form.addRow(self.split_summary)
+        form.addRow("Class balance", self.class_balance)
+        box = QGroupBox("Preprocessing and splits")
+        layout = QVBoxLayout(box)
+        layout.addLayout(form)
+        layout.addWidget(self.spec_error)
+        return box
 
-        scroll = QScrollArea()
-        scroll.setWidget(self.grid)
-        scroll.setWidgetResizable(True)
-        examples = QGroupBox("Examples per class")
-        examples_layout = QVBoxLayout(examples)
-        examples_layout.addWidget(scroll)
+    def _build_augmentation(self) -> QGroupBox:
+        self.augment_boxes: dict[str, QCheckBox] = {}
+        self.augment_sliders: dict[str, QSlider] = {}
+        self._strength_labels: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        for row, name in enumerate(augmentation_names()):
+            info = augmentation_info(name)
+            box = QCheckBox(info.label)
+            box.setToolTip(info.description)
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, 100)
+            slider.setValue(round(info.default_strength * 100))
+            slider.setToolTip(f"Strength (0 = off, 1 = strongest)\n\n{info.description}")
+            slider.setMinimumWidth(70)
+            value = QLabel()
+            value.setMinimumWidth(28)
+            self.augment_boxes[name] = box
+            self.augment_sliders[name] = slider
+            self._strength_labels[name] = value
+            grid.addWidget(box, row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(value, row, 2)
+        self.mixup_alpha = QDoubleSpinBox()
+        self.mixup_alpha.setRange(0.0, 10.0)
+        self.mixup_alpha.setSingleStep(0.1)
+        self.mixup_alpha.setSpecialValueText("off")
+        self.mixup_alpha.setToolTip(
+            "Blend pairs of images and their labels (alpha of the Beta draw)"
+        )
+        self.cutmix_alpha = QDoubleSpinBox()
+        self.cutmix_alpha.setRange(0.0, 10.0)
+        self.cutmix_alpha.setSingleStep(0.1)
+        self.cutmix_alpha.setSpecialValueText("off")
+        self.cutmix_alpha.setToolTip(
+            "Paste a patch of one image into another, labels mixed by area"
+        )
+        mixing = QHBoxLayout()
+        mixing.addWidget(QLabel("Mixup α"))
+        mixing.addWidget(self.mixup_alpha, 1)
+        mixing.addSpacing(8)
+        mixing.addWidget(QLabel("CutMix α"))
+        mixing.addWidget(self.cutmix_alpha, 1)
+        box = QGroupBox("Augmentation (training only)")
+        layout = QVBoxLayout(box)
+        layout.addLayout(grid)
+        layout.addLayout(mixing)
+        return box
 
-        layout = QHBoxLayout(self)
-        left = QVBoxLayout()
-        left.addWidget(settings)
-        left.addStretch(1)
-        layout.addLayout(left)
-        layout.addWidget(examples, 1)
+    def _build_results(self) -> QWidget:
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(False)
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the import; the report below stays as it was")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_import)
+        self.retry_button = QPushButton("Import again")
+        self.retry_button.setVisible(False)
+        self.retry_button.clicked.connect(self.reimport)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.progress)
+        status_row.addWidget(self.cancel_button)
+        status_row.addWidget(self.retry_button)
 
-        self.source.currentIndexChanged.connect(self._on_source_changed)
-        self.limit.valueChanged.connect(self._push)
-        self.val_fraction.valueChanged.connect(self._push)
-        self._on_source_changed()
+        self.report_view = ReportView()
+        report_box = QGroupBox("Import report")
+        QVBoxLayout(report_box).addWidget(self.report_view)
+        self.histogram = ClassHistogram(title="")
+        self.histogram.setMinimumWidth(240)
+        histogram_box = QGroupBox("Images per class")
+        QVBoxLayout(histogram_box).addWidget(self.histogram)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(report_box)
+        top.addWidget(histogram_box)
+        top.setSizes([480, 380])
 
-    def _push(self) -> None:
+        self.grid = ClassImageGrid(per_class=EXAMPLES_PER_CLASS, scale=2, max_side=CELL_MAX)
+        self.examples_box = QGroupBox("Examples")
+        QVBoxLayout(self.examples_box).addWidget(_scrolling(self.grid))
+        self.augmented_grid = ClassImageGrid(
+            per_class=EXAMPLES_PER_CLASS, scale=2, max_side=CELL_MAX
+        )
+        for grid in (self.grid, self.augmented_grid):
+            grid.layout().setContentsMargins(0, 0, 0, 0)
+        self.reroll_button = QPushButton("Re-roll")
+        self.reroll_button.setToolTip("Draw the random augmentations again with a new seed")
+        self.reroll_button.clicked.connect(self.reroll)
+        self.preview_status = QLabel()
+        self.preview_status.setStyleSheet("color: palette(mid);")
+        head = QHBoxLayout()
+        head.addWidget(self.preview_status, 1)
+        head.addWidget(self.reroll_button)
+        self.augmented_box = QGroupBox("After augmentation")
+        augmented_layout = QVBoxLayout(self.augmented_box)
+        augmented_layout.addLayout(head)
+        augmented_layout.addWidget(_scrolling(self.augmented_grid))
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.examples_box)
+        bottom.addWidget(self.augmented_box)
+        bottom.setSizes([430, 430])
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([330, 370])
+
+        results = QWidget()
+        layout = QVBoxLayout(results)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(status_row)
+        layout.addWidget(split, 1)
+        return results
+
+    def _connect_controls(self) -> None:
+        self.source.currentIndexChanged.connect(lambda _: self._on_changed(immediate=True))
+        for spin in (
+            self.image_size,
+            self.limit,
+            self.split_seed,
+            self.val_fraction,
+            self.test_fraction,
+            self.mixup_alpha,
+            self.cutmix_alpha,
+        ):
+            spin.valueChanged.connect(lambda _: self._on_changed())
+        for combo in (self.channels, self.resize_policy, self.class_balance):
+            combo.currentIndexChanged.connect(lambda _: self._on_changed())
+        for name in self.augment_boxes:
+            self.augment_boxes[name].toggled.connect(lambda _: self._on_changed())
+            self.augment_sliders[name].valueChanged.connect(lambda _: self._on_changed())
+
+    # ----------------------------------------------------------------- spec <-> controls
+
+    def _load_spec(self, spec: DatasetSpec) -> None:
+        """Show ``spec`` in the controls (before they are connected)."""
+        if self.source.findData(spec.source) < 0:
+            self._add_source_item(spec.source)
+        self.source.setCurrentIndex(self.source.findData(spec.source))
+        self.image_size.setValue(spec.image_size or 0)
+        self.channels.setCurrentIndex(self.channels.findData(spec.channels))
+        self.resize_policy.setCurrentIndex(max(0, self.resize_policy.findData(spec.resize)))
+        self.limit.setValue(spec.limit or 0)
+        self.val_fraction.setValue(spec.val_fraction)
+        self.test_fraction.setValue(spec.test_fraction)
+        self.split_seed.setValue(spec.split_seed)
+        self.class_balance.setCurrentIndex(self.class_balance.findData(spec.class_balance))
+        chosen = {step.name: step.strength for step in spec.augment}
+        for name, box in self.augment_boxes.items():
+            box.setChecked(name in chosen)
+            if name in chosen:
+                self.augment_sliders[name].setValue(round(chosen[name] * 100))
+        self.mixup_alpha.setValue(spec.mixup_alpha)
+        self.cutmix_alpha.setValue(spec.cutmix_alpha)
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The controls as DatasetSpec fields (not yet validated)."""
         limit = self.limit.value() or None
         if limit is not None:
             limit = max(limit, 20)
-        self.state.update(
-            dataset=DatasetSpec(
-                source=self.source.currentData(),
-                limit=limit,
-                val_fraction=round(self.val_fraction.value(), 4),
+        return {
+            "source": self.source.currentData() or "",
+            "val_fraction": round(self.val_fraction.value(), 4),
+            "test_fraction": round(self.test_fraction.value(), 4),
+            "split_seed": self.split_seed.value(),
+            "limit": limit,
+            "image_size": self.image_size.value() or None,
+            "channels": self.channels.currentData(),
+            "resize": self.resize_policy.currentData(),
+            "augment": [
+                {"name": name, "strength": round(self.augment_sliders[name].value() / 100, 2)}
+                for name, box in self.augment_boxes.items()
+                if box.isChecked()
+            ],
+            "mixup_alpha": round(self.mixup_alpha.value(), 3),
+            "cutmix_alpha": round(self.cutmix_alpha.value(), 3),
+            "class_balance": self.class_balance.currentData(),
+        }
+
+    def current_spec(self) -> DatasetSpec | None:
+        """The controls as a DatasetSpec; None (with the reason shown) if they do not validate."""
+        try:
+            spec = DatasetSpec.model_validate(self.spec_fields())
+        except ValidationError as exc:
+            self.spec_error.setText(explain(exc, what="dataset settings"))
+            self.spec_error.setVisible(True)
+            return None
+        self.spec_error.setVisible(False)
+        return spec
+
+    def _on_changed(self, immediate: bool = False) -> None:
+        """Any control moved: push the spec; re-import or re-draw the preview if needed."""
+        for name, label in self._strength_labels.items():
+            label.setText(f"{self.augment_sliders[name].value() / 100:.2f}")
+            label.setEnabled(self.augment_boxes[name].isChecked())
+        self._show_source_description()
+        spec = self.current_spec()
+        if spec is None:
+            return
+        self.state.update(dataset=spec)
+        self._show_split_summary(spec)
+        if _import_key(spec) != self._import_key:
+            if immediate:
+                self._start_import()
+            else:
+                self._import_timer.start()
+        elif self.imported is not None and _augment_key(spec) != self._augment_key:
+            self._preview_timer.start()
+        self.reroll_button.setEnabled(_augments(spec))
+
+    def _show_source_description(self) -> None:
+        source = self.source.currentData() or ""
+        if source.startswith(SAMPLE_PREFIX):
+            try:
+                text = sample_description(source[len(SAMPLE_PREFIX) :])
+            except Exception:  # an unknown sample name: the import says so in a sentence
+                text = ""
+        else:
+            text = source
+        self.description.setText(text)
+        self.description.setToolTip(text)
+
+    def _show_split_summary(self, spec: DatasetSpec) -> None:
+        if self.imported is None:
+            self.split_summary.setText("")
+            return
+        n = len(self.imported.prepared)
+        val = round(n * spec.val_fraction)
+        test = round(n * spec.test_fraction)
+        self.split_summary.setText(
+            f"Splits: ≈ {n - val - test:,} train · {val:,} validation · {test:,} test"
+        )
+
+    # ----------------------------------------------------------------- sources
+
+    def _add_source_item(self, source: str, position: int | None = None) -> int:
+        """Add a non-sample source to the combo (after the samples); returns its index."""
+        first_path = len(sample_names())
+        if self.source.count() == first_path and not source.startswith(SAMPLE_PREFIX):
+            self.source.insertSeparator(first_path)
+        index = self.source.count() if position is None else position
+        self.source.insertItem(index, _shown_source(source), source)
+        self.source.setItemData(index, source, Qt.ItemDataRole.ToolTipRole)
+        return index
+
+    def open_source(self, path: str) -> None:
+        """Import ``path`` (a folder, archive, CSV, .npz, or ``sample:NAME``): one for all ways in.
+
+        The Open buttons and drag-and-drop end here. A source that fails to import leaves
+        the previous one selected and its report shown, with the reason in the status line.
+        """
+        path = path.strip()
+        if not path:
+            return
+        source = (
+            path if path.startswith(SAMPLE_PREFIX) else os.path.abspath(os.path.expanduser(path))
+        )
+        index = self.source.findData(source)
+        if index < 0:
+            index = self._add_source_item(source, position=len(sample_names()) + 1)
+        if index == self.source.currentIndex():
+            self.reimport()  # opened again: the files may have changed
+        else:
+            self.source.setCurrentIndex(index)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of class folders")
+        if folder:
+            self.open_source(folder)
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a dataset file", "", FILE_FILTER)
+        if path:
+            self.open_source(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            self.open_source(urls[0].toLocalFile())
+
+    def _revert_source(self) -> None:
+        """After a failed or cancelled import of a new source, go back to the one shown."""
+        current = self.source.currentData()
+        if self._good_source is None or current == self._good_source:
+            return
+        index = self.source.currentIndex()
+        self.source.blockSignals(True)
+        self.source.setCurrentIndex(self.source.findData(self._good_source))
+        if current not in load_recent_sources() and not str(current).startswith(SAMPLE_PREFIX):
+            self.source.removeItem(index)
+        self.source.blockSignals(False)
+        spec = self.current_spec()
+        if spec is not None:
+            self.state.update(dataset=spec)
+            self._import_key = _import_key(spec)
+        self._show_source_description()
+
+    # ----------------------------------------------------------------- importing
+
+    def reimport(self) -> None:
+        """Run the import again with the current settings (after a cancel, or changed files)."""
+        self._import_key = None
+        self._start_import()
+
+    def _start_import(self) -> None:
+        self._import_timer.stop()
+        spec = self.current_spec()
+        if spec is None:
+            return
+        if self.import_task is not None:
+            self.import_task.cancel()  # superseded: its result is no longer wanted
+        self._import_key = _import_key(spec)
+        task = Task(partial(import_dataset, spec), name="import", parent=self)
+        self.import_task = task
+        task.progress.connect(partial(self._on_import_progress, task))
+        task.finished.connect(partial(self._on_import_done, task, spec))
+        task.failed.connect(partial(self._on_import_failed, task))
+        task.cancelled.connect(partial(self._on_import_cancelled, task))
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(task.deleteLater)
+        self._set_busy(True, f"Importing {_shown_source(spec.source)}…")
+        task.start()
+
+    def cancel_import(self) -> None:
+        self._import_timer.stop()
+        if self.import_task is not None:
+            self.import_task.cancel()
+            self.status.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+
+    def _set_busy(self, busy: bool, text: str) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("")
+        self.progress.setVisible(busy)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setVisible(busy)
+        self.cancel_button.setEnabled(busy)
+        self.retry_button.setVisible(False)
+
+    def _on_import_progress(self, task: Task, stage: str, done: int, total: int) -> None:
+        if task is not self.import_task:
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+            self.status.setText(f"Importing… {stage} {done:,}/{total:,}")
+        else:
+            self.progress.setRange(0, 0)
+            self.status.setText(f"Importing… {stage}")
+
+    def _on_import_done(self, task: Task, spec: DatasetSpec, imported: Imported) -> None:
+        if task is not self.import_task:
+            return
+        self.import_task = None
+        self.imported = imported
+        report = imported.prepared.report
+        self.report = report
+        self._good_source = spec.source
+        if not spec.source.startswith(SAMPLE_PREFIX):
+            remember_source(spec.source)
+
+        blockers = report.blockers
+        self._set_busy(False, "")
+        if blockers:
+            self.status.setText("This dataset cannot be trained on yet: see the report below.")
+            self.status.setStyleSheet("color: #c62828;")
+        else:
+            seconds = report.cache.build_s
+            self.status.setText(
+                f"Imported {report.images:,} images in {len(imported.counts)} classes "
+                f"({seconds:.1f} s)."
             )
+        self.report_view.show_report(report)
+        self.histogram.set_counts(report.classes)
+        size = int(imported.examples.shape[1]) if imported.examples.ndim == 4 else CELL_TARGET
+        scale = max(1, CELL_TARGET // max(size, 1))
+        self.grid.scale = self.augmented_grid.scale = scale
+        classes = tuple(imported.prepared.classes)
+        self.grid.show_images(imported.examples, imported.example_labels, classes, imported.counts)
+        self.examples_box.setTitle(f"Examples ({report.image_size}×{report.image_size} px)")
+        current = self.current_spec()
+        if current is not None:
+            self._show_split_summary(current)
+        self.import_finished.emit(report)
+        self._start_preview()
+
+    def _on_import_failed(self, task: Task, message: str) -> None:
+        if task is not self.import_task:
+            return
+        self.import_task = None
+        self._set_busy(False, f"Could not import: {message}")
+        self.status.setStyleSheet("color: #c62828;")
+        self.retry_button.setVisible(True)
+        self._revert_source()
+        self.import_failed.emit(message)
+
+    def _on_import_cancelled(self, task: Task) -> None:
+        if task is not self.import_task:
+            return
+        self.import_task = None
+        kept = " The report below is from the previous import." if self.report is not None else ""
+        self._set_busy(False, "Import cancelled." + kept)
+        self.retry_button.setVisible(True)
+        self._revert_source()
+        self.import_cancelled.emit()
+
+    # ----------------------------------------------------------------- augmentation preview
+
+    def reroll(self) -> None:
+        """Draw the augmentations again with the next seed."""
+        self.preview_seed += 1
+        self._start_preview()
+
+    def _start_preview(self) -> None:
+        self._preview_timer.stop()
+        spec = self.current_spec()
+        if spec is None or self.imported is None:
+            return
+        if self.preview_task is not None:
+            self.preview_task.cancel()
+            self.preview_task = None
+        self._augment_key = _augment_key(spec)
+        imported = self.imported
+        classes = tuple(imported.prepared.classes)
+        steps = [(step.name, step.strength) for step in spec.augment]
+        if not _augments(spec):
+            self.preview_status.setText("No augmentation chosen: the images train as they are.")
+            self._show_preview(imported, imported.examples)
+            return
+        self.preview_status.setText(f"Augmenting (seed {self.preview_seed})…")
+        work = partial(
+            augment_examples,
+            imported.examples,
+            steps,
+            self.preview_seed,
+            spec.mixup_alpha,
+            spec.cutmix_alpha,
         )
+        task = Task(lambda _progress, _stop: work(), name="preview", parent=self)
+        self.preview_task = task
+        task.finished.connect(partial(self._on_preview_done, task, imported, classes))
+        task.failed.connect(partial(self._on_preview_failed, task))
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(task.deleteLater)
+        task.start()
 
-    def _on_source_changed(self) -> None:
-        source = self.source.currentData()
-        name = source.split(":", 1)[1]
-        self.description.setText(sample_description(name))
-        self.summary.setText("Generating…")
-        self._push()
-        run_in_background(lambda: load_sample(name), self._show, self._failed)
+    def _on_preview_done(
+        self, task: Task, imported: Imported, classes: tuple[str, ...], images: np.ndarray
+    ) -> None:
+        if task is not self.preview_task or imported is not self.imported:
+            return
+        self.preview_task = None
+        self.preview_status.setText(f"A random draw (seed {self.preview_seed}).")
+        self._show_preview(imported, images)
 
-    def _show(self, images: ImageSet) -> None:
-        self.images = images
-        h, w, c = images.images.shape[1:]
-        self.summary.setText(
-            f"{len(images):,} images, {len(images.classes)} classes, {w}×{h} pixels, {c} channels"
-        )
-        self.grid.show_images(images.images, images.labels, images.classes)
+    def _on_preview_failed(self, task: Task, message: str) -> None:
+        if task is not self.preview_task:
+            return
+        self.preview_task = None
+        self.preview_status.setText(f"Could not preview the augmentation: {message}")
+        self.preview_ready.emit()
 
-    def _failed(self, message: str) -> None:
-        self.summary.setText(f"Could not load the dataset: {message.splitlines()[0]}")
+    def _show_preview(self, imported: Imported, images: np.ndarray) -> None:
+        classes = tuple(imported.prepared.classes)
+        self.augmented_grid.show_images(images, imported.example_labels, classes, imported.counts)
+        self.preview_ready.emit()
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    return scroll
 
 
 if __name__ == "__main__":

@@ -60,56 +60,19 @@ class ImageSet:
             index = index.astype(np.int64, copy=False)
         return ImageSet(self.images[index], self.labels[index], self.classes, self.name)
 
-    def _class_indices(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """Each class's image indices in a seeded random order, classes in label order."""
-        return [rng.permutation(np.flatnonzero(self.labels == c)) for c in range(len(self.classes))]
-
     def stratified_split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted (train, val) index arrays that keep each class's proportion.
+        """Sorted (train, val) index arrays that keep each class's proportion (no test split)."""
+        from cnn_lab.engine.data.splits import stratified_split
 
-        Every class with at least two images gets at least one validation and one training
-        image, so per-class metrics exist on both sides; a class's validation count differs
-        from ``val_fraction × count`` by less than one image.
-        """
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-        rng = np.random.default_rng(seed)
-        train_parts, val_parts = [], []
-        for idx in self._class_indices(rng):
-            n = len(idx)
-            n_val = min(max(round(n * val_fraction), 1), n - 1) if n >= 2 else 0
-            val_parts.append(idx[:n_val])
-            train_parts.append(idx[n_val:])
-        train = np.sort(np.concatenate(train_parts)).astype(np.int64)
-        val = np.sort(np.concatenate(val_parts)).astype(np.int64)
-        return train, val
+        splits = stratified_split(self.labels, None, val_fraction, 0.0, seed)
+        return splits.train, splits.val
 
     def stratified_limit(self, limit: int, seed: int) -> ImageSet:
-        """At most ``limit`` images, each class keeping its share (largest-remainder rounding).
+        """At most ``limit`` images, each class keeping its share (see ``limit_indices``)."""
+        from cnn_lab.engine.data.splits import limit_indices
 
-        A quick look at a big dataset should still show every class, so when ``limit`` allows
-        it each non-empty class keeps at least one image, taken from the largest quotas.
-        """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         if limit >= len(self):
             return self
-        counts = np.bincount(self.labels, minlength=len(self.classes))
-        quotas = _proportional_quotas(counts, limit)
-        rng = np.random.default_rng(seed)
-        chosen = [idx[:q] for idx, q in zip(self._class_indices(rng), quotas, strict=True)]
-        return self.subset(np.sort(np.concatenate(chosen)))
-
-
-def _proportional_quotas(counts: np.ndarray, limit: int) -> np.ndarray:
-    """Split ``limit`` over classes in proportion to ``counts`` (Hamilton's method)."""
-    exact = counts * (limit / counts.sum())
-    quotas = np.floor(exact).astype(np.int64)
-    order = np.argsort(-(exact - quotas), kind="stable")
-    quotas[order[: limit - int(quotas.sum())]] += 1
-    present = counts > 0
-    if limit >= int(present.sum()):
-        for c in np.flatnonzero(present & (quotas == 0)):
-            quotas[int(np.argmax(quotas))] -= 1
-            quotas[c] = 1
-    return np.minimum(quotas, counts)
+        return self.subset(limit_indices(self.labels, limit, seed))

@@ -1,39 +1,342 @@
-"""Turning a DatasetSpec's ``source`` into images: one resolver per kind of source."""
+"""Turning a DatasetSpec's ``source`` into a listing: one importer per kind of source.
+
+The importers are a registry tried in order; each says whether it recognises a source and
+lists what it holds. Nothing here decodes an image: engine/data/cache.py does that once for
+every kind of source, so all of them get the same checks and the same report.
+"""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import os
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from cnn_lab.engine.data.imageset import ImageSet
-from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.specs import DatasetSpec
+import numpy as np
+
+from cnn_lab.engine.data.listing import ArrayListing, FileEntry, FileListing, Listing, Skip
+from cnn_lab.engine.errors import DataError
 
 SAMPLE_PREFIX = "sample:"
+Progress = Callable[[str, int, int], None]
+StopFlag = Callable[[], bool]
 
-Resolver = Callable[[str, DatasetSpec], ImageSet]
+
+@dataclass(frozen=True)
+class Importer:
+    kind: str
+    label: str
+    recognises: Callable[[str], bool]
+    list: Callable[[str, Progress, StopFlag], Listing]
 
 
-def _load_builtin_sample(source: str, spec: DatasetSpec) -> ImageSet:
+_IMPORTERS: list[Importer] = []
+
+
+def register_importer(kind: str, label: str, recognises: Callable[[str], bool]):  # type: ignore[no-untyped-def]
+    """Add an importer; the first whose ``recognises(source)`` is true lists the source."""
+
+    def decorate(fn: Callable[[str, Progress, StopFlag], Listing]):  # type: ignore[no-untyped-def]
+        _IMPORTERS.append(Importer(kind, label, recognises, fn))
+        return fn
+
+    return decorate
+
+
+def importer_kinds() -> list[str]:
+    return [imp.kind for imp in _IMPORTERS]
+
+
+def source_kind(source: str) -> str:
+    return _find(source).kind
+
+
+def list_source(
+    source: str,
+    progress: Progress = lambda *_: None,
+    should_stop: StopFlag = lambda: False,
+) -> Listing:
+    """List what ``source`` holds; a source cnn-lab cannot read raises a DataError sentence."""
+    return _find(source).list(source, progress, should_stop)
+
+
+def _find(source: str) -> Importer:
+    for importer in _IMPORTERS:
+        if importer.recognises(source):
+            return importer
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"There is no file or folder at {source!r}.",
+            hint="Give a folder with one sub-folder per class, a CSV, a zip or tar archive, "
+            "an .npz file, or a sample such as 'sample:shapes'.",
+        )
+    raise DataError(
+        f"cnn-lab cannot read {source!r} as a dataset.",
+        hint="Give a folder with one sub-folder per class, a CSV of path,label, a zip or tar "
+        "archive of either, or a NumPy .npz with images and labels.",
+    )
+
+
+def _path(source: str) -> Path:
+    return Path(os.path.abspath(Path(source).expanduser()))
+
+
+def _is_file_with_suffix(*suffixes: str) -> Callable[[str], bool]:
+    return lambda s: s.lower().endswith(suffixes) and _path(s).is_file()
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
+# ------------------------------------------------------------------------------- samples
+
+
+@register_importer("sample", "Built-in sample", lambda s: s.startswith(SAMPLE_PREFIX))
+def _list_sample(source: str, progress: Progress, should_stop: StopFlag) -> Listing:
     from cnn_lab.engine.data.samples import load_sample
 
-    return load_sample(source[len(SAMPLE_PREFIX) :])
+    images = load_sample(source[len(SAMPLE_PREFIX) :])
+    return ArrayListing(
+        "sample", source, images.images, images.labels, images.classes, native_size=True
+    )
 
 
-# Prefix -> resolver. Folders, archives, CSV and NumPy files join this table with the importer.
-_RESOLVERS: dict[str, Resolver] = {SAMPLE_PREFIX: _load_builtin_sample}
+# ------------------------------------------------------------------------------- NumPy
 
 
-def load_source(spec: DatasetSpec) -> ImageSet:
-    """Load the images a DatasetSpec names, applying its ``limit``."""
-    for prefix, resolve in _RESOLVERS.items():
-        if spec.source.startswith(prefix):
-            images = resolve(spec.source, spec)
-            break
+@register_importer("npz", "NumPy .npz", _is_file_with_suffix(".npz"))
+def _list_npz(source: str, progress: Progress, should_stop: StopFlag) -> Listing:
+    path = _path(source)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path.name} is not a readable NumPy .npz file ({exc}).") from None
+    images = _pick(arrays, ("images", "x", "X", "data", "x_train"), path, "images")
+    labels = _pick(arrays, ("labels", "y", "Y", "targets", "y_train"), path, "labels")
+    names = next((arrays[k] for k in ("classes", "class_names") if k in arrays), None)
+    images = _as_nhwc_uint8(images, path)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(images):
+        raise DataError(f"{path.name} holds {len(images)} images but {len(labels)} labels.")
+    if labels.dtype.kind in "iu":
+        ids = labels.astype(np.int64)
+        if len(ids) and ids.min() < 0:
+            raise DataError(f"{path.name} has negative labels; labels must be 0, 1, 2, …")
+        count = int(ids.max()) + 1 if len(ids) else 0
+        if names is not None and len(names) >= count:
+            classes = tuple(str(n) for n in names)
+        else:
+            classes = tuple(str(i) for i in range(count))
+    elif labels.dtype.kind in "USO":
+        classes = tuple(sorted({str(x) for x in labels}))
+        lookup = {name: i for i, name in enumerate(classes)}
+        ids = np.array([lookup[str(x)] for x in labels], dtype=np.int64)
     else:
-        raise UserError(
-            f"cnn-lab cannot read the data source {spec.source!r} yet.",
-            hint="Use a built-in sample such as 'sample:shapes'.",
+        raise DataError(f"{path.name} has labels of type {labels.dtype}; use integers or names.")
+    return ArrayListing("npz", path.name, images, ids, classes)
+
+
+def _pick(
+    arrays: dict[str, np.ndarray], keys: tuple[str, ...], path: Path, what: str
+) -> np.ndarray:
+    for key in keys:
+        if key in arrays:
+            return arrays[key]
+    raise DataError(
+        f"{path.name} has no {what} array (looked for {', '.join(keys)}; "
+        f"it has {', '.join(arrays) or 'nothing'})."
+    )
+
+
+def _as_nhwc_uint8(images: np.ndarray, path: Path) -> np.ndarray:
+    """Accept N×H×W, N×H×W×C and N×C×H×W; integers or floats; return uint8 N×H×W×3|1."""
+    x = np.asarray(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"{path.name}: images must be N×H×W or N×H×W×C, got shape {x.shape}.")
+    if x.shape[-1] not in (1, 3, 4) and x.shape[1] in (1, 3, 4):
+        x = np.moveaxis(x, 1, -1)  # N×C×H×W, as PyTorch stores images
+    if x.shape[-1] not in (1, 3, 4):
+        raise DataError(f"{path.name}: images need 1, 3 or 4 channels, got shape {x.shape}.")
+    if x.dtype == np.uint8:
+        pass
+    elif x.dtype == np.uint16:
+        x = (x.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif x.dtype.kind in "fiu":
+        x = x.astype(np.float32)
+        low, high = float(np.nanmin(x)), float(np.nanmax(x))
+        if low >= 0.0 and high <= 1.0:
+            x = x * 255.0
+        elif not (low >= 0.0 and high <= 255.0):
+            x = (x - low) * (255.0 / max(high - low, 1e-12))
+        x = np.nan_to_num(x, nan=0.0).round().clip(0, 255).astype(np.uint8)
+    else:
+        raise DataError(f"{path.name}: images of type {x.dtype} cannot be used.")
+    if x.shape[-1] == 4:
+        x = x[..., :3]  # NumPy sources carry no compositing intent; drop alpha
+    return np.ascontiguousarray(x)
+
+
+# ------------------------------------------------------------------------------- CSV
+
+_PATH_COLUMNS = ("path", "file", "filename", "image", "img", "filepath")
+_LABEL_COLUMNS = ("label", "class", "category", "target", "y")
+
+
+@register_importer("csv", "CSV of path,label", _is_file_with_suffix(".csv", ".tsv"))
+def _list_csv(source: str, progress: Progress, should_stop: StopFlag) -> Listing:
+    return _list_csv_file(_path(source), base_shown="")
+
+
+def _list_csv_file(path: Path, base_shown: str) -> FileListing:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path.name} cannot be read as a text CSV ({exc}).") from None
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise DataError(f"{path.name} is empty.")
+    head = [c.strip().lower() for c in rows[0]]
+    path_col, label_col, start = 0, 1, 0
+    if any(c in _PATH_COLUMNS for c in head) or any(c in _LABEL_COLUMNS for c in head):
+        path_col = next((i for i, c in enumerate(head) if c in _PATH_COLUMNS), 0)
+        label_col = next((i for i, c in enumerate(head) if c in _LABEL_COLUMNS), 1)
+        start = 1
+    entries: list[FileEntry] = []
+    skipped: list[Skip] = []
+    for line, row in enumerate(rows[start:], start=start + 1):
+        if len(row) <= max(path_col, label_col):
+            skipped.append(Skip(f"{path.name}:{line}", "line has no path and label columns"))
+            continue
+        name, label = row[path_col].strip(), row[label_col].strip()
+        shown = base_shown + name
+        if not name or not label:
+            skipped.append(Skip(f"{path.name}:{line}", "empty path or label"))
+            continue
+        target = Path(name) if Path(name).is_absolute() else path.parent / name
+        if not target.is_file():
+            skipped.append(Skip(shown, "file not found"))
+            continue
+        entries.append(FileEntry(target, label, shown))
+    classes = tuple(sorted({e.label for e in entries}))
+    return FileListing("csv", path.parent, entries, classes, skipped)
+
+
+# ------------------------------------------------------------------------------- archives
+
+
+def _looks_like_archive(source: str) -> bool:
+    path = _path(source)
+    if source.startswith(SAMPLE_PREFIX) or not path.is_file():
+        return False
+    from cnn_lab.engine.data.archives import is_archive
+
+    return is_archive(path)
+
+
+@register_importer("archive", "Zip or tar archive", _looks_like_archive)
+def _list_archive(source: str, progress: Progress, should_stop: StopFlag) -> Listing:
+    from cnn_lab.engine.data.archives import extract_archive
+    from cnn_lab.engine.data.paths import imports_dir
+
+    path = _path(source)
+    stat = path.stat()
+    key = hashlib.blake2b(
+        f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=10
+    ).hexdigest()
+    dest = imports_dir() / f"{path.stem[:40]}-{key}"
+    done_marker = dest / ".cnn-lab-complete"
+    if not done_marker.exists():
+        shutil.rmtree(dest, ignore_errors=True)  # a half-finished earlier unpack
+        dest.mkdir(parents=True)
+        extracted = extract_archive(
+            path,
+            dest,
+            progress=lambda done, total: progress("Unpacking", done, total),
+            should_stop=should_stop,
         )
-    if spec.limit is not None and spec.limit < len(images):
-        images = images.stratified_limit(spec.limit, seed=spec.split_seed)
-    return images
+        skipped = [Skip(name, reason) for name, reason in extracted.skipped]
+        _write_skips(dest / ".cnn-lab-skipped", skipped)
+        done_marker.write_text(str(extracted.root.relative_to(dest)))
+    root = dest / done_marker.read_text()
+    skipped = _read_skips(dest / ".cnn-lab-skipped")
+    # One CSV at the top means "path,label" rows (its images may sit in folders beside it);
+    # otherwise the archive holds class folders.
+    csvs = sorted(
+        p
+        for p in root.iterdir()
+        if p.suffix.lower() in (".csv", ".tsv") and p.is_file() and not _is_hidden(p.name)
+    )
+    if len(csvs) == 1:
+        listing = _list_csv_file(csvs[0], base_shown="")
+    else:
+        listing = _list_folder_path(root, progress, should_stop)
+    listing.kind = "archive"
+    listing.skipped = skipped + listing.skipped
+    return listing
+
+
+def _write_skips(path: Path, skips: list[Skip]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows((s.path, s.reason) for s in skips)
+
+
+def _read_skips(path: Path) -> list[Skip]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [Skip(row[0], row[1]) for row in csv.reader(fh) if len(row) == 2]
+
+
+# ------------------------------------------------------------------------------- folders
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not _is_hidden(p.name)),
+        key=lambda p: p.name,
+    )
+
+
+@register_importer("folder", "Folder of class folders", lambda s: _path(s).is_dir())
+def _list_folder(source: str, progress: Progress, should_stop: StopFlag) -> Listing:
+    return _list_folder_path(_path(source), progress, should_stop)
+
+
+def _list_folder_path(root: Path, progress: Progress, should_stop: StopFlag) -> FileListing:
+    from cnn_lab.engine.data.decode import IMAGE_SUFFIXES
+    from cnn_lab.engine.errors import Cancelled
+
+    entries: list[FileEntry] = []
+    skipped: list[Skip] = []
+    folders = _class_folders(root)
+    for item in sorted(root.iterdir()):
+        if item.is_file() and not _is_hidden(item.name):
+            skipped.append(Skip(item.name, "not inside a class folder"))
+    for number, folder in enumerate(folders):
+        if should_stop():
+            raise Cancelled()
+        progress("Listing files", number, len(folders))
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+            for name in sorted(filenames):
+                if _is_hidden(name):
+                    continue
+                file = Path(dirpath) / name
+                shown = str(file.relative_to(root))
+                if file.suffix.lower() not in IMAGE_SUFFIXES:
+                    suffix = file.suffix or "no extension"
+                    skipped.append(Skip(shown, f"not an image file type ({suffix})"))
+                    continue
+                entries.append(FileEntry(file, folder.name, shown))
+    progress("Listing files", len(folders), len(folders))
+    return FileListing("folder", root, entries, tuple(f.name for f in folders), skipped)

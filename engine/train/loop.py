@@ -19,8 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_lab.engine.data.sources import load_source
-from cnn_lab.engine.data.tensors import DeviceSplit, channel_stats, to_device_split
+from cnn_lab.engine.data.loader import (
+    BatchLoader,
+    channel_stats,
+    class_weights,
+    sampler_weights,
+)
+from cnn_lab.engine.data.prepare import PreparedDataset, prepare_dataset
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
@@ -52,25 +57,93 @@ class _Totals:
 
 def evaluate(
     model: nn.Module,
-    split: DeviceSplit,
-    batch_size: int,
+    loader: BatchLoader,
     should_stop: Callable[[], bool],
 ) -> tuple[float, float]:
     """Mean loss and accuracy on a split; returns NaNs if stopped half-way."""
     model.eval()
-    device = split.images.device
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    loss_sum = torch.zeros((), device=loader.device)
+    correct = torch.zeros((), device=loader.device, dtype=torch.long)
     with torch.inference_mode():
-        for x, y in split.batches(max(batch_size, 256), shuffle=False):
-            logits = model(x)
-            loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(1) == y).sum()
+        for batch in loader:
+            logits = model(batch.x)
+            loss_sum += nn.functional.cross_entropy(logits, batch.labels, reduction="sum")
+            correct += (logits.argmax(1) == batch.labels).sum()
             if should_stop():
                 return math.nan, math.nan
     model.train()
-    n = max(len(split), 1)
+    n = max(loader.images_count, 1)
     return float(loss_sum) / n, float(correct) / n
+
+
+@dataclass
+class _Data:
+    prepared: PreparedDataset
+    train: BatchLoader
+    val: BatchLoader
+    test: BatchLoader | None
+    loss_weights: torch.Tensor | None
+
+
+def _load_data(spec: RunSpec, device: torch.device, should_stop: Callable[[], bool]) -> _Data:
+    """Prepare the cache, split it, and build the loaders with augmentation and balancing."""
+    from cnn_lab.engine.data.augment import BatchAugmenter
+
+    d, t = spec.dataset, spec.train
+    prepared = prepare_dataset(d, should_stop=should_stop)
+    prepared.raise_blockers()
+    splits = prepared.split(d)
+    mean, std = channel_stats(prepared.images, splits.train, seed=d.split_seed)
+    classes = len(prepared.classes)
+    augmenter = BatchAugmenter(
+        [(step.name, step.strength) for step in d.augment],
+        mixup_alpha=d.mixup_alpha,
+        cutmix_alpha=d.cutmix_alpha,
+        seed=t.seed,
+    )
+    train_labels = prepared.labels[splits.train]
+    common = {
+        "device": device,
+        "mean": mean,
+        "std": std,
+        "num_classes": classes,
+        "channels_last": t.channels_last,
+    }
+    train = BatchLoader(
+        prepared.images,
+        prepared.labels,
+        splits.train,
+        batch_size=t.batch_size,
+        shuffle=True,
+        augmenter=augmenter if augmenter else None,
+        seed=t.seed,
+        sample_weights=(
+            sampler_weights(train_labels, classes)
+            if d.class_balance == "weighted_sampler"
+            else None
+        ),
+        **common,
+    )
+    eval_batch = max(t.batch_size, 256)
+    val = BatchLoader(
+        prepared.images, prepared.labels, splits.val, batch_size=eval_batch, shuffle=False, **common
+    )
+    test = None
+    if len(splits.test):
+        test = BatchLoader(
+            prepared.images,
+            prepared.labels,
+            splits.test,
+            batch_size=eval_batch,
+            shuffle=False,
+            **common,
+        )
+    loss_weights = None
+    if d.class_balance == "weighted_loss":
+        loss_weights = torch.as_tensor(
+            class_weights(train_labels, classes), dtype=torch.float32, device=device
+        )
+    return _Data(prepared, train, val, test, loss_weights)
 
 
 def train_events(
@@ -81,27 +154,21 @@ def train_events(
 ) -> Iterator[Event]:
     """Train ``spec`` and yield what happens. The last event is always a RunFinished."""
     t = spec.train
-    generator = seed_everything(t.seed)
+    seed_everything(t.seed)
     device = resolve_device(t.device)
 
-    images = load_source(spec.dataset)
-    train_idx, val_idx = images.stratified_split(
-        spec.dataset.val_fraction, seed=spec.dataset.split_seed
-    )
-    mean, std = channel_stats(images.images[train_idx])
-    train = to_device_split(images, train_idx, mean, std, device)
-    val = to_device_split(images, val_idx, mean, std, device)
-    _, height, width, channels = images.images.shape
+    data = _load_data(spec, device, should_stop)
+    train, val, prepared = data.train, data.val, data.prepared
+    _, height, width, channels = prepared.images.shape
 
-    shape = InputShape(channels=channels, height=height, width=width, classes=len(images.classes))
+    shape = InputShape(channels=channels, height=height, width=width, classes=len(prepared.classes))
     model = build_model(spec.architecture, shape).to(device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
-        train, val = train.channels_last(), val.channels_last()
     optimizer = build_optimizer(model.parameters(), t)
     params = sum(p.numel() for p in model.parameters())
 
-    steps_per_epoch = math.ceil(len(train) / t.batch_size)
+    steps_per_epoch = len(train)
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps is not None:
         total_steps = min(total_steps, t.max_steps)
@@ -112,9 +179,9 @@ def train_events(
         epochs=t.epochs,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
-        train_images=len(train),
-        val_images=len(val),
-        classes=tuple(images.classes),
+        train_images=train.images_count,
+        val_images=val.images_count,
+        classes=tuple(prepared.classes),
         params=params,
     )
 
@@ -135,10 +202,11 @@ def train_events(
         totals = _Totals(
             torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
         )
-        for x, y in train.batches(t.batch_size, generator=generator, shuffle=True):
+        for batch in train:
             step_start = time.perf_counter()
+            x, y = batch.x, batch.labels
             logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
+            loss = nn.functional.cross_entropy(logits, batch.targets, weight=data.loss_weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             lr = optimizer.param_groups[0]["lr"]
@@ -186,7 +254,7 @@ def train_events(
         train_time += epoch_train_time
         if status != st.COMPLETED:
             break
-        val_loss, val_acc = evaluate(model, val, t.batch_size, should_stop)
+        val_loss, val_acc = evaluate(model, val, should_stop)
         if should_stop():
             status, reason = st.STOPPED, f"Stopped by request during epoch {epoch}'s validation."
             break
@@ -216,6 +284,9 @@ def train_events(
         "wall_time_s": time.perf_counter() - started,
         "device": describe_device(device),
         "params": params,
-        "classes": list(images.classes),
+        "classes": list(prepared.classes),
+        "dataset_key": prepared.report.dataset_key,
     }
+    if data.test is not None and status == st.COMPLETED:
+        summary["test_loss"], summary["test_accuracy"] = evaluate(model, data.test, should_stop)
     yield RunFinished(run_id=run_id, status=status, reason=reason, hint=hint, summary=summary)

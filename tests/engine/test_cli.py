@@ -263,7 +263,7 @@ def test_a_db_path_with_an_unknown_home_is_refused_in_one_line() -> None:
     ("argv", "reason"),
     [
         (["train", "--model", "nope"], "There is no model preset called 'nope'"),
-        (["train", "--data", "nowhere:thing"], "cannot read the data source 'nowhere:thing'"),
+        (["train", "--data", "nowhere:thing"], "There is no file or folder at 'nowhere:thing'"),
     ],
     ids=["model", "data"],
 )

@@ -164,7 +164,7 @@ def test_a_stop_after_n_steps_keeps_every_step(
         # cuda:99, not cuda: it is missing on a machine with GPUs too, so the test is the same
         # on every machine (no GPU: "sees no CUDA GPU"; some GPUs: "has N CUDA GPU(s)").
         ({"train": {"device": "cuda:99"}}, "The run asks for cuda:99"),
-        ({"dataset": {"source": "nowhere:thing"}}, "cannot read the data source"),
+        ({"dataset": {"source": "nowhere:thing"}}, "There is no file or folder at"),
     ],
     ids=["unknown-preset", "missing-device", "unknown-source"],
 )

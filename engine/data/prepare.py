@@ -1,0 +1,308 @@
+"""From a DatasetSpec to images ready to train on, and a report of what was wrong on the way.
+
+``prepare_dataset`` is the one entry point shared by the training loop, ``cnn-lab data``
+and the Data panel: list the source, apply the quick-trial limit, decode into the cache (or
+take arrays as they are), find duplicates, count classes, and run the checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnn_lab.engine.data.cache import Preprocess, RowInfo, build_file_cache
+from cnn_lab.engine.data.listing import ArrayListing, FileListing, Listing, Skip
+from cnn_lab.engine.data.report import (
+    CacheInfo,
+    Facts,
+    ImportReport,
+    SizeStats,
+    SkippedFile,
+    run_checks,
+)
+from cnn_lab.engine.data.sources import list_source
+from cnn_lab.engine.data.splits import Splits, limit_indices, stratified_split
+from cnn_lab.engine.errors import Cancelled, DataError
+from cnn_lab.engine.specs import DatasetSpec
+
+DEFAULT_FILE_SIZE = 64
+"""Square side for image files when the spec names none: small enough to train on a CPU."""
+
+Progress = Callable[[str, int, int], None]
+
+NEAR_DUPLICATE_BITS = 6
+"""dHash bits two images may differ in and still count as the same picture. A resize plus a
+JPEG re-encode moves about 5 bits; distinct photos differ in 10 or more."""
+NEAR_DUPLICATE_PIXELS = 12.0
+"""A hash match is confirmed only if the prepared images also differ by less than this mean
+absolute pixel value (0..255): dHash sees only brightness structure, so the same shape in
+another colour would otherwise count as a copy."""
+
+
+@dataclass
+class PreparedDataset:
+    """Decoded images (uint8 N×H×W×C, possibly memory-mapped) with labels and findings."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    groups: np.ndarray
+    """Images with the same group id are copies; a split keeps each group together."""
+    shown: list[str]
+    report: ImportReport
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def split(self, spec: DatasetSpec) -> Splits:
+        return stratified_split(
+            self.labels, self.groups, spec.val_fraction, spec.test_fraction, spec.split_seed
+        )
+
+    def raise_blockers(self) -> None:
+        """Refuse to train on data that cannot work, with every reason in one message."""
+        blockers = self.report.blockers
+        if blockers:
+            raise DataError(
+                "The dataset cannot be trained on: " + " ".join(b.message for b in blockers),
+                hint=" ".join(b.hint for b in blockers if b.hint),
+            )
+
+
+def prepare_dataset(
+    spec: DatasetSpec,
+    progress: Progress = lambda *_: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> PreparedDataset:
+    listing = list_source(spec.source, progress, should_stop)
+    if spec.limit is not None:
+        listing = _limited(listing, spec.limit, spec.split_seed)
+    if isinstance(listing, FileListing):
+        prep = Preprocess(spec.image_size or DEFAULT_FILE_SIZE, spec.channels, spec.resize)
+        cached = build_file_cache(listing, prep, progress, should_stop)
+        images, rows, skipped = cached.images, cached.rows, cached.skipped
+        cache = CacheInfo(
+            path=str(cached.path or ""),
+            decoded=cached.decoded,
+            reused=cached.reused,
+            build_s=round(cached.build_s, 3),
+            bytes=int(images.nbytes),
+        )
+        classes = listing.classes
+    else:
+        prep = _array_preprocess(listing, spec)
+        images, rows, seconds = _prepare_arrays(listing, prep, progress, should_stop)
+        skipped = listing.skipped
+        cache = CacheInfo(decoded=len(rows), build_s=round(seconds, 3), bytes=int(images.nbytes))
+        classes = listing.classes
+    return _assemble(spec, listing, prep, images, rows, skipped, classes, cache)
+
+
+def _limited(listing: Listing, limit: int, seed: int) -> Listing:
+    """Apply the quick-trial limit before decoding, so a trial on a big folder is quick."""
+    if isinstance(listing, FileListing):
+        lookup = {name: i for i, name in enumerate(listing.classes)}
+        labels = np.array([lookup[e.label] for e in listing.entries], dtype=np.int64)
+        if limit >= len(labels):
+            return listing
+        keep = limit_indices(labels, limit, seed)
+        listing.entries = [listing.entries[i] for i in keep]
+        return listing
+    if limit >= len(listing.labels):
+        return listing
+    keep = limit_indices(listing.labels, limit, seed)
+    listing.images, listing.labels = listing.images[keep], listing.labels[keep]
+    return listing
+
+
+def _array_preprocess(listing: ArrayListing, spec: DatasetSpec) -> Preprocess:
+    _, height, width, _ = listing.images.shape
+    native = height if height == width else DEFAULT_FILE_SIZE
+    return Preprocess(spec.image_size or native, spec.channels, spec.resize)
+
+
+def _prepare_arrays(
+    listing: ArrayListing,
+    prep: Preprocess,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+) -> tuple[np.ndarray, list[RowInfo], float]:
+    """Arrays are already decoded: resize only if asked, and fingerprint every image."""
+    from PIL import Image
+
+    from cnn_lab.engine.data.phash import dhash
+    from cnn_lab.engine.data.resize import resize_image
+
+    started = time.perf_counter()
+    source = listing.images
+    n, height, width, channels = source.shape
+    same = (height, width, channels) == (prep.size, prep.size, prep.channels)
+
+    def one(i: int) -> tuple[np.ndarray, RowInfo]:
+        pixels = source[i]
+        pil = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+        out = (
+            pixels if same else resize_image(pil, prep.size, prep.size, prep.resize, prep.channels)
+        )
+        row = RowInfo(
+            shown=f"{listing.name}#{i}",
+            label=listing.classes[int(listing.labels[i])],
+            content=hashlib.blake2b(pixels.tobytes(), digest_size=16).hexdigest(),
+            dhash=dhash(pil),
+            width=width,
+            height=height,
+            mode="L" if channels == 1 else "RGB",
+            format="array",
+        )
+        return out, row
+
+    results: list[tuple[np.ndarray, RowInfo]] = []
+    with ThreadPoolExecutor() as pool:
+        for start in range(0, n, 1024):  # in chunks, so a cancel is heard within one chunk
+            if should_stop():
+                raise Cancelled()
+            results.extend(pool.map(one, range(start, min(start + 1024, n))))
+            progress("Fingerprinting images", len(results), n)
+    images = source if same else np.stack([r[0] for r in results]) if results else source
+    return np.ascontiguousarray(images), [r[1] for r in results], time.perf_counter() - started
+
+
+def _assemble(
+    spec: DatasetSpec,
+    listing: Listing,
+    prep: Preprocess,
+    images: np.ndarray,
+    rows: list[RowInfo],
+    skipped: list[Skip],
+    classes: tuple[str, ...],
+    cache: CacheInfo,
+) -> PreparedDataset:
+    from cnn_lab.engine.data.phash import near_duplicate_groups
+
+    counts = {name: 0 for name in classes}
+    for row in rows:
+        counts[row.label] += 1
+    present = tuple(name for name in classes if counts[name] > 0)
+    index = {name: i for i, name in enumerate(present)}
+    labels = np.array([index[row.label] for row in rows], dtype=np.int64)
+    shown = [row.shown for row in rows]
+
+    exact = _groups_by(r.content for r in rows)
+    near = [
+        g
+        for g in _confirmed(
+            images, near_duplicate_groups([r.dhash for r in rows], NEAR_DUPLICATE_BITS)
+        )
+        if not any(set(g) <= set(e) for e in exact)
+    ]
+    conflicts = [g for g in exact if len({rows[i].label for i in g}) > 1]
+    groups = _union_groups(len(rows), exact + near)
+
+    facts = Facts(
+        classes=counts,
+        exact_duplicates=[[shown[i] for i in g] for g in exact],
+        near_duplicates=[[shown[i] for i in g] for g in near],
+        conflicting_labels=[[shown[i] for i in g] for g in conflicts],
+        skipped=len(skipped),
+    )
+    report = ImportReport(
+        source=spec.source,
+        kind=listing.kind,
+        images=len(rows),
+        classes=counts,
+        image_size=prep.size,
+        channels=prep.channels,
+        resize=prep.resize,
+        sizes=_size_stats(rows),
+        modes=_count(r.mode for r in rows),
+        formats=_count(r.format for r in rows),
+        skipped=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
+        warnings=run_checks(facts),
+        exact_duplicates=facts.exact_duplicates,
+        near_duplicates=facts.near_duplicates,
+        cache=cache,
+        dataset_key=_dataset_key(prep, rows),
+    )
+    if cache.path:
+        (Path(cache.path) / "report.json").write_text(report.model_dump_json(indent=1))
+    return PreparedDataset(images, labels, present, groups, shown, report)
+
+
+def _confirmed(images: np.ndarray, groups: list[list[int]]) -> list[list[int]]:
+    """Keep the members of each hash group that really look like its first member."""
+    out = []
+    for group in groups:
+        first = images[group[0]].astype(np.int16)
+        kept = [group[0]] + [
+            i
+            for i in group[1:]
+            if np.abs(images[i].astype(np.int16) - first).mean() < NEAR_DUPLICATE_PIXELS
+        ]
+        if len(kept) > 1:
+            out.append(kept)
+    return out
+
+
+def _groups_by(keys: object) -> list[list[int]]:
+    seen: dict[object, list[int]] = {}
+    for i, key in enumerate(keys):  # type: ignore[call-overload]
+        seen.setdefault(key, []).append(i)
+    return [g for g in seen.values() if len(g) > 1]
+
+
+def _union_groups(n: int, groups: list[list[int]]) -> np.ndarray:
+    """One id per image; images in overlapping duplicate groups share the smallest index."""
+    parent = np.arange(n, dtype=np.int64)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    for group in groups:
+        root = find(group[0])
+        for member in group[1:]:
+            other = find(member)
+            if other != root:
+                parent[max(root, other)] = min(root, other)
+                root = min(root, other)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+def _size_stats(rows: list[RowInfo]) -> SizeStats:
+    if not rows:
+        return SizeStats()
+    widths = np.array([r.width for r in rows])
+    heights = np.array([r.height for r in rows])
+    return SizeStats(
+        min_width=int(widths.min()),
+        max_width=int(widths.max()),
+        min_height=int(heights.min()),
+        max_height=int(heights.max()),
+        median_width=float(np.median(widths)),
+        median_height=float(np.median(heights)),
+    )
+
+
+def _count(values: object) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:  # type: ignore[attr-defined]
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _dataset_key(prep: Preprocess, rows: list[RowInfo]) -> str:
+    """Identifies exactly these images with these labels and this preprocessing."""
+    digest = hashlib.blake2b(digest_size=10)
+    digest.update(json.dumps(prep.__dict__, sort_keys=True).encode())
+    for row in rows:
+        digest.update(f"{row.content}:{row.label}\n".encode())
+    return digest.hexdigest()
