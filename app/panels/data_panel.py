@@ -9,7 +9,6 @@ augmentation" grid, computed in the background because the preview imports torch
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -21,13 +20,11 @@ from pydantic_core import ValidationError  # not pydantic's: see the note below
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -35,7 +32,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSlider,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -43,14 +39,14 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.app.bridge.task import Task
+from cnn_lab.app.recent_sources import load_recent_sources, remember_source
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.augment_controls import AugmentControls
 from cnn_lab.app.widgets.class_histogram import ClassHistogram
 from cnn_lab.app.widgets.image_grid import ClassImageGrid
 from cnn_lab.app.widgets.report_view import ReportView
-from cnn_lab.engine.data.augment import augmentation_info, augmentation_names
 from cnn_lab.engine.data.samples import sample_description, sample_names
 from cnn_lab.engine.specs import DatasetSpec, explain
-from cnn_lab.engine.specs.dataset import RESIZE_POLICIES
 
 # pydantic.ValidationError is pydantic_core's class. Importing it through ``pydantic`` before
 # PySide6 leaves pydantic half-loaded when shiboken's import hook inspects modules, and the
@@ -66,7 +62,6 @@ CELL_MAX = 96
 LEFT_WIDTH = 410
 IMPORT_DELAY_MS = 300
 PREVIEW_DELAY_MS = 120
-MAX_RECENT = 8
 FILE_FILTER = (
     "Datasets (*.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tbz2 *.tar.xz *.txz *.csv *.tsv *.npz);;"
     "Archives (*.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tbz2 *.tar.xz *.txz);;"
@@ -80,45 +75,10 @@ CLASS_BALANCE = (
 
 
 def _resize_policies() -> list[tuple[str, str]]:
-    """(name, label) of each resize policy; the engine's registry if it is there."""
-    try:
-        from cnn_lab.engine.data.resize import resize_policy_label, resize_policy_names
+    """(name, label) of each resize policy, from the engine's registry."""
+    from cnn_lab.engine.data.resize import resize_policy_label, resize_policy_names
 
-        return [(name, resize_policy_label(name)) for name in resize_policy_names()]
-    except ImportError:
-        return [(name, name.replace("_", " ").capitalize()) for name in RESIZE_POLICIES]
-
-
-# ------------------------------------------------------------------------------ recent sources
-
-
-def _recent_file() -> Path:
-    import platformdirs
-
-    return platformdirs.user_config_path("cnn-lab") / "recent-sources.json"
-
-
-def load_recent_sources() -> list[str]:
-    try:
-        data = json.loads(_recent_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    return (
-        [s for s in data if isinstance(s, str) and s][:MAX_RECENT] if isinstance(data, list) else []
-    )
-
-
-def remember_source(source: str) -> list[str]:
-    """Put ``source`` first in the recent list (saved beside the settings); returns the list."""
-    recent = [source] + [s for s in load_recent_sources() if s != source]
-    recent = recent[:MAX_RECENT]
-    path = _recent_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(recent, indent=1), encoding="utf-8")
-    except OSError:
-        pass  # a read-only config folder only costs the list
-    return recent
+    return [(name, resize_policy_label(name)) for name in resize_policy_names()]
 
 
 def _shown_source(source: str) -> str:
@@ -347,53 +307,13 @@ class DataPanel(QWidget):
         return box
 
     def _build_augmentation(self) -> QGroupBox:
-        self.augment_boxes: dict[str, QCheckBox] = {}
-        self.augment_sliders: dict[str, QSlider] = {}
-        self._strength_labels: dict[str, QLabel] = {}
-        grid = QGridLayout()
-        grid.setColumnStretch(1, 1)
-        for row, name in enumerate(augmentation_names()):
-            info = augmentation_info(name)
-            box = QCheckBox(info.label)
-            box.setToolTip(info.description)
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(0, 100)
-            slider.setValue(round(info.default_strength * 100))
-            slider.setToolTip(f"Strength (0 = off, 1 = strongest)\n\n{info.description}")
-            slider.setMinimumWidth(70)
-            value = QLabel()
-            value.setMinimumWidth(28)
-            self.augment_boxes[name] = box
-            self.augment_sliders[name] = slider
-            self._strength_labels[name] = value
-            grid.addWidget(box, row, 0)
-            grid.addWidget(slider, row, 1)
-            grid.addWidget(value, row, 2)
-        self.mixup_alpha = QDoubleSpinBox()
-        self.mixup_alpha.setRange(0.0, 10.0)
-        self.mixup_alpha.setSingleStep(0.1)
-        self.mixup_alpha.setSpecialValueText("off")
-        self.mixup_alpha.setToolTip(
-            "Blend pairs of images and their labels (alpha of the Beta draw)"
-        )
-        self.cutmix_alpha = QDoubleSpinBox()
-        self.cutmix_alpha.setRange(0.0, 10.0)
-        self.cutmix_alpha.setSingleStep(0.1)
-        self.cutmix_alpha.setSpecialValueText("off")
-        self.cutmix_alpha.setToolTip(
-            "Paste a patch of one image into another, labels mixed by area"
-        )
-        mixing = QHBoxLayout()
-        mixing.addWidget(QLabel("Mixup α"))
-        mixing.addWidget(self.mixup_alpha, 1)
-        mixing.addSpacing(8)
-        mixing.addWidget(QLabel("CutMix α"))
-        mixing.addWidget(self.cutmix_alpha, 1)
-        box = QGroupBox("Augmentation (training only)")
-        layout = QVBoxLayout(box)
-        layout.addLayout(grid)
-        layout.addLayout(mixing)
-        return box
+        self.augmentation = AugmentControls()
+        # Short names for tests and callers: the controls themselves live in the widget.
+        self.augment_boxes = self.augmentation.boxes
+        self.augment_sliders = self.augmentation.sliders
+        self.mixup_alpha = self.augmentation.mixup_alpha
+        self.cutmix_alpha = self.augmentation.cutmix_alpha
+        return self.augmentation
 
     def _build_results(self) -> QWidget:
         self.status = QLabel("")
@@ -475,15 +395,11 @@ class DataPanel(QWidget):
             self.split_seed,
             self.val_fraction,
             self.test_fraction,
-            self.mixup_alpha,
-            self.cutmix_alpha,
         ):
             spin.valueChanged.connect(lambda _: self._on_changed())
         for combo in (self.channels, self.resize_policy, self.class_balance):
             combo.currentIndexChanged.connect(lambda _: self._on_changed())
-        for name in self.augment_boxes:
-            self.augment_boxes[name].toggled.connect(lambda _: self._on_changed())
-            self.augment_sliders[name].valueChanged.connect(lambda _: self._on_changed())
+        self.augmentation.changed.connect(self._on_changed)
 
     # ----------------------------------------------------------------- spec <-> controls
 
@@ -500,13 +416,7 @@ class DataPanel(QWidget):
         self.test_fraction.setValue(spec.test_fraction)
         self.split_seed.setValue(spec.split_seed)
         self.class_balance.setCurrentIndex(self.class_balance.findData(spec.class_balance))
-        chosen = {step.name: step.strength for step in spec.augment}
-        for name, box in self.augment_boxes.items():
-            box.setChecked(name in chosen)
-            if name in chosen:
-                self.augment_sliders[name].setValue(round(chosen[name] * 100))
-        self.mixup_alpha.setValue(spec.mixup_alpha)
-        self.cutmix_alpha.setValue(spec.cutmix_alpha)
+        self.augmentation.set_from(spec)
 
     def spec_fields(self) -> dict[str, Any]:
         """The controls as DatasetSpec fields (not yet validated)."""
@@ -522,13 +432,7 @@ class DataPanel(QWidget):
             "image_size": self.image_size.value() or None,
             "channels": self.channels.currentData(),
             "resize": self.resize_policy.currentData(),
-            "augment": [
-                {"name": name, "strength": round(self.augment_sliders[name].value() / 100, 2)}
-                for name, box in self.augment_boxes.items()
-                if box.isChecked()
-            ],
-            "mixup_alpha": round(self.mixup_alpha.value(), 3),
-            "cutmix_alpha": round(self.cutmix_alpha.value(), 3),
+            **self.augmentation.fields(),
             "class_balance": self.class_balance.currentData(),
         }
 
@@ -545,9 +449,6 @@ class DataPanel(QWidget):
 
     def _on_changed(self, immediate: bool = False) -> None:
         """Any control moved: push the spec; re-import or re-draw the preview if needed."""
-        for name, label in self._strength_labels.items():
-            label.setText(f"{self.augment_sliders[name].value() / 100:.2f}")
-            label.setEnabled(self.augment_boxes[name].isChecked())
         self._show_source_description()
         spec = self.current_spec()
         if spec is None:

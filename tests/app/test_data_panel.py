@@ -21,7 +21,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 
 from cnn_lab.app.bridge.task import Task
-from cnn_lab.app.panels.data_panel import DataPanel, load_recent_sources
+from cnn_lab.app.panels.data_panel import DataPanel
+from cnn_lab.app.recent_sources import load_recent_sources
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.errors import Cancelled, DataError
 
