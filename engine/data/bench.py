@@ -23,34 +23,16 @@ def bench_loader(
 ) -> dict[str, Any]:
     import torch
 
-    from cnn_lab.engine.data.augment import BatchAugmenter
-    from cnn_lab.engine.data.loader import BatchLoader, channel_stats
-    from cnn_lab.engine.data.prepare import prepare_dataset
+    from cnn_lab.engine.data.training_data import build_training_data
     from cnn_lab.engine.train.devices import describe_device, resolve_device
 
-    started = time.perf_counter()
-    prepared = prepare_dataset(spec, progress=progress)
-    prepare_s = time.perf_counter() - started
-    prepared.raise_blockers()
-    splits = prepared.split(spec)
     target = resolve_device(device)
-    mean, std = channel_stats(prepared.images, splits.train)
-    steps = [(s.name, s.strength) for s in spec.augment]
-    augmenter = BatchAugmenter(
-        steps, mixup_alpha=spec.mixup_alpha, cutmix_alpha=spec.cutmix_alpha, seed=0
+    started = time.perf_counter()
+    data = build_training_data(
+        spec, device=target, batch_size=batch_size, seed=0, progress=progress
     )
-    loader = BatchLoader(
-        prepared.images,
-        prepared.labels,
-        splits.train,
-        device=target,
-        mean=mean,
-        std=std,
-        batch_size=batch_size,
-        shuffle=True,
-        num_classes=len(prepared.classes),
-        augmenter=augmenter if augmenter else None,
-    )
+    prepare_s = time.perf_counter() - started
+    loader, prepared = data.train, data.prepared
     for batch in loader:  # warm-up pass: first-touch page faults, allocator, kernels
         del batch
         break
@@ -77,7 +59,7 @@ def bench_loader(
         "channels": prepared.report.channels,
         "device": describe_device(target),
         "resident": loader.resident,
-        "augment": ",".join(f"{name}={strength:g}" for name, strength in steps),
+        "augment": data.augment,
         "prepare_s": prepare_s,
         "cache_decoded": prepared.report.cache.decoded,
         "cache_reused": prepared.report.cache.reused,

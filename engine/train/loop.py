@@ -19,13 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_lab.engine.data.loader import (
-    BatchLoader,
-    channel_stats,
-    class_weights,
-    sampler_weights,
-)
-from cnn_lab.engine.data.prepare import PreparedDataset, prepare_dataset
+from cnn_lab.engine.data.loader import BatchLoader
+from cnn_lab.engine.data.training_data import build_training_data
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
@@ -76,76 +71,6 @@ def evaluate(
     return float(loss_sum) / n, float(correct) / n
 
 
-@dataclass
-class _Data:
-    prepared: PreparedDataset
-    train: BatchLoader
-    val: BatchLoader
-    test: BatchLoader | None
-    loss_weights: torch.Tensor | None
-
-
-def _load_data(spec: RunSpec, device: torch.device, should_stop: Callable[[], bool]) -> _Data:
-    """Prepare the cache, split it, and build the loaders with augmentation and balancing."""
-    from cnn_lab.engine.data.augment import BatchAugmenter
-
-    d, t = spec.dataset, spec.train
-    prepared = prepare_dataset(d, should_stop=should_stop)
-    prepared.raise_blockers()
-    splits = prepared.split(d)
-    mean, std = channel_stats(prepared.images, splits.train, seed=d.split_seed)
-    classes = len(prepared.classes)
-    augmenter = BatchAugmenter(
-        [(step.name, step.strength) for step in d.augment],
-        mixup_alpha=d.mixup_alpha,
-        cutmix_alpha=d.cutmix_alpha,
-        seed=t.seed,
-    )
-    train_labels = prepared.labels[splits.train]
-    common = {
-        "device": device,
-        "mean": mean,
-        "std": std,
-        "num_classes": classes,
-        "channels_last": t.channels_last,
-    }
-    train = BatchLoader(
-        prepared.images,
-        prepared.labels,
-        splits.train,
-        batch_size=t.batch_size,
-        shuffle=True,
-        augmenter=augmenter if augmenter else None,
-        seed=t.seed,
-        sample_weights=(
-            sampler_weights(train_labels, classes)
-            if d.class_balance == "weighted_sampler"
-            else None
-        ),
-        **common,
-    )
-    eval_batch = max(t.batch_size, 256)
-    val = BatchLoader(
-        prepared.images, prepared.labels, splits.val, batch_size=eval_batch, shuffle=False, **common
-    )
-    test = None
-    if len(splits.test):
-        test = BatchLoader(
-            prepared.images,
-            prepared.labels,
-            splits.test,
-            batch_size=eval_batch,
-            shuffle=False,
-            **common,
-        )
-    loss_weights = None
-    if d.class_balance == "weighted_loss":
-        loss_weights = torch.as_tensor(
-            class_weights(train_labels, classes), dtype=torch.float32, device=device
-        )
-    return _Data(prepared, train, val, test, loss_weights)
-
-
 def train_events(
     spec: RunSpec,
     *,
@@ -157,7 +82,14 @@ def train_events(
     seed_everything(t.seed)
     device = resolve_device(t.device)
 
-    data = _load_data(spec, device, should_stop)
+    data = build_training_data(
+        spec.dataset,
+        device=device,
+        batch_size=t.batch_size,
+        seed=t.seed,
+        channels_last=t.channels_last,
+        should_stop=should_stop,
+    )
     train, val, prepared = data.train, data.val, data.prepared
     _, height, width, channels = prepared.images.shape
 

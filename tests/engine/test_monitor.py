@@ -25,6 +25,7 @@ from cnn_lab.engine.monitor import (
     SystemSampler,
     gpu_inventory,
 )
+from tests.waiting import wait_until
 
 _METRICS = (
     "util_percent",
@@ -203,10 +204,9 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_children_count_towards_the_process_rss(sleeper: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
     child = psutil.Process(sleeper.pid)
-    while child.memory_info().rss < 5 * 1024**2 and time.monotonic() < deadline:
-        time.sleep(0.01)  # the interpreter is still starting
+    # The interpreter is still starting: wait until it holds some memory.
+    wait_until(lambda: child.memory_info().rss >= 5 * 1024**2, timeout=10)
     own = psutil.Process().memory_info().rss / 1024**2
     values = SystemSampler(gpu=False).sample()
     assert values["proc.rss_mb"] > own + 0.5 * child.memory_info().rss / 1024**2

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -37,15 +36,7 @@ from cnn_lab.engine.store import (
     SystemSample,
     resolve_db_path,
 )
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.01)
+from tests.waiting import wait_until
 
 
 @pytest.fixture
