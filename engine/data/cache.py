@@ -15,11 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,6 @@ class CachedImages:
     decoded: int = 0
     reused: int = 0
     build_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def cache_dir_for(listing: FileListing, prep: Preprocess) -> Path:
@@ -313,7 +311,3 @@ def _load_previous(
         return rows, list(manifest.get("skipped", [])), images
     except (OSError, ValueError, KeyError, TypeError):
         return [], [], None
-
-
-def clear_cache(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

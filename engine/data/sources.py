@@ -46,10 +46,6 @@ def register_importer(kind: str, label: str, recognises: Callable[[str], bool]):
     return decorate
 
 
-def importer_kinds() -> list[str]:
-    return [imp.kind for imp in _IMPORTERS]
-
-
 def source_kind(source: str) -> str:
     return _find(source).kind
 
