@@ -11,13 +11,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
 from cnn_lab.engine.store import RunStore
+
+# What the networks are sized for until a dataset has been imported: the sample datasets.
+DEFAULT_INPUT = InputShape(channels=3, height=32, width=32, classes=10)
 
 
 class AppState(QObject):
     changed = Signal()
     db_changed = Signal(str)
+    input_shape_changed = Signal()
 
     def __init__(self, db_path: str | Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -26,6 +31,8 @@ class AppState(QObject):
         self.architecture = ArchitectureSpec()
         self.train = TrainSpec()
         self.name = ""
+        self.input_shape = DEFAULT_INPUT
+        self.input_known = False  # True once a dataset import has said what the images are
 
     @property
     def db_path(self) -> str:
@@ -52,6 +59,13 @@ class AppState(QObject):
         if train is not None:
             self.train = train
         self.changed.emit()
+
+    def set_input_shape(self, shape: InputShape) -> None:
+        """The imported dataset's channels, image size and classes, for sizing networks."""
+        self.input_known = True
+        if shape != self.input_shape:
+            self.input_shape = shape
+            self.input_shape_changed.emit()
 
     def run_spec(self) -> RunSpec:
         return RunSpec(

@@ -8,8 +8,10 @@ and torch loads only when a command trains.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -19,6 +21,7 @@ from typing import Any, NoReturn, TextIO
 
 from cnn_lab.engine import __version__
 from cnn_lab.engine.cli_data import add_data_commands, add_data_options, dataset_dict
+from cnn_lab.engine.cli_model import add_model_commands, load_architecture
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec, TrainSpec
 from cnn_lab.engine.store import RunStore, resolve_db_path, status
@@ -68,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         default=ArchitectureSpec().preset,
-        metavar="NAME",
-        help="model preset (default: %(default)s)",
+        metavar="NAME_OR_SPEC.json",
+        help="a model preset, or an architecture saved from the Architecture panel "
+        "(default: %(default)s)",
     )
     train.add_argument("--epochs", type=int, default=TrainSpec().epochs, metavar="N")
     train.add_argument("--batch-size", type=int, default=TrainSpec().batch_size, metavar="N")
@@ -93,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=cmd_train)
 
     add_data_commands(commands, _Parser)
+    add_model_commands(commands, _Parser)
 
     runs = commands.add_parser("runs", help="list or show recorded runs")
     runs_commands = runs.add_subparsers(
@@ -126,7 +131,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         {
             "name": args.name,
             "dataset": dataset_dict(args, args.data),
-            "architecture": {"preset": args.model},
+            "architecture": load_architecture(args.model).model_dump(),
             "train": {
                 "epochs": args.epochs,
                 "batch_size": args.batch_size,
@@ -313,6 +318,12 @@ def run_command(
     except UserError as exc:
         err.write(f"{PROG}: {exc}\n")
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (``cnn-lab model list | head``): stop quietly, as Unix tools
+        # do. Point stdout at devnull so the interpreter's final flush does not complain.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

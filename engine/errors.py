@@ -37,3 +37,11 @@ class Cancelled(Exception):
 
 class DataError(UserError):
     """A dataset that cannot be imported or trained on as it is; the message says why."""
+
+
+class ModelError(UserError):
+    """A network that cannot be built; ``path`` locates the layer (0-based, blocks nested)."""
+
+    def __init__(self, message: str, hint: str | None = None, path: tuple[int, ...] = ()) -> None:
+        super().__init__(message, hint)
+        self.path = path

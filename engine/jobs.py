@@ -24,7 +24,7 @@ from typing import Any
 
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore
+from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
 from cnn_lab.engine.store import status as st
 
 log = logging.getLogger(__name__)
@@ -122,11 +122,21 @@ def _train_and_record(
     should_stop: Callable[[], bool],
 ) -> dict[str, Any]:
     # Imported here so that importing engine.jobs never loads torch.
-    from cnn_lab.engine.train.events import EpochEnd, RunFinished, RunStarted, StepEnd
+    from cnn_lab.engine.models.trained import WEIGHTS_KIND
+    from cnn_lab.engine.train.events import (
+        EpochEnd,
+        RunFinished,
+        RunStarted,
+        StepEnd,
+        WeightsSaved,
+    )
     from cnn_lab.engine.train.loop import train_events
 
+    weights_path = run_files_dir(store.path, run_id) / "model.safetensors"
     try:
-        for event in train_events(spec, run_id=run_id, should_stop=should_stop):
+        for event in train_events(
+            spec, run_id=run_id, should_stop=should_stop, weights_path=weights_path
+        ):
             if isinstance(event, StepEnd):
                 writer.metrics(
                     event.step,
@@ -159,6 +169,14 @@ def _train_and_record(
                         "total_steps": event.total_steps,
                         "classes": list(event.classes),
                     },
+                )
+            elif isinstance(event, WeightsSaved):
+                store.add_artifact(
+                    run_id,
+                    path=event.path,
+                    kind=WEIGHTS_KIND,
+                    sha256=event.sha256,
+                    bytes=event.bytes,
                 )
             emit(event)
             if isinstance(event, RunFinished):

@@ -46,6 +46,7 @@ from cnn_lab.app.widgets.class_histogram import ClassHistogram
 from cnn_lab.app.widgets.image_grid import ClassImageGrid
 from cnn_lab.app.widgets.report_view import ReportView
 from cnn_lab.engine.data.samples import sample_description, sample_names
+from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import DatasetSpec, explain
 
 # pydantic.ValidationError is pydantic_core's class. Importing it through ``pydantic`` before
@@ -645,6 +646,15 @@ class DataPanel(QWidget):
         current = self.current_spec()
         if current is not None:
             self._show_split_summary(current)
+        if not report.blockers:
+            self.state.set_input_shape(
+                InputShape(
+                    channels=report.channels,
+                    height=report.image_size,
+                    width=report.image_size,
+                    classes=len(report.classes),
+                )
+            )
         self.import_finished.emit(report)
         self._start_preview()
 

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -19,9 +20,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import LiveChart
 from cnn_lab.engine.store import RunRecord
+
+# What "Export model…" offers: file-dialog filter → export format of engine/models/export.py.
+EXPORT_FILTERS = {
+    "TorchScript (*.pt)": "torchscript",
+    "ONNX (*.onnx)": "onnx",
+    "torch.export program (*.pt2)": "torch_export",
+}
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -110,6 +119,13 @@ class RunsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.refresh_button = QPushButton("Refresh")
+        self.export_button = QPushButton("Export model…")
+        self.export_button.setToolTip(
+            "Write the selected run's trained network as TorchScript, ONNX or a torch.export "
+            "program; the file is checked against PyTorch's outputs before it is kept."
+        )
+        self.export_button.setEnabled(False)
+        self.export_task: Task | None = None
         self.count_label = QLabel()
         self.detail = QLabel("Select a run to see its curves.")
         self.detail.setWordWrap(True)
@@ -119,6 +135,7 @@ class RunsPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.count_label)
         top.addStretch(1)
+        top.addWidget(self.export_button)
         top.addWidget(self.refresh_button)
         charts = QWidget()
         charts_layout = QHBoxLayout(charts)
@@ -137,6 +154,7 @@ class RunsPanel(QWidget):
         layout.addWidget(splitter, 1)
 
         self.refresh_button.clicked.connect(self.refresh)
+        self.export_button.clicked.connect(self._choose_export)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         state.db_changed.connect(lambda _path: self.refresh())
         self.refresh()
@@ -170,6 +188,8 @@ class RunsPanel(QWidget):
             record = store.get_run(run_id)
             loss = store.metrics(run_id, "train.loss")
             accuracy = store.metrics(run_id, "val.accuracy")
+            has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
+        self.export_button.setEnabled(has_weights and self.export_task is None)
         text = f"Run {record.id}: {record.status}"
         if record.reason:
             text += f" — {record.reason}"
@@ -181,6 +201,41 @@ class RunsPanel(QWidget):
             "validation", [p.epoch for p in accuracy], [p.value for p in accuracy]
         )
         self.run_selected.emit(run_id)
+
+    def _choose_export(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is None:
+            return
+        path, chosen = QFileDialog.getSaveFileName(
+            self, f"Export run {run_id}'s model", f"run-{run_id}.pt", ";;".join(EXPORT_FILTERS)
+        )
+        if path:
+            self.export_run(run_id, path, EXPORT_FILTERS.get(chosen, "torchscript"))
+
+    def export_run(self, run_id: int, path: str, fmt: str) -> Task:
+        """Export in the background (it loads torch and traces the net); report in the label."""
+        from functools import partial
+
+        def work(progress: Any, should_stop: Any) -> str:
+            from cnn_lab.engine.models.export import export_run
+
+            result, _ = export_run(self.state.db_path, run_id, path, fmt)
+            return result.sentence()
+
+        task = Task(work, name="export", parent=self)
+        self.export_task = task
+        self.export_button.setEnabled(False)
+        self.detail.setText(f"Exporting run {run_id} as {fmt}…")
+        task.finished.connect(partial(self._export_done, True))
+        task.failed.connect(partial(self._export_done, False))
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(task.deleteLater)
+        return task.start()
+
+    def _export_done(self, ok: bool, message: str) -> None:
+        self.export_task = None
+        self.export_button.setEnabled(self.selected_run_id() is not None)
+        self.detail.setText(message if ok else f"Export failed: {message}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The model preset registry: one decorator to add a network, one factory to build it.
 
 Presets receive the dataset's shape (channels, classes, resolution) and the architecture
-spec, so the same name adapts to any dataset. Following timm, every registered preset gets
-the same parametrised forward/backward test (tests/engine/test_models.py).
+spec, so the same name adapts to any dataset. A preset is either written as layers (then the
+panel can open it as an editable layer list) or built by a factory (torchvision's nets).
+Following timm, every registered preset gets the same parametrised forward/backward test
+(tests/engine/test_presets.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.specs import ArchitectureSpec
+from cnn_lab.engine.specs import ArchitectureSpec, LayerSpec
 
 if TYPE_CHECKING:  # presets import torch inside their bodies, so names list without it
     from torch import nn
@@ -29,24 +31,59 @@ class InputShape:
 
 
 PresetFactory = Callable[[ArchitectureSpec, InputShape], "nn.Module"]
+LayersFactory = Callable[[ArchitectureSpec, InputShape], tuple[LayerSpec, ...]]
 
 
 @dataclass(frozen=True)
 class Preset:
     name: str
     description: str
-    factory: PresetFactory
+    factory: PresetFactory | None = None
+    layers: LayersFactory | None = None
+    """Set for presets written as layers: they can be opened for editing."""
+    family: str = "cnn-lab"
+    supports_width: bool = True
+    supports_depth: bool = True
+
+    @property
+    def editable(self) -> bool:
+        return self.layers is not None
 
 
 _PRESETS: dict[str, Preset] = {}
 
 
-def register_preset(name: str, description: str) -> Callable[[PresetFactory], PresetFactory]:
+def _add(preset: Preset) -> None:
+    if preset.name in _PRESETS:
+        raise ValueError(f"preset {preset.name!r} is registered twice")
+    _PRESETS[preset.name] = preset
+
+
+def register_preset(
+    name: str,
+    description: str,
+    *,
+    family: str = "cnn-lab",
+    supports_width: bool = True,
+    supports_depth: bool = True,
+) -> Callable[[PresetFactory], PresetFactory]:
+    """Register a factory that builds an nn.Module for a spec and an input shape."""
+
     def decorate(factory: PresetFactory) -> PresetFactory:
-        if name in _PRESETS:
-            raise ValueError(f"preset {name!r} is registered twice")
-        _PRESETS[name] = Preset(name, description, factory)
+        _add(Preset(name, description, factory, None, family, supports_width, supports_depth))
         return factory
+
+    return decorate
+
+
+def register_layer_preset(
+    name: str, description: str, *, supports_depth: bool = True
+) -> Callable[[LayersFactory], LayersFactory]:
+    """Register a preset written as a list of LayerSpecs (editable in the panel)."""
+
+    def decorate(layers: LayersFactory) -> LayersFactory:
+        _add(Preset(name, description, None, layers, "cnn-lab", True, supports_depth))
+        return layers
 
     return decorate
 
@@ -54,6 +91,12 @@ def register_preset(name: str, description: str) -> Callable[[PresetFactory], Pr
 def preset_names() -> list[str]:
     _load_builtin_presets()
     return sorted(_PRESETS)
+
+
+def all_presets() -> list[Preset]:
+    """Every preset, ours first, then by name."""
+    _load_builtin_presets()
+    return sorted(_PRESETS.values(), key=lambda p: (p.family != "cnn-lab", p.name))
 
 
 def get_preset(name: str) -> Preset:
@@ -67,11 +110,59 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
+def preset_layers(spec: ArchitectureSpec, shape: InputShape) -> tuple[LayerSpec, ...] | None:
+    """The layers a preset is made of, for editing; None for presets built by a factory."""
+    preset = get_preset(spec.preset)
+    return preset.layers(spec, shape) if preset.layers is not None else None
+
+
+def _check_multipliers(spec: ArchitectureSpec, preset: Preset) -> None:
+    if spec.depth != 1.0 and not preset.supports_depth:
+        raise UserError(
+            f"The preset {preset.name} has no repeated blocks to scale, so its depth "
+            f"multiplier must be 1 (got {spec.depth:g})."
+        )
+    if spec.width != 1.0 and not preset.supports_width:
+        raise UserError(
+            f"The preset {preset.name} cannot be scaled in width, so its width multiplier "
+            f"must be 1 (got {spec.width:g})."
+        )
+
+
 def build_model(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
-    """Build the preset that ``spec`` names for inputs of ``shape``."""
-    return get_preset(spec.preset).factory(spec, shape)
+    """Build the network ``spec`` describes for inputs of ``shape``.
+
+    Builds on the ambient default device, so ``with torch.device("meta")`` gives a free
+    shape-only model for summaries. Pretrained weights, when named, are loaded and the
+    backbone frozen as asked.
+    """
+    from cnn_lab.engine.models.builder import build_layers
+
+    if spec.is_custom:
+        model = build_layers(spec.layers, shape)
+    else:
+        preset = get_preset(spec.preset)
+        _check_multipliers(spec, preset)
+        if preset.layers is not None:
+            model = build_layers(preset.layers(spec, shape), shape)
+        else:
+            assert preset.factory is not None
+            model = preset.factory(spec, shape)
+    if spec.pretrained:
+        from cnn_lab.engine.models.weights import freeze_backbone, load_pretrained
+
+        report = load_pretrained(model, spec.pretrained)
+        # Kept on the model so the training loop can say in the run what was loaded.
+        model.pretrained_report = report.sentence()
+        if spec.freeze_backbone:
+            freeze_backbone(model)
+    return model
 
 
 def _load_builtin_presets() -> None:
-    # Importing the module runs its @register_preset decorators.
-    from cnn_lab.engine.models import presets  # noqa: F401
+    # Importing the modules runs their registration decorators. By module path, because the
+    # package exports a function called ``presets`` that would shadow the module.
+    import importlib
+
+    for module in ("presets", "torchvision_presets"):
+        importlib.import_module(f"cnn_lab.engine.models.{module}")

@@ -29,7 +29,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "the spec"
 
 
-def _clean_message(msg: str) -> str:
+def clean_message(msg: str) -> str:
     # pydantic prefixes custom errors with "Value error, "; the person does not need it.
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -42,7 +42,7 @@ def explain(error: ValidationError, *, what: str = "spec") -> str:
     sentences = []
     for item in error.errors(include_url=False):
         path = _field_path(tuple(item.get("loc", ())))
-        msg = _clean_message(str(item.get("msg", "is invalid")))
+        msg = clean_message(str(item.get("msg", "is invalid")))
         if item.get("type") == "extra_forbidden":
             sentences.append(f"{path} is not a known field of the {what}.")
             continue

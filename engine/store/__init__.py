@@ -5,7 +5,7 @@
 Importing this package loads no torch and no Qt.
 """
 
-from cnn_lab.engine.store.paths import ENV_VAR, default_db_path, resolve_db_path
+from cnn_lab.engine.store.paths import ENV_VAR, default_db_path, resolve_db_path, run_files_dir
 from cnn_lab.engine.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 from cnn_lab.engine.store.status import (
     ACTIVE,
@@ -42,4 +42,5 @@ __all__ = [
     "SystemSample",
     "default_db_path",
     "resolve_db_path",
+    "run_files_dir",
 ]

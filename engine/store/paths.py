@@ -41,3 +41,13 @@ def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
             hint="Give a full path, or a path under your own home folder.",
         ) from exc
     return Path(os.path.abspath(expanded))
+
+
+def run_files_dir(db_path: str | os.PathLike[str], run_id: int) -> Path:
+    """Where a run's files (weights, exports) live: beside the database, one folder per run.
+
+    Kept next to the database rather than in a global folder so that copying or deleting a
+    database folder takes its runs' files with it, and tests under tmp_path stay contained.
+    """
+    db = Path(db_path)
+    return db.parent / f"{db.stem}-files" / f"run-{int(run_id)}"

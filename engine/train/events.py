@@ -74,3 +74,13 @@ class RunFinished(Event):
     reason: str | None = None
     hint: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WeightsSaved(Event):
+    """The trained weights were written; the job records them as the run's artifact."""
+
+    kind: ClassVar[str] = "weights"
+    path: str
+    sha256: str
+    bytes: int

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,10 +23,18 @@ from torch import nn
 from cnn_lab.engine.data.loader import BatchLoader
 from cnn_lab.engine.data.training_data import build_training_data
 from cnn_lab.engine.models import InputShape, build_model
+from cnn_lab.engine.models.trained import save_weights
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train.devices import describe_device, resolve_device
-from cnn_lab.engine.train.events import EpochEnd, Event, RunFinished, RunStarted, StepEnd
+from cnn_lab.engine.train.events import (
+    EpochEnd,
+    Event,
+    RunFinished,
+    RunStarted,
+    StepEnd,
+    WeightsSaved,
+)
 from cnn_lab.engine.train.optimizers import build_optimizer
 from cnn_lab.engine.train.schedules import build_schedule
 
@@ -76,8 +85,13 @@ def train_events(
     *,
     run_id: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    weights_path: str | Path | None = None,
 ) -> Iterator[Event]:
-    """Train ``spec`` and yield what happens. The last event is always a RunFinished."""
+    """Train ``spec`` and yield what happens. The last event is always a RunFinished.
+
+    With ``weights_path``, the final weights of a run that trained at least one step and did
+    not diverge are saved there (safetensors) and announced with a WeightsSaved event.
+    """
     t = spec.train
     seed_everything(t.seed)
     device = resolve_device(t.device)
@@ -219,6 +233,15 @@ def train_events(
         "classes": list(prepared.classes),
         "dataset_key": prepared.report.dataset_key,
     }
+    if hasattr(model, "pretrained_report"):
+        summary["pretrained"] = model.pretrained_report
     if data.test is not None and status == st.COMPLETED:
         summary["test_loss"], summary["test_accuracy"] = evaluate(model, data.test, should_stop)
+    if weights_path is not None and step > 0 and status != st.FAILED:
+        try:
+            saved = save_weights(model, weights_path, shape, list(prepared.classes))
+        except OSError as exc:  # training's result stands; say why there are no weights
+            summary["weights_error"] = f"The weights could not be saved: {exc}."
+        else:
+            yield WeightsSaved(str(saved.path), saved.sha256, saved.bytes)
     yield RunFinished(run_id=run_id, status=status, reason=reason, hint=hint, summary=summary)

@@ -61,10 +61,18 @@ def build_schedule(
 def _onecycle(optimizer, spec, total_steps):  # type: ignore[no-untyped-def]
     import torch
 
+    if total_steps < 4:
+        # Too short for a cycle: OneCycleLR divides by the length of its warm-up phase,
+        # which is zero steps here. A constant rate is the honest choice for 1-3 steps.
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     # Momentum cycling would fight AdamW's betas on some torch versions; the LR cycle is
-    # what makes short runs converge.
+    # what makes short runs converge. The warm-up lasts at least one whole step.
     return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=spec.lr, total_steps=total_steps, pct_start=0.25, cycle_momentum=False
+        optimizer,
+        max_lr=spec.lr,
+        total_steps=total_steps,
+        pct_start=max(0.25, 2 / total_steps),
+        cycle_momentum=False,
     )
 
 

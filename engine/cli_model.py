@@ -1,0 +1,229 @@
+"""``cnn-lab model list|summary|export``: networks on a terminal.
+
+Kept apart from engine/cli.py so each file holds one family of commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any, TextIO
+
+from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.formatting import format_bytes, format_count
+from cnn_lab.engine.models import InputShape
+from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
+
+DEFAULT_INPUT = "3x224x224"
+DEFAULT_CLASSES = 1000
+
+
+def add_model_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    model = commands.add_parser("model", help="list networks, summarise one, export a trained one")
+    actions = model.add_subparsers(
+        dest="model_command", metavar="ACTION", required=True, parser_class=parser_class
+    )
+    listing = actions.add_parser("list", help="list presets and layer kinds")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_model_list)
+
+    summary = actions.add_parser(
+        "summary", help="shapes, parameters, MACs and memory of a preset or a spec file"
+    )
+    summary.add_argument(
+        "network",
+        metavar="NAME_OR_SPEC.json",
+        help="a preset name, or a JSON file holding an architecture spec or a run spec",
+    )
+    summary.add_argument(
+        "--input",
+        default=None,
+        metavar="CxHxW",
+        help=f"input shape (default: {DEFAULT_INPUT}, ImageNet-sized like published figures)",
+    )
+    summary.add_argument(
+        "--classes", type=int, default=None, metavar="N", help=f"default: {DEFAULT_CLASSES}"
+    )
+    summary.add_argument("--width", type=float, default=None, help="width multiplier")
+    summary.add_argument("--depth", type=float, default=None, help="depth multiplier")
+    summary.add_argument(
+        "--batch-size", type=int, default=None, metavar="N", help="estimate training memory"
+    )
+    summary.add_argument("--optimizer", default="sgd", help="for the memory estimate")
+    summary.add_argument("--json", action="store_true")
+    summary.set_defaults(handler=cmd_model_summary)
+
+    export = actions.add_parser("export", help="export a trained run's network and check it")
+    export.add_argument("run_id", type=int, metavar="RUN_ID")
+    export.add_argument(
+        "--format", choices=("torchscript", "onnx", "torch_export"), default="torchscript"
+    )
+    export.add_argument("--out", required=True, metavar="PATH")
+    export.add_argument("--db", metavar="PATH", help="the run database")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=cmd_model_export)
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*", text)
+    if not match:
+        raise UserError(f"--input must look like 3x224x224 (channels×height×width), not {text!r}.")
+    channels, height, width = (int(g) for g in match.groups())
+    if not (1 <= channels <= 64 and 1 <= height <= 8192 and 1 <= width <= 8192):
+        raise UserError(
+            f"--input {text} is out of range: 1–64 channels and 1–8192 pixels per side."
+        )
+    return channels, height, width
+
+
+def load_architecture(network: str) -> ArchitectureSpec:
+    """A preset name, or a file holding an ArchitectureSpec or a RunSpec."""
+    path = Path(network)
+    if not (network.endswith(".json") or path.is_file()):
+        return _validated({"preset": network})
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"Cannot read {network}: {exc.strerror or exc}.") from None
+    except ValueError as exc:
+        raise SpecError(f"{network} is not valid JSON: {exc}.") from None
+    if isinstance(data, dict) and "architecture" in data:
+        return RunSpec.from_dict(data).architecture
+    return _validated(data)
+
+
+def _validated(data: Any) -> ArchitectureSpec:
+    from pydantic import ValidationError
+
+    from cnn_lab.engine.specs.base import spec_error
+
+    try:
+        return ArchitectureSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc, what="architecture spec") from None
+
+
+def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.models import all_presets
+    from cnn_lab.engine.models.layers import layer_kinds
+
+    kinds = layer_kinds()
+    if args.json:
+        payload = {
+            "presets": [
+                {
+                    "name": p.name,
+                    "family": p.family,
+                    "editable": p.editable,
+                    "description": p.description,
+                }
+                for p in all_presets()
+            ],
+            "layers": [
+                {
+                    "kind": k.kind,
+                    "category": k.category,
+                    "params": k.default_params(),
+                    "description": k.description,
+                }
+                for k in kinds
+            ],
+        }
+        out.write(json.dumps(payload) + "\n")
+        return 0
+    out.write("presets:\n")
+    for p in all_presets():
+        out.write(f"  {p.name:<20} {p.family:<12} {p.description}\n")
+    out.write("layers:\n")
+    for k in kinds:
+        out.write(f"  {k.kind:<20} {k.category:<14} {k.description}\n")
+    return 0
+
+
+def cmd_model_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.models.architecture_summary import summarize_architecture
+
+    spec = load_architecture(args.network)
+    changes = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
+    if changes:
+        spec = ArchitectureSpec.model_validate({**spec.model_dump(), **changes})
+    channels, height, width = parse_input_shape(args.input or DEFAULT_INPUT)
+    classes = args.classes if args.classes is not None else DEFAULT_CLASSES
+    if not 1 <= classes <= 100_000:
+        raise UserError(f"--classes must be between 1 and 100,000 (got {classes}).")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1.")
+    shape = InputShape(channels, height, width, classes)
+    summary = summarize_architecture(spec, shape)
+    if args.json:
+        payload = summary.to_dict(batch_size=args.batch_size, optimizer=args.optimizer)
+        payload["network"] = spec.preset
+        payload["classes"] = classes
+        out.write(json.dumps(payload) + "\n")
+        return 0
+    _print_summary(out, spec, shape, summary, args.batch_size, args.optimizer)
+    return 0
+
+
+def _print_summary(
+    out: TextIO,
+    spec: ArchitectureSpec,
+    shape: InputShape,
+    summary: Any,
+    batch_size: int | None,
+    optimizer: str,
+) -> None:
+    rows = [("layer", "output", "params", "MACs", "activations", "RF")]
+    for layer in summary.layers:
+        rows.append(
+            (
+                layer.name,
+                "×".join(str(d) for d in layer.output_shape),
+                format_count(layer.params),
+                format_count(layer.macs),
+                format_bytes(layer.activation_bytes),
+                "" if layer.receptive_field is None else str(layer.receptive_field),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
+        out.write("  ".join(cells).rstrip() + "\n")
+    out.write(
+        f"{spec.preset} for {shape.channels}×{shape.height}×{shape.width}, {shape.classes} "
+        f"classes: {summary.params:,} parameters ({summary.trainable_params:,} trainable), "
+        f"{format_count(summary.macs)} MACs per image, receptive field "
+        f"{summary.receptive_field or '-'} px\n"
+    )
+    if batch_size:
+        memory = summary.training_memory_bytes(batch_size, optimizer)
+        out.write(
+            f"estimated training memory at batch {batch_size} with {optimizer}: "
+            f"{format_bytes(memory)}\n"
+        )
+
+
+def cmd_model_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.models.export import export_run
+    from cnn_lab.engine.store import resolve_db_path
+
+    result, trained = export_run(resolve_db_path(args.db), args.run_id, args.out, args.format)
+    if args.json:
+        shape = trained.shape
+        payload = {
+            "run_id": args.run_id,
+            "format": result.format,
+            "path": str(result.path),
+            "bytes": result.bytes,
+            "max_abs_diff": result.max_abs_diff,
+            "checked_with": result.checked_with,
+            "input_shape": [shape.channels, shape.height, shape.width],
+            "classes": trained.classes,
+        }
+        out.write(json.dumps(payload) + "\n")
+    else:
+        out.write(result.sentence() + "\n")
+    return 0

@@ -1,0 +1,101 @@
+"""A trained network on disk: weights as safetensors, with what is needed to rebuild it.
+
+The file's metadata holds the input shape and class names, and the run's spec holds the
+architecture, so a model can be rebuilt and loaded without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.models.registry import InputShape, build_model
+from cnn_lab.engine.specs import RunSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from cnn_lab.engine.store import RunStore
+
+WEIGHTS_KIND = "weights"
+
+
+@dataclass(frozen=True)
+class SavedWeights:
+    path: Path
+    sha256: str
+    bytes: int
+
+
+def save_weights(
+    model: nn.Module, path: str | os.PathLike[str], shape: InputShape, classes: list[str]
+) -> SavedWeights:
+    """Write the model's weights atomically (temporary file, fsync, rename)."""
+    from safetensors.torch import save
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Contiguous CPU copies: safetensors stores plain row-major tensors, and channels-last
+    # weights are strided differently.
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    metadata = {
+        "input_shape": json.dumps([shape.channels, shape.height, shape.width]),
+        "classes": json.dumps(classes),
+        "format": "cnn-lab weights 1",
+    }
+    data = save(tensors, metadata=metadata)
+    temporary = target.with_name(f".{target.name}.partial")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return SavedWeights(target, hashlib.sha256(data).hexdigest(), len(data))
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: nn.Module
+    shape: InputShape
+    classes: list[str]
+    spec: RunSpec
+    weights: Path
+
+
+def load_trained(store: RunStore, run_id: int) -> TrainedModel:
+    """Rebuild run ``run_id``'s network and load its saved weights (on the CPU, eval mode)."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    record = store.get_run(run_id)
+    saved = [a for a in store.artifacts(run_id) if a["kind"] == WEIGHTS_KIND]
+    if not saved:
+        raise UserError(
+            f"Run {run_id} has no saved weights (it is {record.status}).",
+            hint="Only runs that trained at least one step save their weights.",
+        )
+    path = Path(saved[-1]["path"])
+    if not path.is_file():
+        raise UserError(f"Run {run_id}'s weights file is missing: {path}.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        tensors = load_file(str(path))
+        channels, height, width = json.loads(meta["input_shape"])
+        classes = list(json.loads(meta["classes"]))
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise UserError(f"Run {run_id}'s weights file {path} is corrupt: {exc}.") from None
+    spec = RunSpec.from_json(record.spec_json)
+    shape = InputShape(channels, height, width, len(classes))
+    architecture = spec.architecture.model_copy(update={"pretrained": "", "freeze_backbone": False})
+    model = build_model(architecture, shape)
+    model.load_state_dict(tensors, strict=True)
+    return TrainedModel(model.eval(), shape, classes, spec, path)
