@@ -1,18 +1,26 @@
-"""The main window: the panels as tabs, Train and Stop, and a status bar with progress and ETA."""
+"""The main window: the panels as tabs, Train and Stop, the Jobs dock, and a status bar.
+
+Train queues a run (engine/job_queue.py decides when and where it trains); the Jobs dock
+shows what runs where and what waits. The Monitor follows one live run at a time: the one
+started by Train when it starts at once, else the next to start while it shows none.
+"""
 
 from __future__ import annotations
 
 import platform
+import time
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -25,24 +33,35 @@ from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.panels.monitor_panel import MonitorPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.job_queue_view import JobQueueView, format_eta, summary_text
 from cnn_lab.engine import __version__
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
 
+__all__ = ["MainWindow", "format_eta"]
 
-def format_eta(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+JOBS_PROGRESS_INTERVAL_S = 1.0
+"""How often the Jobs dock redraws progress while runs train."""
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        parent: QWidget | None = None,
+        *,
+        controller: JobController | None = None,
+    ) -> None:
+        """``controller`` lets tests give the window fake job slots or workers."""
         super().__init__(parent)
         self.state = state
         self.setWindowTitle(f"cnn-lab {__version__}")
-        self.controller = JobController(state.db_path, self)
+        self.controller = controller or JobController(state.db_path)
+        self.controller.setParent(self)
+        self._focus_next_start = False
+        self._jobs_refreshed_at = 0.0
 
         self.data_panel = DataPanel(state)
         self.architecture_panel = ArchitecturePanel(state)
@@ -61,6 +80,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(panel, panel.title)
         self.setCentralWidget(self.tabs)
 
+        self._build_jobs_dock()
         self._build_actions()
         self._build_status_bar()
         self.controller.run_started.connect(self._on_run_started)
@@ -68,10 +88,26 @@ class MainWindow(QMainWindow):
         self.controller.events.connect(self.monitor_panel.on_events)
         self.controller.run_finished.connect(self._on_run_finished)
         self.controller.busy_changed.connect(self._on_busy_changed)
+        self.controller.queue_changed.connect(self._on_queue_changed)
+        self.controller.events.connect(self._refresh_jobs_progress)
         self.runs_panel.run_selected.connect(self._show_run_in_monitor)
+        self.runs_panel.resume_requested.connect(self.resume)
+        self.jobs_view.move_requested.connect(self.controller.move)
+        self.jobs_view.priority_requested.connect(self.controller.set_priority)
+        self.jobs_view.cancel_requested.connect(self._cancel)
+        self.jobs_view.stop_requested.connect(self.controller.stop)
         self._show_latest_run()
 
     # ----------------------------------------------------------------- building
+
+    def _build_jobs_dock(self) -> None:
+        self.jobs_view = JobQueueView()
+        self.jobs_dock = QDockWidget("Jobs", self)
+        self.jobs_dock.setObjectName("jobs-dock")
+        self.jobs_dock.setWidget(self.jobs_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        # A few rows by default: the panels keep most of the height.
+        self.resizeDocks([self.jobs_dock], [170], Qt.Orientation.Vertical)
 
     def _build_actions(self) -> None:
         self.train_action = QAction("Train", self)
@@ -80,9 +116,16 @@ class MainWindow(QMainWindow):
         self.train_action.triggered.connect(self.train)
         self.stop_action = QAction("Stop", self)
         self.stop_action.setShortcut(QKeySequence("Ctrl+."))
-        self.stop_action.setToolTip("Finish the current step, record the run and stop")
+        self.stop_action.setToolTip(
+            "Stop the run the Monitor shows: finish its step, record it and stop "
+            "(the queue goes on)"
+        )
         self.stop_action.setEnabled(False)
         self.stop_action.triggered.connect(self.stop)
+        self.stop_all_action = QAction("Stop All and Clear Queue", self)
+        self.stop_all_action.setShortcut(QKeySequence("Ctrl+Shift+."))
+        self.stop_all_action.setEnabled(False)
+        self.stop_all_action.triggered.connect(self.stop_all)
         open_db = QAction("Open Run Database…", self)
         open_db.setShortcut(QKeySequence.StandardKey.Open)
         open_db.triggered.connect(self._open_database)
@@ -100,6 +143,11 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         run_menu.addAction(self.train_action)
         run_menu.addAction(self.stop_action)
+        run_menu.addAction(self.stop_all_action)
+        view_menu = menu.addMenu("&View")
+        jobs_toggle = self.jobs_dock.toggleViewAction()
+        jobs_toggle.setShortcut(QKeySequence("Ctrl+J"))
+        view_menu.addAction(jobs_toggle)
         menu.addMenu("&Help").addAction(about)
 
         toolbar = QToolBar("Training")
@@ -118,27 +166,82 @@ class MainWindow(QMainWindow):
         self.progress.setFormat("%p%")
         self.progress.setVisible(False)
         self.eta_label = QLabel("")
+        self.jobs_label = QLabel("")
+        self.jobs_label.setToolTip("Runs training now and runs waiting for a slot (View ▸ Jobs)")
+        self.retry_button = QPushButton()
+        self.retry_button.setVisible(False)
+        self.retry_button.clicked.connect(self.retry_with_suggested_batch)
+        self._retry: tuple[int, int] | None = None  # (run id, batch size that fits)
         bar = self.statusBar()
         bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.retry_button)
+        bar.addPermanentWidget(self.jobs_label)
         bar.addPermanentWidget(self.eta_label)
         bar.addPermanentWidget(self.progress)
 
     # ----------------------------------------------------------------- actions
 
     def train(self) -> int | None:
-        """Start a run with the current choices; returns its id (None if refused)."""
+        """Queue a run with the current choices; returns its id (None if refused).
+
+        A run that starts at once takes the Monitor; one that waits says so in the status bar.
+        """
+        self._focus_next_start = True
         try:
             run_id = self.controller.start(self.state.run_spec())
         except UserError as exc:
             QMessageBox.warning(self, "Cannot train", str(exc))
             return None
+        finally:
+            self._focus_next_start = False
+        if run_id in self.controller.queued_ids():
+            self.status_label.setText(f"Run {run_id} queued: {self._waiting_for(run_id)}.")
+            self.runs_panel.refresh()
         return run_id
 
+    def resume(self, run_id: int) -> None:
+        """Queue a stopped run to continue from its last checkpoint; like Train, it takes the
+        Monitor if it starts at once."""
+        self._focus_next_start = True
+        try:
+            self.controller.resume(run_id)
+        except UserError as exc:
+            QMessageBox.warning(self, "Cannot resume", str(exc))
+            return
+        finally:
+            self._focus_next_start = False
+        if run_id in self.controller.queued_ids():
+            self.status_label.setText(f"Run {run_id} queued to resume.")
+
     def stop(self) -> None:
-        self.controller.stop()
+        """Stop the run the Monitor shows (every running run if it shows none)."""
+        running = self.controller.running_ids()
+        watched = self.monitor_panel.run_id
+        for run_id in [watched] if watched in running else running:
+            self.controller.stop(run_id)
         self.status_label.setText("Stopping…")
 
+    def stop_all(self) -> None:
+        """Cancel every queued run and stop every running one."""
+        self.controller.stop()
+        self.status_label.setText("Stopping every run…")
+
+    def _cancel(self, run_id: int) -> None:
+        if self.controller.cancel(run_id):
+            self.status_label.setText(f"Run {run_id} cancelled before it started.")
+
+    def _waiting_for(self, run_id: int) -> str:
+        row = next((r for r in self.controller.jobs() if r.run_id == run_id), None)
+        return row.where if row else "waiting"
+
     def _open_database(self) -> None:
+        if self.controller.busy:  # queued run ids belong to the database they were made in
+            QMessageBox.information(
+                self,
+                "Runs are training",
+                "Switch databases once every run has finished, or stop them first.",
+            )
+            return
         path, _ = QFileDialog.getSaveFileName(
             self,
             "Open or create a run database",
@@ -167,15 +270,23 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- job signals
 
     def _on_run_started(self, run_id: int) -> None:
+        self.runs_panel.refresh()
+        if not self._focus_next_start and self._monitor_is_live():
+            return  # the Monitor keeps following the run it shows
         self.monitor_panel.begin(run_id)
-        self.tabs.setCurrentWidget(self.monitor_panel)
+        if self._focus_next_start:
+            self.tabs.setCurrentWidget(self.monitor_panel)
         self.status_label.setText(f"Run {run_id}: starting the training process…")
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.eta_label.setText("")
-        self.runs_panel.refresh()
+
+    def _monitor_is_live(self) -> bool:
+        return self.monitor_panel.run_id in self.controller.running_ids()
 
     def _on_events(self, run_id: int, events: list[Any]) -> None:
+        if run_id != self.monitor_panel.run_id:
+            return  # the status bar follows the Monitor's run; the Jobs dock shows the rest
         for event in reversed(events):
             if getattr(event, "kind", "") == "step":
                 self.progress.setValue(int(event.progress * 1000))
@@ -188,15 +299,64 @@ class MainWindow(QMainWindow):
 
     def _on_run_finished(self, run_id: int, status: str, reason: str) -> None:
         self.monitor_panel.finish(run_id, status, reason)
-        self.progress.setVisible(False)
-        self.eta_label.setText("")
+        if run_id == self.monitor_panel.run_id:
+            self.progress.setVisible(False)
+            self.eta_label.setText("")
         self.status_label.setText(f"Run {run_id} {status}." + (f" {reason}" if reason else ""))
         self.runs_panel.refresh()
         self.runs_panel.select_run(run_id)
+        self._offer_retry(run_id, status)
+
+    def _offer_retry(self, run_id: int, status: str) -> None:
+        """After an out-of-memory failure, one click retries with the batch size that fits."""
+        fits = None
+        if status == st.FAILED:
+            with RunStore.open(self.state.db_path) as store:
+                fits = store.get_run(run_id).summary.get("suggested_batch_size")
+        self._retry = (run_id, int(fits)) if fits else None
+        self.retry_button.setVisible(self._retry is not None)
+        if self._retry is not None:
+            self.retry_button.setText(f"Retry run {run_id} with batch {fits}")
+
+    def retry_with_suggested_batch(self) -> int | None:
+        """Queue the failed run's spec again with the batch that fits, keeping the effective
+        batch through gradient accumulation; the Hyperparameters panel shows the change."""
+        if self._retry is None:
+            return None
+        run_id, fits = self._retry
+        with RunStore.open(self.state.db_path) as store:
+            spec = RunSpec.from_json(store.get_run(run_id).spec_json)
+        t = spec.train
+        accumulation = max(1, -(-t.effective_batch // fits))
+        train = t.model_copy(update={"batch_size": fits, "grad_accumulation": accumulation})
+        self.state.update(train=train)
+        self._retry = None
+        self.retry_button.setVisible(False)
+        return self.controller.start(spec.model_copy(update={"train": train}))
 
     def _on_busy_changed(self, busy: bool) -> None:
-        self.train_action.setEnabled(not busy)
-        self.stop_action.setEnabled(busy)
+        self.stop_all_action.setEnabled(busy)
+        self._sync_stop()
+
+    def _sync_stop(self) -> None:
+        self.stop_action.setEnabled(bool(self.controller.running_ids()))
+
+    def _on_queue_changed(self) -> None:
+        self.jobs_view.set_rows(self.controller.jobs())
+        running = len(self.controller.running_ids())
+        self.jobs_label.setText(summary_text(running, len(self.controller.queued_ids())))
+        self._sync_stop()
+
+    def _refresh_jobs_progress(self, run_id: int, events: list[Any]) -> None:
+        # About once a second is enough for a progress column, and Qt calls are not free:
+        # PySide6 6.12.0 drops a reference to None on each void call, and enough of them
+        # abort the process (none_dealloc).
+        now = time.monotonic()
+        if now - self._jobs_refreshed_at < JOBS_PROGRESS_INTERVAL_S:
+            return
+        if self.jobs_dock.isVisible() and any(getattr(e, "kind", "") == "step" for e in events):
+            self._jobs_refreshed_at = now
+            self.jobs_view.set_rows(self.controller.jobs())
 
     def _show_latest_run(self) -> None:
         with self.state.open_store() as store:
@@ -205,7 +365,7 @@ class MainWindow(QMainWindow):
                 self.monitor_panel.show_stored_run(latest[0], store)
 
     def _show_run_in_monitor(self, run_id: int) -> None:
-        if self.controller.busy:
+        if self._monitor_is_live():
             return  # the monitor belongs to the live run
         with self.state.open_store() as store:
             self.monitor_panel.show_stored_run(store.get_run(run_id), store)

@@ -12,18 +12,16 @@ import contextlib
 import json
 import math
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
 from cnn_lab.engine import __version__
-from cnn_lab.engine.cli_data import add_data_commands, add_data_options, dataset_dict
-from cnn_lab.engine.cli_model import add_model_commands, load_architecture
+from cnn_lab.engine.cli_data import add_data_commands
+from cnn_lab.engine.cli_model import add_model_commands
+from cnn_lab.engine.cli_train import add_train_commands
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.specs import ArchitectureSpec, RunSpec, TrainSpec
 from cnn_lab.engine.store import RunStore, resolve_db_path, status
 
 PROG = "cnn-lab"
@@ -59,43 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--panel", metavar="NAME", help="with --screenshot: render only this panel")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train one run headless and record it")
-    _add_db(train)
-    train.add_argument(
-        "--data",
-        default="sample:shapes",
-        metavar="SOURCE",
-        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
-        "(default: sample:shapes)",
-    )
-    train.add_argument(
-        "--model",
-        default=ArchitectureSpec().preset,
-        metavar="NAME_OR_SPEC.json",
-        help="a model preset, or an architecture saved from the Architecture panel "
-        "(default: %(default)s)",
-    )
-    train.add_argument("--epochs", type=int, default=TrainSpec().epochs, metavar="N")
-    train.add_argument("--batch-size", type=int, default=TrainSpec().batch_size, metavar="N")
-    train.add_argument("--lr", type=float, default=TrainSpec().lr, metavar="X")
-    train.add_argument(
-        "--optimizer",
-        default=TrainSpec().optimizer,
-        metavar="NAME",
-        help="sgd, adamw or adam (default: %(default)s)",
-    )
-    train.add_argument(
-        "--device",
-        default="auto",
-        metavar="DEVICE",
-        help="auto, cpu, cuda or cuda:N (default: auto)",
-    )
-    train.add_argument("--seed", type=int, default=0, metavar="N")
-    add_data_options(train)
-    train.add_argument("--name", default="", help="a name for the run")
-    train.add_argument("--json", action="store_true", help="print one JSON object when done")
-    train.set_defaults(handler=cmd_train)
-
+    add_train_commands(commands, _Parser, _add_db)
     add_data_commands(commands, _Parser)
     add_model_commands(commands, _Parser)
 
@@ -122,55 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------------- commands
-
-
-def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.jobs import run_job  # loads the store only; torch loads in the loop
-
-    spec = RunSpec.from_dict(
-        {
-            "name": args.name,
-            "dataset": dataset_dict(args, args.data),
-            "architecture": load_architecture(args.model).model_dump(),
-            "train": {
-                "epochs": args.epochs,
-                "batch_size": args.batch_size,
-                "lr": args.lr,
-                "optimizer": args.optimizer,
-                "device": args.device,
-                "seed": args.seed,
-            },
-        }
-    )
-    db = resolve_db_path(args.db)
-    stop = threading.Event()
-    with _stop_on_interrupt(stop):
-        record = run_job(spec, db, emit=_progress_printer(err), should_stop=stop.is_set)
-    summary = record.summary
-    result = {
-        "run_id": record.id,
-        "status": record.status,
-        "reason": record.reason,
-        "hint": record.hint,
-        "epochs": summary.get("epochs", 0),
-        "best_val_accuracy": summary.get("best_val_accuracy"),
-        "final_train_loss": summary.get("final_train_loss"),
-        "train_images_per_s": summary.get("train_images_per_s"),
-        "device": summary.get("device", record.device),
-        "db": str(db),
-    }
-    if args.json:
-        out.write(json.dumps(result) + "\n")
-    else:
-        out.write(f"run {record.id} {record.status}: {_summary_line(summary)}\n")
-    if record.status == "failed":
-        err.write(
-            f"{PROG}: run {record.id} failed: {record.reason}"
-            + (f" {record.hint}" if record.hint else "")
-            + "\n"
-        )
-        return EXIT_FAILED
-    return 0
 
 
 def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -228,7 +141,7 @@ def cmd_runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(f"  created    {_when(record.created_at)}\n")
     if record.duration_s is not None:
         out.write(f"  duration   {record.duration_s:.1f} s\n")
-    out.write(f"  summary    {_summary_line(record.summary)}\n")
+    out.write(f"  summary    {summary_line(record.summary)}\n")
     out.write(
         "  metrics    "
         + (", ".join(f"{k} ({n})" for k, n in sorted(keys.items())) or "none")
@@ -243,44 +156,7 @@ def cmd_runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _progress_printer(err: TextIO) -> Callable[[Any], None]:
-    from cnn_lab.engine.train.events import EpochEnd, RunStarted
-
-    def show(event: Any) -> None:
-        if isinstance(event, RunStarted):
-            err.write(
-                f"training on {event.device}: {event.train_images} train / "
-                f"{event.val_images} val images, {len(event.classes)} classes, "
-                f"{event.params:,} parameters, {event.total_steps} steps\n"
-            )
-        elif isinstance(event, EpochEnd):
-            err.write(
-                f"epoch {event.epoch}: train loss {event.train_loss:.4f}  "
-                f"val loss {event.val_loss:.4f}  val acc {event.val_accuracy:.1%}  "
-                f"{event.images_per_s:,.0f} img/s  {event.epoch_s:.1f} s\n"
-            )
-        err.flush()
-
-    return show
-
-
-class _stop_on_interrupt:
-    """Turn the first Ctrl-C into a graceful stop (the run is recorded as stopped)."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-def _summary_line(summary: dict[str, Any]) -> str:
+def summary_line(summary: dict[str, Any]) -> str:
     parts = []
     if summary.get("epochs") is not None:
         parts.append(f"{summary['epochs']} epochs")

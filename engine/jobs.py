@@ -52,8 +52,23 @@ def run_job(
     should_stop: Callable[[], bool] = lambda: False,
     sample_system: bool = True,
     flush_interval_s: float = 1.0,
-) -> RunRecord:
-    """Train ``spec`` as run ``run_id`` (created if None) and return the final record."""
+    device: str | None = None,
+    resume: bool = False,
+) -> RunRecord | None:
+    """Train ``spec`` as run ``run_id`` (created if None) and return the final record.
+
+    None only for a torchrun rank other than 0, which trains but records nothing.
+
+    ``device`` overrides the spec's device (the job queue assigns a slot: "cuda:1", "cpu");
+    the recorded spec keeps what the person asked for. ``resume`` continues the run from its
+    last checkpoint instead of starting afresh.
+    """
+    if device is not None:
+        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
+    parallel = _start_data_parallel(spec)
+    if parallel is not None and not parallel.ctx.is_main:
+        parallel.run_worker_rank(spec)  # a torchrun rank other than 0: rank 0 records the run
+        return None
     store = RunStore.open(db_path)
     try:
         if run_id is None:
@@ -69,6 +84,8 @@ def run_job(
                 should_stop,
                 sample_system=sample_system,
                 flush_interval_s=flush_interval_s,
+                resume=resume,
+                dist=parallel.ctx if parallel is not None else None,
             )
         except Exception as exc:  # the store or the monitor broke: still end the run recorded
             log.error("job failed:\n%s", traceback.format_exc())
@@ -86,6 +103,8 @@ def run_job(
         return store.get_run(run_id)
     finally:
         store.close()
+        if parallel is not None:
+            parallel.finish()
 
 
 def _record_training(
@@ -98,6 +117,8 @@ def _record_training(
     *,
     sample_system: bool,
     flush_interval_s: float,
+    resume: bool = False,
+    dist: Any = None,
 ) -> dict[str, Any]:
     """Train with the batched writer and the system sampler running, and close both."""
     writer = BatchedWriter(db_path, run_id, interval_s=flush_interval_s)
@@ -105,7 +126,7 @@ def _record_training(
     try:
         if sample_system:
             sampler = _start_sampler(writer, emit)
-        return _train_and_record(spec, run_id, writer, store, emit, should_stop)
+        return _train_and_record(spec, run_id, writer, store, emit, should_stop, resume, dist)
     finally:
         if sampler is not None:
             sampler.stop()
@@ -120,10 +141,13 @@ def _train_and_record(
     store: RunStore,
     emit: Emit,
     should_stop: Callable[[], bool],
+    resume: bool = False,
+    dist: Any = None,
 ) -> dict[str, Any]:
     # Imported here so that importing engine.jobs never loads torch.
     from cnn_lab.engine.models.trained import WEIGHTS_KIND
     from cnn_lab.engine.train.events import (
+        CheckpointSaved,
         EpochEnd,
         RunFinished,
         RunStarted,
@@ -132,10 +156,16 @@ def _train_and_record(
     )
     from cnn_lab.engine.train.loop import train_events
 
-    weights_path = run_files_dir(store.path, run_id) / "model.safetensors"
+    files = run_files_dir(store.path, run_id)
     try:
         for event in train_events(
-            spec, run_id=run_id, should_stop=should_stop, weights_path=weights_path
+            spec,
+            run_id=run_id,
+            should_stop=should_stop,
+            weights_path=files / "model.safetensors",
+            checkpoint_dir=files,
+            resume=resume,
+            dist=dist,
         ):
             if isinstance(event, StepEnd):
                 writer.metrics(
@@ -161,6 +191,8 @@ def _train_and_record(
                     },
                 )
             elif isinstance(event, RunStarted):
+                if event.start_step:  # resumed: what was logged after the checkpoint repeats
+                    store.truncate_metrics(run_id, event.start_step)
                 store.update_summary(
                     run_id,
                     {
@@ -169,6 +201,15 @@ def _train_and_record(
                         "total_steps": event.total_steps,
                         "classes": list(event.classes),
                     },
+                )
+            elif isinstance(event, CheckpointSaved):
+                writer.flush()  # the metrics up to the checkpoint are on disk with it
+                store.set_artifact(
+                    run_id,
+                    path=event.path,
+                    kind=f"checkpoint.{event.which}",
+                    sha256=event.sha256,
+                    bytes=event.bytes,
                 )
             elif isinstance(event, WeightsSaved):
                 store.add_artifact(
@@ -228,6 +269,48 @@ def _train_and_record(
     return result
 
 
+class _DataParallel:
+    """The processes of a data-parallel job, as seen from this one (rank 0 or a torchrun rank).
+
+    Started under torchrun (WORLD_SIZE in the environment), every process is a rank already;
+    started by the app or ``cnn-lab train --world-size N``, this process is rank 0 and spawns
+    ranks 1..N-1 on this machine. Imports torch, so only built for data-parallel runs.
+    """
+
+    def __init__(self, spec: RunSpec) -> None:
+        from cnn_lab.engine.train import distributed as d
+
+        self._d = d
+        self.workers: list[Any] = []
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            self.ctx = d.DistContext.from_env(spec.train.device)
+            d.init_process_group(self.ctx)
+        else:
+            self.ctx, self.workers, address = d.spawn_workers(
+                spec.to_json(), spec.train.world_size, spec.train.device
+            )
+            d.init_process_group(self.ctx, address)
+
+    def run_worker_rank(self, spec: RunSpec) -> None:
+        try:
+            self._d.run_rank(spec, self.ctx)
+        finally:
+            self.finish()
+
+    def finish(self) -> None:
+        self._d.destroy_process_group()
+        for worker in self.workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
+
+
+def _start_data_parallel(spec: RunSpec) -> _DataParallel | None:
+    if spec.train.world_size <= 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    return _DataParallel(spec)
+
+
 def _failure(reason: str, hint: str | None) -> dict[str, Any]:
     return {"status": st.FAILED, "reason": reason, "hint": hint, "summary": {}}
 
@@ -252,6 +335,8 @@ def child_main(
     run_id: int,
     conn: Connection,
     stop_event: MpEvent,
+    device: str | None = None,
+    resume: bool = False,
 ) -> None:
     """The job process: train, and send every event to the parent over ``conn``.
 
@@ -276,7 +361,9 @@ def child_main(
         return stop_event.is_set() or parent_gone.is_set()
 
     spec = RunSpec.from_json(spec_json)
-    record = run_job(spec, db_path, run_id, emit=emit, should_stop=should_stop)
+    record = run_job(
+        spec, db_path, run_id, emit=emit, should_stop=should_stop, device=device, resume=resume
+    )
     if parent_gone.is_set() and record.status == st.STOPPED:
         store = RunStore.open(db_path)
         try:

@@ -1,79 +1,371 @@
 """JobController: the GUI's one door to training. Panels hand it a RunSpec; it owns the threads.
 
-One job runs per device slot (the queue with priorities arrives with the training issue).
-All its signals are emitted on the GUI thread (queued from the worker threads), so slots
+Every run goes through a queue (engine/job_queue.py decides the order and the device): each
+job slot (one per GPU, plus the CPU) runs one job at a time, in a JobWorker thread that
+starts the job's child process and is told which slot it has. Train while something runs
+simply queues the new run.
+
+All signals are emitted on the GUI thread (queued from the worker threads), so slots
 connected to them may touch widgets.
 """
 
 from __future__ import annotations
 
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from cnn_lab.app.bridge.job_worker import JobWorker
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.job_queue import (
+    CPU,
+    MPS,
+    QUEUED,
+    RESUMABLE,
+    RUNNING,
+    JobQueue,
+    JobRow,
+    QueueEntry,
+    Slot,
+    is_gpu,
+)
 from cnn_lab.engine.jobs import create_run
+from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
+
+CANCELLED_REASON = "Cancelled before it started."
+CLOSED_REASON = "The cnn-lab window closed before this run started; resume it to train it."
+
+WorkerFactory = Callable[..., Any]
+"""Builds a job's worker: ``factory(run_id, spec_json, db_path, *, device, resume, parent)``.
+
+The worker has JobWorker's signals (child_started, events, job_finished), ``pid``,
+``start()``, ``request_stop()`` and ``wait(ms)``. Tests pass a stub that starts no process.
+"""
+
+
+def machine_slots() -> tuple[list[Slot], dict[Slot, str]]:
+    """This machine's job slots (one per NVIDIA GPU, MPS on Apple silicon, the CPU) and labels.
+
+    NVML names the GPUs without loading torch, so the window opens fast. NVML numbers GPUs as
+    nvidia-smi does; set CUDA_DEVICE_ORDER=PCI_BUS_ID so that CUDA numbers them the same.
+    """
+    slots: list[Slot] = []
+    labels: dict[Slot, str] = {}
+    for gpu in gpu_inventory().gpus:
+        slot = f"cuda:{gpu.index}"
+        slots.append(slot)
+        labels[slot] = f"{slot} ({gpu.name.removeprefix('NVIDIA ').strip()})"
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        slots.append(MPS)
+    slots.append(CPU)
+    return slots, labels
+
+
+@dataclass
+class _Job:
+    """A running job: what it was queued as, where it runs, and its latest progress."""
+
+    entry: QueueEntry
+    slots: list[Slot]
+    worker: Any
+    progress: float | None = None
+    eta_s: float | None = None
 
 
 class JobController(QObject):
-    run_started = Signal(int)  # run id (queued in the store, child starting)
+    run_started = Signal(int)  # run id (it left the queue; its child is starting)
     child_started = Signal(int, int)  # run id, pid
     events = Signal(int, object)  # run id, list of events
-    run_finished = Signal(int, str, str)  # run id, status, reason
+    run_finished = Signal(int, str, str)  # run id, status, reason (also a cancelled queued run)
     busy_changed = Signal(bool)
+    queue_changed = Signal()  # something was queued, started, finished, moved or cancelled
+    slot_changed = Signal(int, str)  # run id, its slot(s) joined by "+" ("" when it leaves)
 
-    def __init__(self, db_path: str | Path, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        db_path: str | Path,
+        parent: QObject | None = None,
+        *,
+        slots: Sequence[Slot] | None = None,
+        slot_labels: dict[Slot, str] | None = None,
+        worker_factory: WorkerFactory | None = None,
+    ) -> None:
         super().__init__(parent)
         self.db_path = str(db_path)
-        self._workers: dict[int, JobWorker] = {}
+        labels: dict[Slot, str] = {}
+        if slots is None:
+            slots, labels = machine_slots()
+        self._queue = JobQueue(slots)
+        self._labels = {**labels, **(slot_labels or {})}
+        self._worker_factory = worker_factory or JobWorker
+        self._jobs: dict[int, _Job] = {}
+        self._busy = False
+        self._closing = False
+
+    # ----------------------------------------------------------------- what is where
 
     @property
     def busy(self) -> bool:
-        return bool(self._workers)
+        """Whether anything runs or waits."""
+        return bool(self._jobs) or bool(len(self._queue))
 
     def running_ids(self) -> list[int]:
-        return list(self._workers)
+        return list(self._jobs)
+
+    def queued_ids(self) -> list[int]:
+        return [entry.run_id for entry in self._queue.entries()]
+
+    def queued(self) -> list[QueueEntry]:
+        return self._queue.entries()
 
     def child_pid(self, run_id: int) -> int | None:
-        worker = self._workers.get(run_id)
-        return worker.pid if worker else None
+        job = self._jobs.get(run_id)
+        return job.worker.pid if job else None
 
-    def start(self, spec: RunSpec) -> int:
-        """Record the run as queued and start its job. Raises UserError if a job is running."""
-        if self._workers:
-            raise UserError("A run is already training.", hint="Stop it or wait for it to finish.")
+    def slots(self) -> list[Slot]:
+        return list(self._queue.slots)
+
+    def slot_label(self, slot: Slot) -> str:
+        """The slot as the Jobs view names it: "cuda:0 (H100)" for a GPU NVML named, else as is."""
+        return self._labels.get(slot, slot)
+
+    def assignments(self) -> dict[int, str]:
+        """Running run → its slot ("cuda:0+cuda:1" for a data-parallel run)."""
+        return {run_id: "+".join(job.slots) for run_id, job in self._jobs.items()}
+
+    def free_slots(self) -> list[Slot]:
+        taken = {slot for job in self._jobs.values() for slot in job.slots}
+        return [slot for slot in self._queue.slots if slot not in taken]
+
+    def jobs(self) -> list[JobRow]:
+        """The running runs (in slot order), then the waiting ones (next first), for a view."""
+        order = {slot: i for i, slot in enumerate(self._queue.slots)}
+        running = sorted(self._jobs.values(), key=lambda job: order[job.slots[0]])
+        rows = [
+            JobRow(
+                run_id=job.entry.run_id,
+                name=job.entry.name,
+                state=RUNNING,
+                where=" + ".join(map(self.slot_label, job.slots)),
+                priority=job.entry.priority,
+                resume=job.entry.resume,
+                progress=job.progress,
+                eta_s=job.eta_s,
+            )
+            for job in running
+        ]
+        rows += [
+            JobRow(
+                run_id=entry.run_id,
+                name=entry.name,
+                state=QUEUED,
+                where=self._queue.waiting_for(entry),
+                priority=entry.priority,
+                resume=entry.resume,
+            )
+            for entry in self._queue.entries()
+        ]
+        return rows
+
+    # ----------------------------------------------------------------- queueing
+
+    def start(self, spec: RunSpec, priority: int = 0) -> int:
+        """Record the run as queued and queue it; it starts at once if its slot is free.
+
+        Raises UserError (and records nothing) when no slot here could ever run it.
+        """
+        entry = QueueEntry(
+            run_id=0,
+            spec_device=spec.train.device,
+            priority=priority,
+            name=spec.name,
+            world_size=spec.train.world_size,
+            spec_json=spec.to_json(),
+        )
+        self._refuse_impossible(entry)
         with RunStore.open(self.db_path) as store:
             run_id = create_run(store, spec)
-        worker = JobWorker(run_id, spec.to_json(), self.db_path, parent=self)
-        worker.child_started.connect(self.child_started)
-        worker.events.connect(self.events)
-        worker.job_finished.connect(self._on_job_finished)
-        self._workers[run_id] = worker
-        worker.start()
-        self.run_started.emit(run_id)
-        self.busy_changed.emit(True)
+        self._enqueue(replace(entry, run_id=run_id))
         return run_id
 
+    def resume(self, run_id: int, priority: int = 0) -> None:
+        """Queue a stopped run to continue from its last checkpoint, as the same run.
+
+        A run that never started (cancelled, or the window closed first) starts afresh: it
+        has nothing to continue from.
+        """
+        if run_id in self._jobs or run_id in self._queue:
+            raise UserError(f"Run {run_id} is already running or queued.")
+        with RunStore.open(self.db_path) as store:
+            record = store.get_run(run_id)
+        if record.status not in RESUMABLE:
+            raise UserError(
+                f"Run {run_id} is {record.status}; only a stopped run can be resumed.",
+                hint="Train it again instead.",
+            )
+        spec = RunSpec.from_json(record.spec_json)
+        entry = QueueEntry(
+            run_id=run_id,
+            spec_device=spec.train.device,
+            priority=priority,
+            resume=record.started_at is not None,
+            name=spec.name,
+            world_size=spec.train.world_size,
+            spec_json=record.spec_json,
+        )
+        self._refuse_impossible(entry)
+        self._enqueue(entry)
+
+    def cancel(self, run_id: int) -> bool:
+        """Take a queued run out of the queue; a new run is recorded as stopped.
+
+        Returns False when ``run_id`` is not queued (a running run is stopped with ``stop``).
+        """
+        entry = self._queue.cancel(run_id)
+        if entry is None:
+            return False
+        finished = self._record_unstarted(run_id, CANCELLED_REASON)
+        self.queue_changed.emit()
+        if finished:
+            self.run_finished.emit(run_id, st.STOPPED, CANCELLED_REASON)
+        self._dispatch()  # a data-parallel run may have held GPUs others can use now
+        self._update_busy()
+        return True
+
+    def move(self, run_id: int, index: int) -> None:
+        """Move a queued run to ``index`` in the queue (0 = next to start)."""
+        self._queue.move(run_id, index)
+        self._reordered()
+
+    def set_priority(self, run_id: int, priority: int) -> None:
+        """Change a queued run's priority (higher starts first)."""
+        self._queue.set_priority(run_id, priority)
+        self._reordered()
+
     def stop(self, run_id: int | None = None) -> None:
-        """Ask one run (or every run) to stop; it is killed if it does not within the grace."""
-        for rid, worker in list(self._workers.items()):
+        """Stop one run (a queued one is cancelled), or every run and the whole queue.
+
+        A running job finishes its step, checkpoints and exits; after a grace it is killed.
+        """
+        if run_id is not None and run_id in self._queue:
+            self.cancel(run_id)
+            return
+        if run_id is None:
+            for queued in self.queued_ids():
+                self.cancel(queued)
+        for rid, job in list(self._jobs.items()):
             if run_id is None or rid == run_id:
-                worker.request_stop()
+                job.worker.request_stop()
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
-        """Stop every job and wait for its thread (called when the window closes)."""
-        self.stop()
-        for worker in list(self._workers.values()):
-            worker.wait(timeout_ms)
+        """Stop every job and wait for its thread (called when the window closes).
+
+        Queued runs are recorded as stopped (they can be resumed later) and nothing new
+        starts, whatever finishes while the window closes.
+        """
+        self._closing = True
+        for entry in self._queue.entries():
+            self._queue.cancel(entry.run_id)
+            self._record_unstarted(entry.run_id, CLOSED_REASON)
+        for job in list(self._jobs.values()):
+            job.worker.request_stop()
+        for job in list(self._jobs.values()):
+            job.worker.wait(timeout_ms)
+
+    # ----------------------------------------------------------------- internals
+
+    def _refuse_impossible(self, entry: QueueEntry) -> None:
+        why = self._queue.impossible(entry)
+        if why is not None:
+            raise UserError(why)
+
+    def _enqueue(self, entry: QueueEntry) -> None:
+        self._queue.add(entry)
+        self.queue_changed.emit()
+        self._dispatch()
+        self._update_busy()
+
+    def _reordered(self) -> None:
+        self.queue_changed.emit()
+        self._dispatch()
+
+    def _record_unstarted(self, run_id: int, reason: str) -> bool:
+        """End a run that never left the queue; a resumed run keeps its earlier record."""
+        with RunStore.open(self.db_path) as store:
+            if store.get_run(run_id).status != st.QUEUED:
+                return False
+            store.finish_run(run_id, st.STOPPED, reason=reason)
+            return True
+
+    def _dispatch(self) -> None:
+        """Start queued runs while a free slot suits one.
+
+        One start per plan: a slot connected to run_started may queue or cancel runs, and
+        the next plan then sees that.
+        """
+        started = False
+        while not self._closing:
+            plan = self._queue.plan(self.free_slots())
+            if not plan:
+                break
+            entry, slots = plan[0]
+            self._queue.cancel(entry.run_id)
+            self._launch(entry, slots)
+            started = True
+        if started:
+            self.queue_changed.emit()
+
+    def _launch(self, entry: QueueEntry, slots: list[Slot]) -> None:
+        # One slot: the job trains there. Several GPUs: the engine's data-parallel processes
+        # take cuda:0 to cuda:N-1, which are the slots reserved for it.
+        device = slots[0] if len(slots) == 1 else ("cuda" if is_gpu(slots[0]) else slots[0])
+        worker = self._worker_factory(
+            entry.run_id,
+            entry.spec_json,
+            self.db_path,
+            device=device,
+            resume=entry.resume,
+            parent=self,
+        )
+        worker.child_started.connect(self.child_started)
+        worker.events.connect(self._note_progress)
+        worker.events.connect(self.events)
+        worker.job_finished.connect(self._on_job_finished)
+        self._jobs[entry.run_id] = _Job(entry, slots, worker)
+        worker.start()
+        self.run_started.emit(entry.run_id)
+        self.slot_changed.emit(entry.run_id, "+".join(slots))
+
+    def _note_progress(self, run_id: int, events: list[Any]) -> None:
+        job = self._jobs.get(run_id)
+        if job is None:
+            return
+        for event in reversed(events):
+            if getattr(event, "kind", "") == "step":
+                job.progress, job.eta_s = event.progress, event.eta_s
+                return
 
     def _on_job_finished(self, run_id: int, status: str, reason: str) -> None:
-        worker = self._workers.pop(run_id, None)
-        if worker is not None:
-            worker.wait()
-            worker.deleteLater()
+        job = self._jobs.pop(run_id, None)
+        if job is not None:
+            job.worker.wait()
+            job.worker.deleteLater()
+            self.slot_changed.emit(run_id, "")
         self.run_finished.emit(run_id, status, reason)
-        if not self._workers:
-            self.busy_changed.emit(False)
+        self.queue_changed.emit()
+        self._dispatch()
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        busy = self.busy
+        if busy != self._busy:
+            self._busy = busy
+            self.busy_changed.emit(busy)

@@ -48,12 +48,24 @@ class JobWorker(QThread):
     job_finished = Signal(int, str, str)  # run id, final status, reason
 
     def __init__(
-        self, run_id: int, spec_json: str, db_path: str, *, throttle_s: float = 0.1, parent=None
+        self,
+        run_id: int,
+        spec_json: str,
+        db_path: str,
+        *,
+        device: str | None = None,
+        resume: bool = False,
+        throttle_s: float = 0.1,
+        parent=None,
     ) -> None:
+        """``device`` is the slot the job queue gave the run (None: the spec's own device);
+        ``resume`` continues the run from its last checkpoint."""
         super().__init__(parent)
         self.run_id = run_id
         self.spec_json = spec_json
         self.db_path = db_path
+        self.device = device
+        self.resume = resume
         self.throttle_s = throttle_s
         ctx = mp.get_context("spawn")
         self._ctx = ctx
@@ -72,6 +84,7 @@ class JobWorker(QThread):
         process = self._ctx.Process(
             target=child_main,
             args=(self.spec_json, self.db_path, self.run_id, writer, self._stop_event),
+            kwargs={"device": self.device, "resume": self.resume},
             name=f"cnn-lab-run-{self.run_id}",
         )
         process.start()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import LiveChart
+from cnn_lab.engine.job_queue import RESUMABLE
 from cnn_lab.engine.store import RunRecord
 
 # What "Export model…" offers: file-dialog filter → export format of engine/models/export.py.
@@ -105,6 +106,7 @@ class RunsTableModel(QAbstractTableModel):
 class RunsPanel(QWidget):
     title = "Runs"
     run_selected = Signal(int)
+    resume_requested = Signal(int)  # the window queues the run again (JobController.resume)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -126,6 +128,11 @@ class RunsPanel(QWidget):
         )
         self.export_button.setEnabled(False)
         self.export_task: Task | None = None
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip(
+            "Queue the selected stopped run again; it continues from its last checkpoint."
+        )
+        self.resume_button.setEnabled(False)
         self.count_label = QLabel()
         self.detail = QLabel("Select a run to see its curves.")
         self.detail.setWordWrap(True)
@@ -135,6 +142,7 @@ class RunsPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.count_label)
         top.addStretch(1)
+        top.addWidget(self.resume_button)
         top.addWidget(self.export_button)
         top.addWidget(self.refresh_button)
         charts = QWidget()
@@ -155,6 +163,7 @@ class RunsPanel(QWidget):
 
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self._choose_export)
+        self.resume_button.clicked.connect(self._request_resume)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         state.db_changed.connect(lambda _path: self.refresh())
         self.refresh()
@@ -190,6 +199,7 @@ class RunsPanel(QWidget):
             accuracy = store.metrics(run_id, "val.accuracy")
             has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
         self.export_button.setEnabled(has_weights and self.export_task is None)
+        self.resume_button.setEnabled(record.status in RESUMABLE)
         text = f"Run {record.id}: {record.status}"
         if record.reason:
             text += f" — {record.reason}"
@@ -201,6 +211,11 @@ class RunsPanel(QWidget):
             "validation", [p.epoch for p in accuracy], [p.value for p in accuracy]
         )
         self.run_selected.emit(run_id)
+
+    def _request_resume(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is not None:
+            self.resume_requested.emit(run_id)
 
     def _choose_export(self) -> None:
         run_id = self.selected_run_id()

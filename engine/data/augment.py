@@ -537,6 +537,11 @@ class BatchAugmenter:
             return cutmix, self.cutmix_alpha
         return None
 
+    def reseed(self, seed: int) -> None:
+        """Restart the RNG from ``seed``. The loader does this per batch, from (run seed,
+        epoch, batch), so a run resumed mid-epoch draws exactly what it would have drawn."""
+        self._generator.manual_seed(seed)
+
     def state_dict(self) -> dict[str, Any]:
         """The RNG state, so a run resumed from a checkpoint draws what it would have drawn."""
         return {"generator": self._generator.get_state()}

@@ -87,8 +87,13 @@ class BatchLoader:
         seed: int = 0,
         sample_weights: np.ndarray | None = None,
         resident: bool | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.device = device
+        self.seed = seed
+        self.epoch = 0
+        self.start_batch = 0
+        self.rank, self.world = shard
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.num_classes = num_classes
@@ -124,6 +129,24 @@ class BatchLoader:
     def images_count(self) -> int:
         return len(self.indices)
 
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Make the next pass epoch ``epoch``'s order, starting at batch ``start_batch``.
+
+        The order and each batch's augmentation are drawn from seeds derived from (run seed,
+        epoch, batch) rather than from one running RNG, so a run resumed mid-epoch, or a
+        data-parallel rank that sees only its share of each batch, gets exactly the batches an
+        uninterrupted single-process run would have had. (As DistributedSampler.set_epoch.)
+        """
+        self.epoch, self.start_batch = epoch, start_batch
+        self.generator.manual_seed(_mix(self.seed, epoch))
+
+    def _batch_seed(self, batch: int) -> int:
+        return _mix(self.seed, self.epoch, batch + 1)
+
+    def _my_share(self, index: torch.Tensor) -> torch.Tensor:
+        # Rank r of a data-parallel run takes every world-th image of each global batch.
+        return index[self.rank :: self.world] if self.world > 1 else index
+
     def _order(self) -> torch.Tensor:
         n = len(self.indices)
         if self.sample_weights is not None:
@@ -139,11 +162,14 @@ class BatchLoader:
         else:
             yield from self._streamed_batches(order)
 
-    def _finish(self, u8: torch.Tensor, labels: torch.Tensor) -> Batch:
+    def _finish(self, u8: torch.Tensor, labels: torch.Tensor, batch: int) -> Batch:
         # NHWC uint8 -> NCHW float: the permuted view already has channels-last strides.
         x = u8.permute(0, 3, 1, 2).float()
         targets = labels
         if self.augmenter is not None:
+            reseed = getattr(self.augmenter, "reseed", None)
+            if reseed is not None:
+                reseed(self._batch_seed(batch))
             x, targets = self.augmenter(x.div_(255.0), labels, self.num_classes)
             x = torch.addcmul(self.shift, x, self.scale)
         else:  # fold the /255 into the normalisation: one pass instead of two
@@ -154,9 +180,14 @@ class BatchLoader:
     def _resident_batches(self, order: torch.Tensor) -> Iterator[Batch]:
         assert self.data is not None
         order = order.to(self.device)
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield self._finish(self.data[index], self.labels_dev[index])
+        for batch, start in self._starts(len(order)):
+            index = self._my_share(order[start : start + self.batch_size])
+            yield self._finish(self.data[index], self.labels_dev[index], batch)
+
+    def _starts(self, n: int) -> list[tuple[int, int]]:
+        """(batch number, first position) of each batch this pass yields."""
+        starts = list(enumerate(range(0, n, self.batch_size)))
+        return starts[self.start_batch :]
 
     def _streamed_batches(self, order: torch.Tensor) -> Iterator[Batch]:
         batches: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
@@ -166,16 +197,19 @@ class BatchLoader:
 
         def produce() -> None:
             try:
-                for start in range(0, len(positions), self.batch_size):
+                for batch, start in self._starts(len(positions)):
                     if stop.is_set():
                         return
-                    chosen = np.sort(positions[start : start + self.batch_size])
+                    share = self._my_share(
+                        torch.from_numpy(positions[start : start + self.batch_size])
+                    )
+                    chosen = np.sort(share.numpy())
                     rows = self.images[self.indices[chosen]]  # sorted rows: sequential reads
                     u8 = torch.from_numpy(np.ascontiguousarray(rows))
                     labels = self.labels_all[torch.from_numpy(chosen)]
                     if pin:
                         u8, labels = u8.pin_memory(), labels.pin_memory()
-                    batches.put((u8, labels))
+                    batches.put((u8, labels, batch))
                 batches.put(None)
             except BaseException as exc:  # handed to the consumer, raised there
                 batches.put(exc)
@@ -189,10 +223,10 @@ class BatchLoader:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                u8, labels = item
+                u8, labels, batch = item
                 u8 = u8.to(self.device, non_blocking=True)
                 labels = labels.to(self.device, non_blocking=True)
-                yield self._finish(u8, labels)
+                yield self._finish(u8, labels, batch)
         finally:
             stop.set()
             while worker.is_alive():  # unblock a producer waiting on a full queue
@@ -200,6 +234,15 @@ class BatchLoader:
                     batches.get_nowait()
                 except queue.Empty:
                     worker.join(timeout=0.05)
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from a few integers (SplitMix64 steps), stable across runs and machines."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h & 0x7FFFFFFFFFFFFFFF
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -44,6 +44,7 @@ def build_training_data(
     batch_size: int,
     seed: int = 0,
     channels_last: bool = True,
+    shard: tuple[int, int] = (0, 1),
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[str, int, int], None] = lambda *_: None,
 ) -> TrainingData:
@@ -81,6 +82,7 @@ def build_training_data(
         shuffle=True,
         augmenter=augmenter if augmenter else None,
         seed=seed,
+        shard=shard,
         sample_weights=(
             sampler_weights(train_labels, classes)
             if spec.class_balance == "weighted_sampler"

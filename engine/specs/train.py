@@ -1,33 +1,85 @@
-"""How a run trains: the recipe and the device."""
+"""How a run trains: the recipe, the speed options, when to stop, and the device.
+
+Options that depend on the device (fp16 needs a GPU, cudnn.benchmark needs cuDNN) are checked
+against the device actually chosen when training starts (engine/train/options.py), because
+``auto`` is only resolved then; a spec that asks for something the device cannot do is refused
+with a sentence, never silently ignored.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cnn_lab.engine.specs.base import Spec
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
 
+Precision = Literal["fp32", "bf16", "fp16"]
+FusedMode = Literal["auto", "fused", "foreach", "off"]
+Monitor = Literal["val.accuracy", "val.loss"]
+
 
 class TrainSpec(Spec):
     """The training recipe. Defaults are the ones that train the sample quickly on a CPU."""
 
+    # ---- recipe
     epochs: Annotated[int, Field(ge=1, le=100_000)] = 3
     batch_size: Annotated[int, Field(ge=1, le=65_536)] = 64
     lr: Annotated[float, Field(gt=0.0, le=10.0)] = 0.01
     optimizer: Annotated[str, Field(min_length=1, max_length=40)] = "adamw"
-    schedule: Annotated[str, Field(min_length=1, max_length=40)] = "onecycle"
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    """SGD and RMSprop momentum; the form shows it only for optimizers that use it."""
+    nesterov: bool = True
+    """Nesterov momentum for SGD (ignored by the form for other optimizers)."""
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 5e-4
-    device: str = "auto"
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    schedule: Annotated[str, Field(min_length=1, max_length=40)] = "onecycle"
+    warmup_epochs: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
+    """Linear warm-up from 1% of the rate before the schedule starts (0 = none)."""
+    lr_decay: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1
+    """Factor for the step schedule (at 50% and 75% of training) and ReduceLROnPlateau."""
+    plateau_patience: Annotated[int, Field(ge=0, le=1000)] = 2
+    """Epochs without improvement before ReduceLROnPlateau lowers the rate."""
+    label_smoothing: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0
+    grad_clip: Annotated[float | None, Field(gt=0.0, le=1e6)] = None
+    """Clip the gradients' global norm to this value (None = no clipping)."""
+    ema_decay: Annotated[float | None, Field(gt=0.0, lt=1.0)] = None
+    """Keep an exponential moving average of the weights and evaluate it (e.g. 0.999)."""
+    tta_flip: bool = False
+    """Evaluate on each image and its mirror image, averaging the two predictions."""
+
+    # ---- speed
+    precision: Precision = "fp32"
+    """Autocast precision: bf16 (CPUs and Ampere+ GPUs) or fp16 with a gradient scaler (GPUs)."""
     channels_last: bool = True
     """NHWC memory layout: faster convolutions on CPUs and tensor-core GPUs."""
+    cudnn_benchmark: bool | None = None
+    """Let cuDNN time its kernels for the first batches and keep the fastest (None: on for
+    CUDA). Only meaningful on CUDA."""
+    compile: bool = False
+    """torch.compile the model; its compile time is measured and reported apart."""
+    fused_optimizer: FusedMode = "auto"
+    """Fused or foreach optimizer kernels (auto: fused where torch supports it)."""
+    grad_accumulation: Annotated[int, Field(ge=1, le=1024)] = 1
+    """Optimizer step every N batches: the effective batch is batch_size × N."""
+    world_size: Annotated[int, Field(ge=1, le=1024)] = 1
+    """Data-parallel processes (DDP): one per GPU on CUDA, or gloo processes on the CPU."""
+
+    # ---- stopping
     max_steps: Annotated[int | None, Field(ge=1)] = None
     """Stop after this many optimiser steps in all (for quick probes and tests)."""
+    early_stopping: Annotated[int | None, Field(ge=1, le=10_000)] = None
+    """Stop after this many epochs without improvement of ``monitor`` (None = never)."""
+    monitor: Monitor = "val.accuracy"
+    """The validation metric that early stopping, the plateau schedule and 'best' follow."""
+    min_delta: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    """How much ``monitor`` must improve to count as better."""
+
+    # ---- where
+    device: str = "auto"
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @field_validator("device")
     @classmethod
@@ -39,6 +91,24 @@ class TrainSpec(Spec):
 
     @field_validator("optimizer", "schedule")
     @classmethod
-    def _optimizer_lower(cls, value: str) -> str:
-        # Checked against the optimizer registry when training starts (the registry needs torch).
+    def _lower(cls, value: str) -> str:
+        # Checked against the registries when training starts (they build with torch).
         return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainSpec:
+        if self.world_size > 1 and ":" in self.device:
+            raise ValueError(
+                "a data-parallel run uses cuda:0 to cuda:N-1 (or the CPU); set device to "
+                "cuda or cpu, not one GPU"
+            )
+        if self.world_size > 1 and self.batch_size < self.world_size:
+            raise ValueError(
+                f"a batch of {self.batch_size} cannot be split over {self.world_size} "
+                "processes; each needs at least one image"
+            )
+        return self
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.grad_accumulation

@@ -555,6 +555,42 @@ class RunStore:
             return int(self._db["artifacts"].insert(record).last_pk)
 
     @_guarded
+    def set_artifact(
+        self, run_id: int, *, path: str | os.PathLike[str], kind: str, sha256: str, bytes: int
+    ) -> int:
+        """Record a file that replaces the run's previous one of this kind (the "last" and
+        "best" checkpoints are rewritten in place every epoch; one row each, not hundreds)."""
+        record = {
+            "run_id": run_id,
+            "path": os.fspath(path),
+            "kind": kind,
+            "sha256": sha256,
+            "bytes": int(bytes),
+            "created_at": time.time(),
+        }
+        with self._write() as conn:
+            conn.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", [run_id, kind])
+            return int(self._db["artifacts"].insert(record).last_pk)
+
+    @_guarded
+    def truncate_metrics(self, run_id: int, after_step: int) -> int:
+        """Drop the run's metrics logged after ``after_step``; returns how many.
+
+        A run resumed from a checkpoint repeats the steps after it, so what a crashed process
+        logged past the checkpoint would otherwise appear twice.
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM metrics WHERE run_id = ? AND step > ?", [run_id, after_step]
+            )
+            return cursor.rowcount
+
+    @_guarded
+    def update_spec(self, run_id: int, spec_json: str, spec_hash: str) -> None:
+        """Replace the run's spec (resuming with a new number of epochs changes it)."""
+        self._update_run(run_id, "spec_json = ?, spec_hash = ?", [spec_json, spec_hash])
+
+    @_guarded
     def artifacts(self, run_id: int) -> list[dict[str, Any]]:
         """The run's artifacts, oldest first, as plain dicts."""
         return list(

@@ -30,6 +30,8 @@ class RunStarted(Event):
     val_images: int
     classes: tuple[str, ...]
     params: int
+    start_step: int = 0
+    """0 for a new run; the checkpoint's step when a run resumes."""
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,16 @@ class WeightsSaved(Event):
     path: str
     sha256: str
     bytes: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    """A checkpoint ("last" or "best") was written; the job records it with its hash."""
+
+    kind: ClassVar[str] = "checkpoint"
+    which: str
+    path: str
+    sha256: str
+    bytes: int
+    epoch: int
+    step: int

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QThreadPool, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 
 from cnn_lab.app.bridge.task import Task
@@ -308,7 +308,7 @@ def test_dropping_a_folder_imports_it(qtbot, panel: DataPanel, tmp_path: Path) -
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
     enter = QDragEnterEvent(
-        QPointF(20, 20),
+        QPoint(20, 20),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -331,7 +331,7 @@ def test_dropping_a_folder_imports_it(qtbot, panel: DataPanel, tmp_path: Path) -
     text = QMimeData()
     text.setText("just words")
     refused = QDragEnterEvent(
-        QPointF(20, 20),
+        QPoint(20, 20),
         Qt.DropAction.CopyAction,
         text,
         Qt.MouseButton.LeftButton,

@@ -28,7 +28,8 @@ def test_train_click_records_a_run_with_live_charts(qtbot, window: MainWindow, d
     with qtbot.waitSignal(window.controller.run_finished, timeout=TRAIN_TIMEOUT_MS) as finished:
         click_toolbar(qtbot, window, window.train_action)
         assert window.tabs.currentWidget() is window.monitor_panel
-        assert not window.train_action.isEnabled() and window.stop_action.isEnabled()
+        # Train stays enabled while a run trains: another press queues the next run.
+        assert window.train_action.isEnabled() and window.stop_action.isEnabled()
     run_id, status, reason = finished.args
     assert status == st.COMPLETED, reason
 
@@ -88,18 +89,46 @@ def test_stop_ends_the_run_as_stopped(qtbot, window: MainWindow) -> None:  # typ
     assert window.train_action.isEnabled() and not window.stop_action.isEnabled()
 
 
-def test_a_second_train_while_running_is_refused_without_a_crash(
-    qtbot, window: MainWindow, monkeypatch
+def test_a_second_train_while_running_is_queued_without_a_crash(
+    qtbot, window: MainWindow, db_path
 ) -> None:  # type: ignore[no-untyped-def]
-    warnings: list[str] = []
-    monkeypatch.setattr(
-        "cnn_lab.app.main_window.QMessageBox.warning",
-        lambda _parent, _title, text: warnings.append(text),
-    )
     choose_quick_run(window, epochs=50, limit=2000)
     with qtbot.waitSignal(window.controller.events, timeout=TRAIN_TIMEOUT_MS):
-        window.train_action.trigger()
-    assert window.train() is None
-    assert warnings and "already training" in warnings[0]
-    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
-        window.stop()
+        first = window.train()
+    second = window.train()
+    assert second is not None and second != first
+    assert window.controller.running_ids() == [first]
+    assert window.controller.queued_ids() == [second]
+    assert f"Run {second} queued" in window.status_label.text()
+    with qtbot.waitSignal(window.controller.busy_changed, timeout=10_000):
+        window.stop_all()
+    with RunStore.open(db_path) as store:
+        assert store.get_run(first).status == st.STOPPED
+        cancelled = store.get_run(second)
+    assert cancelled.status == st.STOPPED and cancelled.reason == "Cancelled before it started."
+
+
+def test_an_out_of_memory_failure_offers_a_retry_with_the_batch_that_fits(
+    window: MainWindow, db_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from cnn_lab.engine.specs import RunSpec
+
+    spec = RunSpec.from_dict({"train": {"batch_size": 256, "device": "cpu"}})
+    with RunStore.open(db_path) as store:
+        run_id = store.create_run(spec_json=spec.to_json(), spec_hash=spec.spec_hash())
+        store.finish_run(
+            run_id,
+            st.FAILED,
+            reason="The GPU ran out of memory at batch size 256.",
+            summary={"suggested_batch_size": 64},
+        )
+    started: list[RunSpec] = []
+    monkeypatch.setattr(window.controller, "start", lambda s, priority=0: started.append(s) or 99)
+    window._on_run_finished(run_id, st.FAILED, "The GPU ran out of memory at batch size 256.")
+    assert window.retry_button.isVisibleTo(window)
+    assert window.retry_button.text() == f"Retry run {run_id} with batch 64"
+    window.retry_button.click()
+    assert started and started[0].train.batch_size == 64
+    assert started[0].train.grad_accumulation == 4  # the effective batch stays 256
+    assert window.state.train.batch_size == 64
+    assert not window.retry_button.isVisibleTo(window)

@@ -146,7 +146,7 @@ def test_a_stop_after_n_steps_keeps_every_step(
         flush_interval_s=0.1,
     )
     assert record.status == st.STOPPED
-    assert record.reason == f"Stopped by request at step {n}."
+    assert record.reason == f"Stopped by request at step {n}; it can be resumed."
     finished = lifecycle(events)[-1]
     assert isinstance(finished, RunFinished) and finished.status == st.STOPPED
     s = store()

@@ -1,0 +1,249 @@
+"""``cnn-lab train`` and ``cnn-lab resume``: runs on a terminal, the same engine as the window.
+
+Kept apart from engine/cli.py so each file holds one family of commands. Under ``torchrun``
+(RANK/WORLD_SIZE in the environment) every process runs ``train``; rank 0 records the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from cnn_lab.engine.cli_data import add_data_options, dataset_dict
+from cnn_lab.engine.cli_model import load_architecture
+from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.specs import RunSpec, TrainSpec
+from cnn_lab.engine.store import RunRecord, RunStore, resolve_db_path
+from cnn_lab.engine.store import status as st
+
+EXIT_FAILED = 1
+
+
+def add_train_commands(commands: Any, parser_class: type, add_db: Callable[..., None]) -> None:
+    train = commands.add_parser("train", help="train one run headless and record it")
+    add_db(train)
+    train.add_argument(
+        "--spec",
+        metavar="FILE.json",
+        help="a whole run spec (data, architecture, recipe); the options below are then "
+        "ignored except --name, --device, --db and --json",
+    )
+    train.add_argument(
+        "--data",
+        default="sample:shapes",
+        metavar="SOURCE",
+        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
+        "(default: sample:shapes)",
+    )
+    train.add_argument(
+        "--model",
+        default="small_cnn",
+        metavar="NAME_OR_SPEC.json",
+        help="a model preset, or an architecture saved from the Architecture panel "
+        "(default: %(default)s)",
+    )
+    defaults = TrainSpec()
+    train.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
+    train.add_argument("--lr", type=float, default=defaults.lr, metavar="X")
+    train.add_argument(
+        "--optimizer",
+        default=defaults.optimizer,
+        metavar="NAME",
+        help="sgd, adam, adamw or rmsprop (default: %(default)s)",
+    )
+    train.add_argument(
+        "--schedule",
+        default=defaults.schedule,
+        metavar="NAME",
+        help="constant, step, cosine, onecycle or plateau (default: %(default)s)",
+    )
+    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
+    train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument(
+        "--grad-accum", type=int, default=1, metavar="N", help="optimizer step every N batches"
+    )
+    train.add_argument(
+        "--world-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes started here (GPUs, or gloo on the CPU)",
+    )
+    train.add_argument(
+        "--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
+    train.add_argument("--seed", type=int, default=0, metavar="N")
+    add_data_options(train)
+    train.add_argument("--name", default=None, help="a name for the run")
+    train.add_argument("--json", action="store_true", help="print one JSON object when done")
+    train.set_defaults(handler=cmd_train)
+
+    resume = commands.add_parser(
+        "resume", help="continue a stopped (or finished) run from its last checkpoint"
+    )
+    add_db(resume)
+    resume.add_argument("run_id", type=int, metavar="RUN_ID")
+    resume.add_argument(
+        "--epochs", type=int, default=None, metavar="N", help="the new total number of epochs"
+    )
+    resume.add_argument("--device", default=None, metavar="DEVICE")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(handler=cmd_resume)
+
+
+def _spec_from_args(args: argparse.Namespace) -> RunSpec:
+    if args.spec:
+        try:
+            text = Path(args.spec).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"Cannot read {args.spec}: {exc.strerror or exc}.") from None
+        spec = RunSpec.from_json(text)
+        changes: dict[str, Any] = {}
+        if args.name is not None:
+            changes["name"] = args.name
+        if args.device is not None:
+            changes["train"] = {**spec.train.model_dump(), "device": args.device}
+        return RunSpec.from_dict({**spec.model_dump(mode="json"), **changes}) if changes else spec
+    return RunSpec.from_dict(
+        {
+            "name": args.name or "",
+            "dataset": dataset_dict(args, args.data),
+            "architecture": load_architecture(args.model).model_dump(),
+            "train": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "optimizer": args.optimizer,
+                "schedule": args.schedule,
+                "precision": args.precision,
+                "compile": args.compile,
+                "grad_accumulation": args.grad_accum,
+                "world_size": args.world_size,
+                "device": args.device or "auto",
+                "seed": args.seed,
+            },
+        }
+    )
+
+
+def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.jobs import run_job  # loads the store only; torch loads in the loop
+
+    spec = _spec_from_args(args)
+    db = resolve_db_path(args.db)
+    stop = threading.Event()
+    with _stop_on_interrupt(stop):
+        record = run_job(spec, db, emit=_progress_printer(err), should_stop=stop.is_set)
+    if record is None:  # a torchrun worker rank: rank 0 reports
+        return 0
+    return _report(record, db, args.json, out, err)
+
+
+def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.jobs import run_job
+
+    db = resolve_db_path(args.db)
+    with RunStore.open(db) as store:
+        record = store.get_run(args.run_id)
+        if record.status in st.ACTIVE:
+            raise UserError(
+                f"Run {record.id} is {record.status}; only a run that has ended can be resumed."
+            )
+        spec = RunSpec.from_json(record.spec_json)
+        if args.epochs is not None:
+            done = int(record.summary.get("epochs") or 0)
+            if args.epochs < max(done, 1):
+                raise SpecError(
+                    f"Run {record.id} has already trained {done} epochs; --epochs is the new "
+                    f"total and must be at least that."
+                )
+            train = spec.train.model_copy(update={"epochs": args.epochs})
+            spec = RunSpec.from_dict({**spec.model_dump(mode="json"), "train": train.model_dump()})
+            store.update_spec(record.id, spec.to_json(), spec.spec_hash())
+    stop = threading.Event()
+    with _stop_on_interrupt(stop):
+        final = run_job(
+            spec,
+            db,
+            record.id,
+            emit=_progress_printer(err),
+            should_stop=stop.is_set,
+            device=args.device,
+            resume=True,
+        )
+    return _report(final, db, args.json, out, err)
+
+
+def _report(record: RunRecord, db: Path, as_json: bool, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.cli import PROG, summary_line
+
+    summary = record.summary
+    result = {
+        "run_id": record.id,
+        "status": record.status,
+        "reason": record.reason,
+        "hint": record.hint,
+        "epochs": summary.get("epochs", 0),
+        "best_val_accuracy": summary.get("best_val_accuracy"),
+        "final_train_loss": summary.get("final_train_loss"),
+        "train_images_per_s": summary.get("train_images_per_s"),
+        "compile_s": summary.get("compile_s"),
+        "device": summary.get("device", record.device),
+        "db": str(db),
+    }
+    if as_json:
+        out.write(json.dumps(result) + "\n")
+    else:
+        out.write(f"run {record.id} {record.status}: {summary_line(summary)}\n")
+    if record.status == st.FAILED:
+        err.write(
+            f"{PROG}: run {record.id} failed: {record.reason}"
+            + (f" {record.hint}" if record.hint else "")
+            + "\n"
+        )
+        return EXIT_FAILED
+    return 0
+
+
+def _progress_printer(err: TextIO) -> Callable[[Any], None]:
+    from cnn_lab.engine.train.events import EpochEnd, RunStarted
+
+    def show(event: Any) -> None:
+        if isinstance(event, RunStarted):
+            resumed = f", resuming at step {event.start_step}" if event.start_step else ""
+            err.write(
+                f"training on {event.device}: {event.train_images} train / "
+                f"{event.val_images} val images, {len(event.classes)} classes, "
+                f"{event.params:,} parameters, {event.total_steps} steps{resumed}\n"
+            )
+        elif isinstance(event, EpochEnd):
+            err.write(
+                f"epoch {event.epoch}: train loss {event.train_loss:.4f}  "
+                f"val loss {event.val_loss:.4f}  val acc {event.val_accuracy:.1%}  "
+                f"{event.images_per_s:,.0f} img/s  {event.epoch_s:.1f} s\n"
+            )
+        err.flush()
+
+    return show
+
+
+class _stop_on_interrupt:
+    """Turn the first Ctrl-C into a graceful stop (the run is recorded as stopped)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
