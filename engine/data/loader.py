@@ -109,6 +109,7 @@ class BatchLoader:
         std_t = torch.as_tensor(std, dtype=torch.float32, device=device).view(shape)
         # (x - mean) / std as one fused x * scale + shift: one pass over the batch, not two.
         self.scale, self.shift = 1.0 / std_t, -mean_t / std_t
+        self._norm_rows: tuple[torch.Tensor, torch.Tensor] | None = None
         self.labels_all = torch.from_numpy(np.asarray(labels, dtype=np.int64)[self.indices])
         needed = len(self.indices) * int(np.prod(images.shape[1:]))
         if resident is None:
@@ -128,6 +129,12 @@ class BatchLoader:
     @property
     def images_count(self) -> int:
         return len(self.indices)
+
+    def _rows(self, h: int, w: int, c: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scale and shift repeated over one image's NHWC positions (built once per size)."""
+        if self._norm_rows is None or self._norm_rows[0].numel() != h * w * c:
+            self._norm_rows = (self.scale.view(c).repeat(h * w), self.shift.view(c).repeat(h * w))
+        return self._norm_rows
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Make the next pass epoch ``epoch``'s order, starting at batch ``start_batch``.
@@ -163,17 +170,27 @@ class BatchLoader:
             yield from self._streamed_batches(order)
 
     def _finish(self, u8: torch.Tensor, labels: torch.Tensor, batch: int) -> Batch:
-        # NHWC uint8 -> NCHW float: the permuted view already has channels-last strides.
-        x = u8.permute(0, 3, 1, 2).float()
+        """uint8 NHWC rows to a normalised float batch (channels-last NCHW view).
+
+        The normalisation runs on the flat NHWC memory against per-position rows of scale
+        and shift: broadcasting a (1, C, 1, 1) tensor over channels-last memory makes an inner
+        loop of length C (3), which cost more than the rest of the loader together.
+        """
+        n, h, w, c = u8.shape
+        scale_row, shift_row = self._rows(h, w, c)
         targets = labels
         if self.augmenter is not None:
             reseed = getattr(self.augmenter, "reseed", None)
             if reseed is not None:
                 reseed(self._batch_seed(batch))
-            x, targets = self.augmenter(x.div_(255.0), labels, self.num_classes)
-            x = torch.addcmul(self.shift, x, self.scale)
+            x = u8.permute(0, 3, 1, 2).float().div_(255.0)
+            x, targets = self.augmenter(x, labels, self.num_classes)
+            flat = x.permute(0, 2, 3, 1).reshape(n, -1)  # a view when x is channels-last
+            x = torch.addcmul(shift_row, flat, scale_row)
         else:  # fold the /255 into the normalisation: one pass instead of two
-            x = torch.addcmul(self.shift, x, self.scale / 255.0)
+            x = u8.reshape(n, -1).float()
+            x = torch.addcmul(shift_row, x, scale_row / 255.0, out=x)
+        x = x.view(n, h, w, c).permute(0, 3, 1, 2)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         return Batch(x.contiguous(memory_format=memory_format), targets, labels)
 
@@ -182,7 +199,11 @@ class BatchLoader:
         order = order.to(self.device)
         for batch, start in self._starts(len(order)):
             index = self._my_share(order[start : start + self.batch_size])
-            yield self._finish(self.data[index], self.labels_dev[index], batch)
+            # index_select, not [index]: the same gather without an OpenMP region, which
+            # stalls when another process holds a core.
+            yield self._finish(
+                self.data.index_select(0, index), self.labels_dev.index_select(0, index), batch
+            )
 
     def _starts(self, n: int) -> list[tuple[int, int]]:
         """(batch number, first position) of each batch this pass yields."""
