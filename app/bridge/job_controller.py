@@ -197,7 +197,7 @@ class JobController(QObject):
         return run_id
 
     def resume(self, run_id: int, priority: int = 0) -> None:
-        """Queue a stopped run to continue from its last checkpoint, as the same run.
+        """Queue an ended run (stopped, failed, crashed) to continue from its last checkpoint.
 
         A run that never started (cancelled, or the window closed first) starts afresh: it
         has nothing to continue from.
@@ -208,7 +208,8 @@ class JobController(QObject):
             record = store.get_run(run_id)
         if record.status not in RESUMABLE:
             raise UserError(
-                f"Run {run_id} is {record.status}; only a stopped run can be resumed.",
+                f"Run {run_id} is {record.status}; only a stopped, failed or crashed run can be "
+                "resumed.",
                 hint="Train it again instead.",
             )
         spec = RunSpec.from_json(record.spec_json)

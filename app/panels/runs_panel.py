@@ -130,7 +130,8 @@ class RunsPanel(QWidget):
         self.export_task: Task | None = None
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip(
-            "Queue the selected stopped run again; it continues from its last checkpoint."
+            "Queue the selected stopped, failed or crashed run again; it continues from its "
+            "last checkpoint."
         )
         self.resume_button.setEnabled(False)
         self.count_label = QLabel()

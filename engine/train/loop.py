@@ -189,9 +189,15 @@ def train_events(
         if folder is None or not dist.is_main:
             return
         path = ck.checkpoint_path(folder, which)
-        sha, size = ck.save_checkpoint(
-            path, _snapshot(progress, model, optimizer, schedule, scaler, ema, stopping)
-        )
+        try:
+            sha, size = ck.save_checkpoint(
+                path, _snapshot(progress, model, optimizer, schedule, scaler, ema, stopping)
+            )
+        except OSError as exc:  # a full disk: the previous checkpoint is intact (atomic save)
+            raise UserError(
+                f"The {which} checkpoint could not be written: {exc.strerror or exc}.",
+                hint="Free some disk space and resume the run; the previous checkpoint is intact.",
+            ) from None
         yield CheckpointSaved(which, str(path), sha, size, epoch, progress.step)
 
     where = describe_device(device) + (f" ×{dist.world_size}" if dist.active else "")

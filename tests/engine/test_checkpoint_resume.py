@@ -243,3 +243,18 @@ def test_data_parallel_with_two_gloo_processes_matches_one_process(db_path: Path
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
     assert "×2" in parallel.summary["device"]
+
+
+def test_a_full_disk_during_a_checkpoint_fails_the_run_with_the_reason(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    record = run_job(spec(epochs=1), db_path, sample_system=False)
+    assert record.status == st.FAILED
+    assert record.reason == "The best checkpoint could not be written: No space left on device."
+    assert "previous checkpoint is intact" in record.hint
+    folder = run_files_dir(db_path, record.id)
+    assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
