@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.safe_files import partial_path
 
 if TYPE_CHECKING:
     import torch
@@ -154,7 +155,7 @@ def export_model(
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn((2, *input_shape), generator=generator)
     check = torch.randn((CHECK_BATCH, *input_shape), generator=generator)
-    temporary = target.with_name(f".{target.name}.partial")
+    temporary = partial_path(target)
     try:
         with torch.no_grad():
             run = writer(model, example, temporary)

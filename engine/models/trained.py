@@ -6,7 +6,6 @@ architecture, so a model can be rebuilt and loaded without unpickling anything.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models.registry import InputShape, build_model
+from cnn_lab.engine.safe_files import plain_tensors, write_atomic
 from cnn_lab.engine.specs import RunSpec
 
 if TYPE_CHECKING:
@@ -38,27 +38,14 @@ def save_weights(
     """Write the model's weights atomically (temporary file, fsync, rename)."""
     from safetensors.torch import save
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Contiguous CPU copies: safetensors stores plain row-major tensors, and channels-last
-    # weights are strided differently.
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "input_shape": json.dumps([shape.channels, shape.height, shape.width]),
         "classes": json.dumps(classes),
         "format": "cnn-lab weights 1",
     }
-    data = save(tensors, metadata=metadata)
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return SavedWeights(target, hashlib.sha256(data).hexdigest(), len(data))
+    data = save(plain_tensors(model.state_dict()), metadata=metadata)
+    sha256, size = write_atomic(path, data)
+    return SavedWeights(Path(path), sha256, size)
 
 
 @dataclass(frozen=True)

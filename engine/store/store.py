@@ -186,6 +186,19 @@ def _load_summary(text: str | None) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def _artifact_record(
+    run_id: int, path: str | os.PathLike[str], kind: str, sha256: str, size: int
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "path": os.fspath(path),
+        "kind": kind,
+        "sha256": sha256,
+        "bytes": int(size),
+        "created_at": time.time(),
+    }
+
+
 def _float_or_nan(value: float | None) -> float:
     # SQLite turns NaN into NULL on the way in; turn it back so a chart shows a gap, not a crash.
     return math.nan if value is None else float(value)
@@ -543,14 +556,7 @@ class RunStore:
         self, run_id: int, *, path: str | os.PathLike[str], kind: str, sha256: str, bytes: int
     ) -> int:
         """Record a file a run produced (checkpoint, export, report); return its id."""
-        record = {
-            "run_id": run_id,
-            "path": os.fspath(path),
-            "kind": kind,
-            "sha256": sha256,
-            "bytes": int(bytes),
-            "created_at": time.time(),
-        }
+        record = _artifact_record(run_id, path, kind, sha256, bytes)
         with self._write():
             return int(self._db["artifacts"].insert(record).last_pk)
 
@@ -560,14 +566,7 @@ class RunStore:
     ) -> int:
         """Record a file that replaces the run's previous one of this kind (the "last" and
         "best" checkpoints are rewritten in place every epoch; one row each, not hundreds)."""
-        record = {
-            "run_id": run_id,
-            "path": os.fspath(path),
-            "kind": kind,
-            "sha256": sha256,
-            "bytes": int(bytes),
-            "created_at": time.time(),
-        }
+        record = _artifact_record(run_id, path, kind, sha256, bytes)
         with self._write() as conn:
             conn.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", [run_id, kind])
             return int(self._db["artifacts"].insert(record).last_pk)

@@ -13,7 +13,6 @@ checkpoint intact and no temporary file behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.safe_files import plain_tensors, write_atomic
 
 FORMAT = "cnn-lab checkpoint 1"
 LAST, BEST = "last", "best"
@@ -118,11 +118,6 @@ def _join_optimizer(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> 
 # --------------------------------------------------------------------- save / load
 
 
-def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # safetensors stores plain row-major CPU tensors; channels-last weights are not.
-    return {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-
-
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> tuple[str, int]:
     """Write ``checkpoint`` atomically; returns (sha256, bytes) of the file."""
     from safetensors.torch import save
@@ -139,19 +134,7 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> tup
         "extra": json.dumps(checkpoint.extra_json),
         "groups": json.dumps(sorted(checkpoint.extra_tensors)),
     }
-    data = save(_contiguous(tensors), metadata=metadata)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return hashlib.sha256(data).hexdigest(), len(data)
+    return write_atomic(path, save(plain_tensors(tensors), metadata=metadata))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
