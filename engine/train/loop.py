@@ -308,14 +308,16 @@ def train_events(
         if status != st.COMPLETED:
             break
 
-        progress.train_time_s += sums.train_s
         evaluated = ema.module if ema is not None else model
         val_loss, val_acc = evaluate(evaluated, val, t, should_stop)
         if agree(dist, should_stop()):
             status, reason = st.STOPPED, f"Stopped by request during epoch {epoch}'s validation."
-            progress.epoch, progress.batch, progress.epoch_totals = epoch + 1, 0, {}
+            # Saved at the end of the epoch's batches, so a resume validates this epoch again
+            # rather than skipping its validation, schedule step and early-stopping check.
+            progress.epoch, progress.batch, progress.epoch_totals = epoch, batches, sums.as_dict()
             yield from save(ck.LAST, epoch)
             break
+        progress.train_time_s += sums.train_s
         metrics = {"val.accuracy": val_acc, "val.loss": val_loss}
         if math.isfinite(val_acc):
             progress.best_val_accuracy = max(progress.best_val_accuracy or 0.0, val_acc)

@@ -19,7 +19,7 @@ from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
 from cnn_lab.engine.store import RunStore, run_files_dir
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train import checkpoint as ck
-from cnn_lab.engine.train.events import CheckpointSaved, RunFinished, StepEnd
+from cnn_lab.engine.train.events import CheckpointSaved, EpochEnd, RunFinished, StepEnd
 from cnn_lab.engine.train.loop import train_events
 from tests.engine.test_cli import invoke
 
@@ -258,3 +258,29 @@ def test_a_full_disk_during_a_checkpoint_fails_the_run_with_the_reason(
     assert "previous checkpoint is intact" in record.hint
     folder = run_files_dir(db_path, record.id)
     assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_stop_during_validation_resumes_by_validating_that_epoch(tmp_path: Path) -> None:
+    s = spec(epochs=2)
+    seen = {"last_step_of_epoch_1": False, "calls_after": 0}
+
+    def should_stop() -> bool:
+        if not seen["last_step_of_epoch_1"]:
+            return False
+        seen["calls_after"] += 1
+        return seen["calls_after"] > 1  # not the check after the step: the ones in validation
+
+    events = []
+    for event in train_events(s, should_stop=should_stop, checkpoint_dir=tmp_path):
+        events.append(event)
+        if isinstance(event, StepEnd) and event.step == STEPS_PER_EPOCH:
+            seen["last_step_of_epoch_1"] = True
+    assert events[-1].status == st.STOPPED and "validation" in events[-1].reason
+    assert not [e for e in events if isinstance(e, EpochEnd)]
+    resumed = run(s, tmp_path, resume=True)
+    assert [e.epoch for e in resumed if isinstance(e, EpochEnd)] == [1, 2]
+    assert resumed[-1].status == st.COMPLETED
+    run(s, tmp_path / "whole")
+    a, b = last_weights(tmp_path), last_weights(tmp_path / "whole")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
