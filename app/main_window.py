@@ -11,6 +11,7 @@ import platform
 import time
 from typing import Any
 
+from pydantic import ValidationError
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -32,11 +33,12 @@ from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.panels.monitor_panel import MonitorPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
+from cnn_lab.app.panels.tune_panel import TunePanel
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.job_queue_view import JobQueueView, format_eta, summary_text
 from cnn_lab.engine import __version__
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 
@@ -66,12 +68,14 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel(state)
         self.architecture_panel = ArchitecturePanel(state)
         self.hyperparameters_panel = HyperparametersPanel(state)
+        self.tune_panel = TunePanel(state)
         self.monitor_panel = MonitorPanel(state)
         self.runs_panel = RunsPanel(state)
         self.panels: dict[str, QWidget] = {
             "data": self.data_panel,
             "architecture": self.architecture_panel,
             "hyperparameters": self.hyperparameters_panel,
+            "tune": self.tune_panel,
             "monitor": self.monitor_panel,
             "runs": self.runs_panel,
         }
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         self.controller.queue_changed.connect(self._on_queue_changed)
         self.controller.events.connect(self._refresh_jobs_progress)
         self.runs_panel.run_selected.connect(self._show_run_in_monitor)
+        self.monitor_panel.apply_recommendation.connect(self.apply_recommendation)
         self.runs_panel.resume_requested.connect(self.resume)
         self.jobs_view.move_requested.connect(self.controller.move)
         self.jobs_view.priority_requested.connect(self.controller.set_priority)
@@ -180,6 +185,18 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.progress)
 
     # ----------------------------------------------------------------- actions
+
+    def apply_recommendation(self, changes: dict[str, Any]) -> bool:
+        """Put a verdict card's recommendation into the recipe (the next run uses it)."""
+        fields = ", ".join(f"{k} = {v}" for k, v in changes.items())
+        try:
+            train = TrainSpec.model_validate({**self.state.train.model_dump(), **changes})
+        except ValidationError as exc:
+            self.status_label.setText(f"Cannot set {fields}: {exc.errors()[0]['msg']}.")
+            return False
+        self.state.update(train=train)
+        self.status_label.setText(f"Set {fields} for the next run (Hyperparameters panel).")
+        return True
 
     def train(self) -> int | None:
         """Queue a run with the current choices; returns its id (None if refused).
@@ -371,6 +388,7 @@ class MainWindow(QMainWindow):
             self.monitor_panel.show_stored_run(store.get_run(run_id), store)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.tune_panel.shutdown()  # a tuner's child process never outlives the window
         if self.controller.busy:
             self.status_label.setText("Stopping the running job before closing…")
             self.controller.shutdown()

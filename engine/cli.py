@@ -21,6 +21,7 @@ from cnn_lab.engine import __version__
 from cnn_lab.engine.cli_data import add_data_commands
 from cnn_lab.engine.cli_model import add_model_commands
 from cnn_lab.engine.cli_train import add_train_commands
+from cnn_lab.engine.cli_tune import add_tune_commands
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store import RunStore, resolve_db_path, status
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(commands, _Parser, _add_db)
     add_data_commands(commands, _Parser)
     add_model_commands(commands, _Parser)
+    add_tune_commands(commands, _Parser)
 
     runs = commands.add_parser("runs", help="list or show recorded runs")
     runs_commands = runs.add_subparsers(

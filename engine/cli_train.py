@@ -27,59 +27,7 @@ EXIT_FAILED = 1
 def add_train_commands(commands: Any, parser_class: type, add_db: Callable[..., None]) -> None:
     train = commands.add_parser("train", help="train one run headless and record it")
     add_db(train)
-    train.add_argument(
-        "--spec",
-        metavar="FILE.json",
-        help="a whole run spec (data, architecture, recipe); the options below are then "
-        "ignored except --name, --device, --db and --json",
-    )
-    train.add_argument(
-        "--data",
-        default="sample:shapes",
-        metavar="SOURCE",
-        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
-        "(default: sample:shapes)",
-    )
-    train.add_argument(
-        "--model",
-        default="small_cnn",
-        metavar="NAME_OR_SPEC.json",
-        help="a model preset, or an architecture saved from the Architecture panel "
-        "(default: %(default)s)",
-    )
-    defaults = TrainSpec()
-    train.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
-    train.add_argument("--lr", type=float, default=defaults.lr, metavar="X")
-    train.add_argument(
-        "--optimizer",
-        default=defaults.optimizer,
-        metavar="NAME",
-        help="sgd, adam, adamw or rmsprop (default: %(default)s)",
-    )
-    train.add_argument(
-        "--schedule",
-        default=defaults.schedule,
-        metavar="NAME",
-        help="constant, step, cosine, onecycle or plateau (default: %(default)s)",
-    )
-    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
-    train.add_argument("--compile", action="store_true", help="torch.compile the model")
-    train.add_argument(
-        "--grad-accum", type=int, default=1, metavar="N", help="optimizer step every N batches"
-    )
-    train.add_argument(
-        "--world-size",
-        type=int,
-        default=1,
-        metavar="N",
-        help="data-parallel processes started here (GPUs, or gloo on the CPU)",
-    )
-    train.add_argument(
-        "--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)"
-    )
-    train.add_argument("--seed", type=int, default=0, metavar="N")
-    add_data_options(train)
+    add_spec_options(train)
     train.add_argument("--name", default=None, help="a name for the run")
     train.add_argument("--json", action="store_true", help="print one JSON object when done")
     train.set_defaults(handler=cmd_train)
@@ -97,7 +45,66 @@ def add_train_commands(commands: Any, parser_class: type, add_db: Callable[..., 
     resume.set_defaults(handler=cmd_resume)
 
 
-def _spec_from_args(args: argparse.Namespace) -> RunSpec:
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a run (data, model, recipe, device), for train and tune."""
+    parser.add_argument(
+        "--spec",
+        metavar="FILE.json",
+        help="a whole run spec (data, architecture, recipe); the options below are then "
+        "ignored except --name, --device, --db and --json",
+    )
+    parser.add_argument(
+        "--data",
+        default="sample:shapes",
+        metavar="SOURCE",
+        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
+        "(default: sample:shapes)",
+    )
+    parser.add_argument(
+        "--model",
+        default="small_cnn",
+        metavar="NAME_OR_SPEC.json",
+        help="a model preset, or an architecture saved from the Architecture panel "
+        "(default: %(default)s)",
+    )
+    defaults = TrainSpec()
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
+    parser.add_argument("--lr", type=float, default=defaults.lr, metavar="X")
+    parser.add_argument(
+        "--optimizer",
+        default=defaults.optimizer,
+        metavar="NAME",
+        help="sgd, adam, adamw or rmsprop (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--schedule",
+        default=defaults.schedule,
+        metavar="NAME",
+        help="constant, step, cosine, onecycle or plateau (default: %(default)s)",
+    )
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument(
+        "--grad-accum", type=int, default=1, metavar="N", help="optimizer step every N batches"
+    )
+    parser.add_argument(
+        "--world-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes started here (GPUs, or gloo on the CPU)",
+    )
+    parser.add_argument(
+        "--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N")
+    add_data_options(parser)
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The RunSpec the options of ``add_spec_options`` (and an optional --name) describe."""
+    name = getattr(args, "name", None)
     if args.spec:
         try:
             text = Path(args.spec).read_text(encoding="utf-8")
@@ -105,14 +112,14 @@ def _spec_from_args(args: argparse.Namespace) -> RunSpec:
             raise UserError(f"Cannot read {args.spec}: {exc.strerror or exc}.") from None
         spec = RunSpec.from_json(text)
         changes: dict[str, Any] = {}
-        if args.name is not None:
-            changes["name"] = args.name
+        if name is not None:
+            changes["name"] = name
         if args.device is not None:
             changes["train"] = {**spec.train.model_dump(), "device": args.device}
         return RunSpec.from_dict({**spec.model_dump(mode="json"), **changes}) if changes else spec
     return RunSpec.from_dict(
         {
-            "name": args.name or "",
+            "name": name or "",
             "dataset": dataset_dict(args, args.data),
             "architecture": load_architecture(args.model).model_dump(),
             "train": {
@@ -135,7 +142,7 @@ def _spec_from_args(args: argparse.Namespace) -> RunSpec:
 def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.jobs import run_job  # loads the store only; torch loads in the loop
 
-    spec = _spec_from_args(args)
+    spec = spec_from_args(args)
     db = resolve_db_path(args.db)
     stop = threading.Event()
     with _stop_on_interrupt(stop):
@@ -195,12 +202,18 @@ def _report(record: RunRecord, db: Path, as_json: bool, out: TextIO, err: TextIO
         "train_images_per_s": summary.get("train_images_per_s"),
         "compile_s": summary.get("compile_s"),
         "device": summary.get("device", record.device),
+        "bottleneck": summary.get("bottleneck"),
         "db": str(db),
     }
     if as_json:
         out.write(json.dumps(result) + "\n")
     else:
         out.write(f"run {record.id} {record.status}: {summary_line(summary)}\n")
+        verdict = summary.get("bottleneck")
+        if verdict:
+            out.write(f"  {verdict['title']}\n")
+            for rec in verdict.get("recommendations", [])[:3]:
+                out.write(f"  - {rec['text']}\n")
     if record.status == st.FAILED:
         err.write(
             f"{PROG}: run {record.id} failed: {record.reason}"

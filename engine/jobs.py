@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -22,6 +22,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
+from cnn_lab.engine.child_link import ParentLink
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
@@ -121,12 +122,17 @@ def _record_training(
     dist: Any = None,
 ) -> dict[str, Any]:
     """Train with the batched writer and the system sampler running, and close both."""
+    from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
+
     writer = BatchedWriter(db_path, run_id, interval_s=flush_interval_s)
+    tracker = BottleneckTracker()
     sampler = None
     try:
         if sample_system:
-            sampler = _start_sampler(writer, emit)
-        return _train_and_record(spec, run_id, writer, store, emit, should_stop, resume, dist)
+            sampler = _start_sampler(writer, emit, tracker)
+        return _train_and_record(
+            spec, run_id, writer, store, emit, should_stop, resume, dist, tracker
+        )
     finally:
         if sampler is not None:
             sampler.stop()
@@ -143,20 +149,25 @@ def _train_and_record(
     should_stop: Callable[[], bool],
     resume: bool = False,
     dist: Any = None,
+    tracker: Any = None,
 ) -> dict[str, Any]:
     # Imported here so that importing engine.jobs never loads torch.
     from cnn_lab.engine.models.trained import WEIGHTS_KIND
+    from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
     from cnn_lab.engine.train.events import (
         CheckpointSaved,
         EpochEnd,
         RunFinished,
         RunStarted,
         StepEnd,
+        StepTiming,
         WeightsSaved,
     )
     from cnn_lab.engine.train.loop import train_events
 
     files = run_files_dir(store.path, run_id)
+    verdicts = _LiveVerdict(tracker or BottleneckTracker(), spec, emit)
+    epoch = 1
     try:
         for event in train_events(
             spec,
@@ -167,7 +178,9 @@ def _train_and_record(
             resume=resume,
             dist=dist,
         ):
+            verdicts.observe(event)
             if isinstance(event, StepEnd):
+                epoch = event.epoch
                 writer.metrics(
                     event.step,
                     event.epoch,
@@ -188,6 +201,19 @@ def _train_and_record(
                         "val.accuracy": event.val_accuracy,
                         "epoch.seconds": event.epoch_s,
                         "epoch.images_per_s": event.images_per_s,
+                        "epoch.eval_s": event.eval_s,
+                    },
+                )
+            elif isinstance(event, StepTiming):
+                writer.metrics(
+                    event.step,
+                    epoch,
+                    {
+                        "time.data_ms": event.data_ms,
+                        "time.copy_ms": event.copy_ms,
+                        "time.compute_ms": event.compute_ms,
+                        "time.other_ms": event.other_ms,
+                        "time.step_ms": event.step_ms,
                     },
                 )
             elif isinstance(event, RunStarted):
@@ -219,6 +245,8 @@ def _train_and_record(
                     sha256=event.sha256,
                     bytes=event.bytes,
                 )
+            if isinstance(event, RunFinished):
+                verdicts.finish(event.summary)
             emit(event)
             if isinstance(event, RunFinished):
                 return {
@@ -269,6 +297,51 @@ def _train_and_record(
     return result
 
 
+class _LiveVerdict:
+    """Feeds the bottleneck tracker from the loop's events and sends the verdict on.
+
+    The live verdict covers the last few seconds and goes out every ``INTERVAL_S`` seconds;
+    the whole run's verdict (without the first, warming-up window) is saved in the summary.
+    """
+
+    INTERVAL_S = 5.0
+
+    def __init__(self, tracker: Any, spec: RunSpec, emit: Emit) -> None:
+        self.tracker = tracker
+        self.spec = spec
+        self.emit = emit
+        self._last = time.monotonic()
+
+    def observe(self, event: Any) -> None:
+        from cnn_lab.engine.monitor.bottleneck import context_from_start
+        from cnn_lab.engine.train.events import BottleneckReport
+        from cnn_lab.engine.train.presets import is_ampere_or_newer
+
+        kind = getattr(event, "kind", "")
+        if kind == "started":
+            settings = self.spec.train.model_dump()
+            settings["bf16_supported"] = not event.device.startswith("cuda") or (
+                is_ampere_or_newer(event.device)
+            )
+            self.tracker.set_context(context_from_start(event, settings, event.augment))
+        elif kind == "timing":
+            self.tracker.add_timing(event)
+            now = time.monotonic()
+            if now - self._last >= self.INTERVAL_S:
+                self._last = now
+                self.emit(BottleneckReport(self.tracker.diagnose(recent=True).to_dict()))
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Put the whole run's verdict in the summary, and send it as the last verdict."""
+        from cnn_lab.engine.train.events import BottleneckReport
+
+        diagnosis = self.tracker.diagnose(recent=False)
+        if diagnosis.steps == 0:
+            return
+        summary["bottleneck"] = diagnosis.to_dict()
+        self.emit(BottleneckReport(summary["bottleneck"]))
+
+
 class _DataParallel:
     """The processes of a data-parallel job, as seen from this one (rank 0 or a torchrun rank).
 
@@ -315,13 +388,14 @@ def _failure(reason: str, hint: str | None) -> dict[str, Any]:
     return {"status": st.FAILED, "reason": reason, "hint": hint, "summary": {}}
 
 
-def _start_sampler(writer: BatchedWriter, emit: Emit) -> Any:
+def _start_sampler(writer: BatchedWriter, emit: Emit, tracker: Any) -> Any:
     from cnn_lab.engine.monitor.system import BackgroundSampler
     from cnn_lab.engine.train.events import SystemSampled
 
     def record(when: float, values: dict[str, float]) -> None:
         for key, value in values.items():
             writer.sample(when, key, value)
+        tracker.add_system(values)
         emit(SystemSampled(time=when, values=values))
 
     sampler = BackgroundSampler(record, hz=2.0)  # samples this (the job's) process
@@ -344,27 +418,18 @@ def child_main(
     the next step and is recorded as stopped, so nothing trained so far is lost.
     """
     logging.basicConfig(level=logging.INFO, format="[job %(process)d] %(levelname)s %(message)s")
-    parent = os.getppid()
-    parent_gone = threading.Event()
-
-    def emit(event: Any) -> None:
-        if parent_gone.is_set():
-            return
-        try:
-            conn.send(event)
-        except (BrokenPipeError, EOFError, OSError):
-            parent_gone.set()
-
-    def should_stop() -> bool:
-        if os.getppid() != parent:
-            parent_gone.set()
-        return stop_event.is_set() or parent_gone.is_set()
-
+    link = ParentLink(conn, stop_event)
     spec = RunSpec.from_json(spec_json)
     record = run_job(
-        spec, db_path, run_id, emit=emit, should_stop=should_stop, device=device, resume=resume
+        spec,
+        db_path,
+        run_id,
+        emit=link.send,
+        should_stop=link.should_stop,
+        device=device,
+        resume=resume,
     )
-    if parent_gone.is_set() and record.status == st.STOPPED:
+    if link.gone.is_set() and record is not None and record.status == st.STOPPED:
         store = RunStore.open(db_path)
         try:
             store.finish_run(

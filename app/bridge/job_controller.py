@@ -36,10 +36,13 @@ from cnn_lab.engine.job_queue import (
 )
 from cnn_lab.engine.jobs import create_run
 from cnn_lab.engine.monitor.nvml import gpu_inventory
+from cnn_lab.engine.queue_eta import estimate_duration, finish_times
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 
+HISTORY_RUNS = 200
+"""How many recent finished runs the queue's time estimates look through."""
 CANCELLED_REASON = "Cancelled before it started."
 CLOSED_REASON = "The cnn-lab window closed before this run started; resume it to train it."
 
@@ -107,6 +110,8 @@ class JobController(QObject):
         self._labels = {**labels, **(slot_labels or {})}
         self._worker_factory = worker_factory or JobWorker
         self._jobs: dict[int, _Job] = {}
+        self._durations: dict[int, float | None] = {}
+        """Queued run -> its expected duration from similar finished runs (None: unknown)."""
         self._busy = False
         self._closing = False
 
@@ -162,6 +167,7 @@ class JobController(QObject):
             )
             for job in running
         ]
+        finish = self.queue_finish_times()
         rows += [
             JobRow(
                 run_id=entry.run_id,
@@ -170,10 +176,22 @@ class JobController(QObject):
                 where=self._queue.waiting_for(entry),
                 priority=entry.priority,
                 resume=entry.resume,
+                eta_s=finish.get(entry.run_id),
             )
             for entry in self._queue.entries()
         ]
         return rows
+
+    def queue_finish_times(self) -> dict[int, float | None]:
+        """Seconds until each queued run should finish, from past runs' durations."""
+        busy: dict[Slot, float | None] = {}
+        for job in self._jobs.values():
+            for slot in job.slots:
+                busy[slot] = job.eta_s
+        durations = {
+            entry.run_id: self._durations.get(entry.run_id) for entry in self._queue.entries()
+        }
+        return finish_times(self._queue, busy, durations)
 
     # ----------------------------------------------------------------- queueing
 
@@ -289,10 +307,20 @@ class JobController(QObject):
             raise UserError(why)
 
     def _enqueue(self, entry: QueueEntry) -> None:
+        self._durations[entry.run_id] = self._expected_duration(entry)
         self._queue.add(entry)
         self.queue_changed.emit()
         self._dispatch()
         self._update_busy()
+
+    def _expected_duration(self, entry: QueueEntry) -> float | None:
+        """The run's duration as similar finished runs took (None without one)."""
+        try:
+            with RunStore.open(self.db_path) as store:
+                history = store.list_runs(status=st.COMPLETED, limit=HISTORY_RUNS)
+        except Exception:  # an estimate only: a busy or broken store must not block queueing
+            return None
+        return estimate_duration(entry.spec_json, history)
 
     def _reordered(self) -> None:
         self.queue_changed.emit()

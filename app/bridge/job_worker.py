@@ -22,10 +22,10 @@ STOP_GRACE_S = 1.5
 """After Stop, the child gets this long to finish its step and record itself; then it is killed."""
 
 
-def describe_exit(exitcode: int | None) -> str:
-    """A sentence for how a child process ended."""
+def describe_exit(exitcode: int | None, what: str = "training") -> str:
+    """A sentence for how a child process (``what``: training, tuning) ended unannounced."""
     if exitcode is None:
-        return "The training process did not report how it ended."
+        return f"The {what} process did not report how it ended."
     if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -36,8 +36,8 @@ def describe_exit(exitcode: int | None) -> str:
             if -exitcode == signal.SIGKILL
             else ""
         )
-        return f"The training process was killed by {name} ({-exitcode}).{extra}"
-    return f"The training process exited unexpectedly with code {exitcode}."
+        return f"The {what} process was killed by {name} ({-exitcode}).{extra}"
+    return f"The {what} process exited unexpectedly with code {exitcode}."
 
 
 class JobWorker(QThread):

@@ -26,12 +26,10 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic_core import ValidationError  # not pydantic's: see data_panel.py
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -45,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.rate_box import ScientificBox
 from cnn_lab.engine.monitor.nvml import GpuInventory, gpu_inventory
 from cnn_lab.engine.specs import TrainSpec
 from cnn_lab.engine.specs.base import clean_message
@@ -198,7 +197,7 @@ def _next_125(value: float, up: bool, smallest: float) -> float:
     return 0.0 if not up and result < smallest * (1 - 1e-9) else result
 
 
-class NumberBox(QDoubleSpinBox):
+class NumberBox(ScientificBox):
     """A float spin box that writes 0.0003 or 5e-05 rather than 0.000300, and reads 3e-4.
 
     With ``log_steps`` the arrows move along 1, 2, 5 × 10^k, which is how learning rates and
@@ -213,27 +212,6 @@ class NumberBox(QDoubleSpinBox):
         self.setSingleStep(step)
         self._log_steps = log_steps
         self._smallest = max(low, 1e-6)
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:.6g}"
-
-    def valueFromText(self, text: str) -> float:
-        try:
-            return float(text.strip().replace(",", "."))
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
-        cleaned = text.strip().replace(",", ".")
-        try:
-            value = float(cleaned)
-        except ValueError:
-            ok = all(c in "0123456789.eE+-" for c in cleaned)
-            state = QValidator.State.Intermediate if ok else QValidator.State.Invalid
-            return state, text, pos
-        inside = self.minimum() <= value <= self.maximum()
-        state = QValidator.State.Acceptable if inside else QValidator.State.Intermediate
-        return state, text, pos
 
     def stepBy(self, steps: int) -> None:
         if not self._log_steps:

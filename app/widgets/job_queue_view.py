@@ -37,8 +37,10 @@ def format_eta(seconds: float) -> str:
 
 
 def _progress(row: JobRow) -> str:
+    if row.state == QUEUED:
+        return f"done in ~{format_eta(row.eta_s)}" if row.eta_s is not None else ""
     if row.progress is None:
-        return "starting…" if row.state == RUNNING else ""
+        return "starting…"
     text = f"{row.progress:.0%}"
     return text + (f" · ETA {format_eta(row.eta_s)}" if row.eta_s is not None else "")
 
@@ -155,12 +157,12 @@ class JobQueueView(QWidget):
     def set_rows(self, rows: list[JobRow]) -> None:
         """Show ``rows`` (running first, then waiting in order), keeping the selected run."""
         selected = self.selected_run_id()
-        if self.model.set_rows(rows):
-            return  # progress only: selection, buttons and counts are as they were
+        progress_only = self.model.set_rows(rows)
+        self.summary.setText(queue_summary(rows))
+        if progress_only:
+            return  # selection and buttons are as they were
         if selected is not None:
             self.select_run(selected)
-        running = sum(r.state == RUNNING for r in rows)
-        self.summary.setText(summary_text(running, len(rows) - running) or "No jobs.")
         self._sync_buttons()
 
     def rows(self) -> list[JobRow]:
@@ -226,6 +228,16 @@ class JobQueueView(QWidget):
             if row is not None and row.state == RUNNING
             else "Take the selected run out of the queue"
         )
+
+
+def queue_summary(rows: list[JobRow]) -> str:
+    """The counts, and when everything should be done if every run has an estimate."""
+    running = sum(r.state == RUNNING for r in rows)
+    text = summary_text(running, len(rows) - running) or "No jobs."
+    ends = [r.eta_s for r in rows if r.eta_s is not None]
+    if rows and len(ends) == len(rows):
+        text += f" · all done in ~{format_eta(max(ends))}"
+    return text
 
 
 def summary_text(running: int, queued: int) -> str:

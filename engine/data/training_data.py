@@ -45,16 +45,24 @@ def build_training_data(
     seed: int = 0,
     channels_last: bool = True,
     shard: tuple[int, int] = (0, 1),
+    placement: str = "auto",
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[str, int, int], None] = lambda *_: None,
+    prepared: PreparedDataset | None = None,
+    evaluation: bool = True,
 ) -> TrainingData:
     """Prepare the cache, split it, and build the loaders with augmentation and balancing.
 
-    Refuses (DataError) data the checks say cannot be trained on.
+    Refuses (DataError) data the checks say cannot be trained on. ``prepared`` reuses a
+    dataset prepared before (the tuners probe one spec many times); ``evaluation=False``
+    leaves the validation and test loaders empty, so a probe copies only what it trains on.
     """
-    prepared = prepare_dataset(spec, progress=progress, should_stop=should_stop)
+    if prepared is None:
+        prepared = prepare_dataset(spec, progress=progress, should_stop=should_stop)
     prepared.raise_blockers()
     splits = prepared.split(spec)
+    if not evaluation:
+        splits = type(splits)(splits.train, splits.val[:0], splits.test[:0])
     mean, std = channel_stats(prepared.images, splits.train, seed=spec.split_seed)
     classes = len(prepared.classes)
     steps = [(step.name, step.strength) for step in spec.augment]
@@ -83,6 +91,7 @@ def build_training_data(
         augmenter=augmenter if augmenter else None,
         seed=seed,
         shard=shard,
+        resident={"auto": None, "device": True, "host": False}[placement],
         sample_weights=(
             sampler_weights(train_labels, classes)
             if spec.class_balance == "weighted_sampler"

@@ -1,7 +1,8 @@
 """Samplers for the monitor panel and the run store: NVML for GPUs, psutil for the rest.
 
-Nothing here imports torch, so the GUI can list GPUs and show system load before a job
-starts.
+The samplers import no torch, so the GUI can list GPUs and show system load before a job
+starts. ``step_timing`` (the training loop's clock) and ``diagnosis`` (the bottleneck verdict)
+are imported by their full names: the clock needs torch, the diagnosis needs nothing.
 """
 
 from cnn_lab.engine.monitor.nvml import GpuInfo, GpuInventory, NvmlSampler, gpu_inventory

@@ -194,3 +194,28 @@ class NvmlSampler:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def nvml_index_for_uuid(uuid: str) -> int | None:
+    """NVML's index of the GPU with this UUID (as torch reports it), or None.
+
+    CUDA numbers GPUs after CUDA_VISIBLE_DEVICES and NVML does not, so "cuda:0" can be NVML's
+    GPU 3; the UUID is the one name both agree on. NVML writes "GPU-<uuid>", torch the bare
+    UUID.
+    """
+    wanted = uuid.lower().removeprefix("gpu-")
+    if not wanted or _init() is not None:
+        return None
+    try:
+        for index, handle in _handles():
+            try:
+                name = _text(pynvml.nvmlDeviceGetUUID(handle)).lower()
+            except pynvml.NVMLError:
+                continue
+            if name.removeprefix("gpu-").removeprefix("mig-") == wanted:
+                return index
+    except pynvml.NVMLError:
+        return None
+    finally:
+        _shutdown()
+    return None

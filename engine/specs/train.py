@@ -19,6 +19,7 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
 
 Precision = Literal["fp32", "bf16", "fp16"]
 FusedMode = Literal["auto", "fused", "foreach", "off"]
+DataPlacement = Literal["auto", "device", "host"]
 Monitor = Literal["val.accuracy", "val.loss"]
 
 
@@ -66,6 +67,10 @@ class TrainSpec(Spec):
     """Optimizer step every N batches: the effective batch is batch_size × N."""
     world_size: Annotated[int, Field(ge=1, le=1024)] = 1
     """Data-parallel processes (DDP): one per GPU on CUDA, or gloo processes on the CPU."""
+    data_placement: DataPlacement = "auto"
+    """Where the training images live: copied once to the device as uint8 ("device": a batch
+    is an index), streamed from host memory by a prefetch thread ("host"), or "auto" (on the
+    device when the split takes at most half its free memory)."""
 
     # ---- stopping
     max_steps: Annotated[int | None, Field(ge=1)] = None

@@ -32,6 +32,16 @@ class RunStarted(Event):
     params: int
     start_step: int = 0
     """0 for a new run; the checkpoint's step when a run resumes."""
+    data_on_device: bool = False
+    """Whether the training images were copied to the device once (a batch is an index)."""
+    batch_size: int = 0
+    macs_per_image: int = 0
+    """Multiply-adds of one forward pass (0 when the summary could not trace the network)."""
+    activation_bytes_per_image: int = 0
+    nvml_index: int | None = None
+    """NVML's number for the run's GPU, so its samples (``gpu{i}.*``) can be told apart."""
+    augment: str = ""
+    """The augmentation as ``name=strength,…`` (empty for none)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,39 @@ class EpochEnd(Event):
     val_accuracy: float
     epoch_s: float
     images_per_s: float
+    eval_s: float = 0.0
+    """Seconds spent evaluating the validation split at the end of the epoch."""
+
+
+@dataclass(frozen=True)
+class StepTiming(Event):
+    """Where the wall time of the last few optimizer steps went, as means per step (ms).
+
+    ``data_ms`` waiting for the loader, ``copy_ms`` the host-to-device copy (measured with a
+    device synchronisation on a sample of steps; 0 on the CPU and for data on the device),
+    ``compute_ms`` forward, backward and optimizer step up to the loss reaching the host,
+    ``other_ms`` the rest (recording, events, the stop check). They add up to ``step_ms``.
+    """
+
+    kind: ClassVar[str] = "timing"
+    step: int
+    steps: int
+    """How many steps these means cover."""
+    data_ms: float
+    copy_ms: float
+    compute_ms: float
+    other_ms: float
+    step_ms: float
+    images_per_s: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class BottleneckReport(Event):
+    """The bottleneck verdict so far: ``engine.monitor.diagnosis.Diagnosis.to_dict()``."""
+
+    kind: ClassVar[str] = "bottleneck"
+    diagnosis: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

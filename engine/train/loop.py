@@ -11,6 +11,7 @@ takes one step, and the run can be resumed from exactly there.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from cnn_lab.engine.data.training_data import build_training_data
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.models.trained import save_weights
+from cnn_lab.engine.monitor.step_timing import StepClock
 from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train import checkpoint as ck
@@ -157,6 +159,7 @@ def train_events(
         seed=t.seed,
         channels_last=t.channels_last,
         shard=(dist.rank, dist.world_size),
+        placement=t.data_placement,
         should_stop=should_stop,
     )
     train, val, prepared = data.train, data.val, data.prepared
@@ -165,6 +168,7 @@ def train_events(
     memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
     model = build_model(spec.architecture, shape).to(device, memory_format=memory_format)
     params = sum(p.numel() for p in model.parameters())
+    cost = _model_cost(model, shape)
     ema = WeightEMA(model, t.ema_decay) if t.ema_decay else None
     trained = dist.wrap(model)  # DistributedDataParallel when world_size > 1
     compiled = Compiled(trained, t.compile)
@@ -212,6 +216,11 @@ def train_events(
         classes=tuple(prepared.classes),
         params=params,
         start_step=progress.step,
+        data_on_device=train.resident,
+        batch_size=t.batch_size,
+        nvml_index=_nvml_index(device),
+        augment=data.augment,
+        **cost,
     )
 
     bad_steps = 0
@@ -221,6 +230,11 @@ def train_events(
     extra: dict[str, object] = {}
     model.train()
     epoch = progress.epoch
+    clock = StepClock(device, t.batch_size)
+    # cuDNN autotunes on the first batch of each new shape (seen taking 50x a normal step on
+    # an H200): like compilation, that is a one-off cost, not the run's speed.
+    autotuning = device.type == "cuda" and torch.backends.cudnn.benchmark
+    shapes_seen: set[tuple[int, ...]] = set()
 
     while epoch <= t.epochs and status == st.COMPLETED:
         start_batch = progress.batch if epoch == progress.epoch else 0
@@ -229,7 +243,7 @@ def train_events(
         epoch_start = time.perf_counter()
         micro, step_images = 0, 0
         step_loss, step_start = torch.zeros((), device=device), time.perf_counter()
-        for index, batch in enumerate(train, start=start_batch):
+        for index, batch in enumerate(clock.timed(train), start=start_batch):
             x, y = batch.x, batch.labels
             try:
                 with autocast(t, device):
@@ -256,7 +270,7 @@ def train_events(
             sums.seen += len(y)
             if micro < t.grad_accumulation and index + 1 < batches:
                 continue
-            _optimizer_step(t, model, optimizer, scaler)
+            optimizer_step(t, model, optimizer, scaler)
             schedule.step_batch()
             if ema is not None:
                 ema.update()
@@ -264,7 +278,12 @@ def train_events(
             step_s = time.perf_counter() - step_start
             progress.step += 1
             progress.batch = index + 1
-            if compiled.was_compiling(step_s, tuple(x.shape)):
+            shape_key = tuple(x.shape)
+            compiling = compiled.was_compiling(step_s, shape_key)
+            first_of_shape = shape_key not in shapes_seen
+            shapes_seen.add(shape_key)
+            clock.step_done(step_images, discard=compiling or (autotuning and first_of_shape))
+            if compiling:
                 step_s = 0.0  # compile time is reported apart, not as training time
             sums.train_s += step_s
             progress.trained_images += step_images
@@ -284,6 +303,8 @@ def train_events(
                 progress=progress.step / total_steps,
                 eta_s=rate * (total_steps - progress.step),
             )
+            if clock.due() and (timing := clock.report(progress.step)) is not None:
+                yield timing
             micro, step_images = 0, 0
             step_loss, step_start = torch.zeros((), device=device), time.perf_counter()
             if agree(dist, bad_steps >= MAX_BAD_STEPS):
@@ -305,11 +326,16 @@ def train_events(
                 break
             if t.max_steps is not None and progress.step >= t.max_steps:
                 break
+        timing = clock.report(progress.step)
+        if timing is not None:
+            yield timing
         if status != st.COMPLETED:
             break
 
         evaluated = ema.module if ema is not None else model
+        eval_start = time.perf_counter()
         val_loss, val_acc = evaluate(evaluated, val, t, should_stop)
+        eval_s = time.perf_counter() - eval_start
         if agree(dist, should_stop()):
             status, reason = st.STOPPED, f"Stopped by request during epoch {epoch}'s validation."
             # Saved at the end of the epoch's batches, so a resume validates this epoch again
@@ -335,6 +361,7 @@ def train_events(
             val_accuracy=val_acc,
             epoch_s=time.perf_counter() - epoch_start,
             images_per_s=sums.seen / sums.train_s if sums.train_s > 0 else 0.0,
+            eval_s=eval_s,
         )
         if stopping.improved:
             yield from save(ck.BEST, epoch)
@@ -384,6 +411,34 @@ def train_events(
     yield RunFinished(run_id=run_id, status=status, reason=reason, hint=hint, summary=summary)
 
 
+def _model_cost(model: nn.Module, shape: InputShape) -> dict[str, int]:
+    """Multiply-adds and activation bytes per image, for the bandwidth side of the diagnosis.
+
+    Measured on a meta-device twin (no memory, no real compute); a network the summary cannot
+    trace simply goes without, it never stops the run.
+    """
+    from cnn_lab.engine.models.summary import summarize
+
+    try:
+        summary = summarize(model, (shape.channels, shape.height, shape.width))
+    except Exception:  # a diagnosis aid only: never fail a run for it
+        return {}
+    return {"macs_per_image": summary.macs, "activation_bytes_per_image": summary.activation_bytes}
+
+
+def _nvml_index(device: torch.device) -> int | None:
+    """NVML's number for a CUDA device (None on other devices or without NVML)."""
+    if device.type != "cuda":
+        return None
+    from cnn_lab.engine.monitor.nvml import nvml_index_for_uuid
+
+    uuid = str(getattr(torch.cuda.get_device_properties(device), "uuid", ""))
+    found = nvml_index_for_uuid(uuid)
+    if found is None and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return device.index or 0  # without remapping the two numberings agree
+    return found
+
+
 def _out_of_memory(
     t: TrainSpec, model: nn.Module, optimizer: torch.optim.Optimizer, batch: object
 ) -> tuple[str, str, str, int | None]:
@@ -410,7 +465,7 @@ def _out_of_memory(
     return st.FAILED, error.message, hint, per_step
 
 
-def _optimizer_step(
+def optimizer_step(
     t: TrainSpec,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,

@@ -25,6 +25,7 @@ from cnn_lab.engine.monitor import (
     SystemSampler,
     gpu_inventory,
 )
+from tests.fake_nvml import fake_nvml_fixture  # noqa: F401  (the fake_nvml fixture)
 from tests.waiting import wait_until
 
 _METRICS = (
@@ -37,56 +38,6 @@ _METRICS = (
     "sm_clock_mhz",
     "throttle_reasons",
 )
-
-
-class FakeGpu:
-    """A GPU handle whose queries answer until ``alive`` is cleared, then raise like NVML."""
-
-    def __init__(self, name: str | bytes, unsupported: frozenset[str] = frozenset()) -> None:
-        self.name = name
-        self.alive = True
-        self.unsupported = unsupported
-
-    def query(self, what: str, value: object) -> object:
-        if not self.alive:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
-        if what in self.unsupported:
-            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return value
-
-
-@pytest.fixture
-def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
-    """Two fake GPUs behind a patched pynvml; ``calls`` counts init and shutdown."""
-    gpus = [FakeGpu("Fake GPU 0"), FakeGpu(b"Fake GPU 1", frozenset({"power"}))]
-    calls = {"init": 0, "shutdown": 0}
-    memory = SimpleNamespace(total=8 * 1024**3, used=2 * 1024**3, free=6 * 1024**3)
-
-    def count(name: str) -> object:
-        def bump() -> None:
-            calls[name] += 1
-
-        return bump
-
-    patches = {
-        "nvmlInit": count("init"),
-        "nvmlShutdown": count("shutdown"),
-        "nvmlSystemGetDriverVersion": lambda: "550.54",
-        "nvmlDeviceGetCount": lambda: len(gpus),
-        "nvmlDeviceGetHandleByIndex": lambda i: gpus[i],
-        "nvmlDeviceGetName": lambda h: h.query("name", h.name),
-        "nvmlDeviceGetUUID": lambda h: h.query("uuid", f"GPU-{id(h)}"),
-        "nvmlDeviceGetMemoryInfo": lambda h: h.query("memory", memory),
-        "nvmlDeviceGetUtilizationRates": lambda h: h.query("util", SimpleNamespace(gpu=87)),
-        "nvmlDeviceGetTemperature": lambda h, sensor: h.query("temp", 64),
-        "nvmlDeviceGetPowerUsage": lambda h: h.query("power", 215_000),
-        "nvmlDeviceGetEnforcedPowerLimit": lambda h: h.query("power", 300_000),
-        "nvmlDeviceGetClockInfo": lambda h, clock: h.query("clock", 1755),
-        "nvmlDeviceGetCurrentClocksEventReasons": lambda h: h.query("reasons", 4),
-    }
-    for name, fake in patches.items():
-        monkeypatch.setattr(pynvml, name, fake)
-    yield SimpleNamespace(gpus=gpus, calls=calls)
 
 
 # ------------------------------------------------------------------------------- NVML
