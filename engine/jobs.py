@@ -24,6 +24,7 @@ from typing import Any
 
 from cnn_lab.engine.child_link import ParentLink
 from cnn_lab.engine.errors import Cancelled, UserError
+from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
 from cnn_lab.engine.store import status as st
@@ -122,16 +123,14 @@ def _record_training(
     dist: Any = None,
 ) -> dict[str, Any]:
     """Train with the batched writer and the system sampler running, and close both."""
-    from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
-
     writer = BatchedWriter(db_path, run_id, interval_s=flush_interval_s)
-    tracker = BottleneckTracker()
+    verdicts = _LiveVerdict(BottleneckTracker(), spec, emit)
     sampler = None
     try:
         if sample_system:
-            sampler = _start_sampler(writer, emit, tracker)
+            sampler = _start_sampler(writer, emit, verdicts.tracker)
         return _train_and_record(
-            spec, run_id, writer, store, emit, should_stop, resume, dist, tracker
+            spec, run_id, writer, store, emit, should_stop, verdicts, resume, dist
         )
     finally:
         if sampler is not None:
@@ -147,13 +146,12 @@ def _train_and_record(
     store: RunStore,
     emit: Emit,
     should_stop: Callable[[], bool],
+    verdicts: _LiveVerdict,
     resume: bool = False,
     dist: Any = None,
-    tracker: Any = None,
 ) -> dict[str, Any]:
     # Imported here so that importing engine.jobs never loads torch.
     from cnn_lab.engine.models.trained import WEIGHTS_KIND
-    from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
     from cnn_lab.engine.train.events import (
         CheckpointSaved,
         EpochEnd,
@@ -166,7 +164,6 @@ def _train_and_record(
     from cnn_lab.engine.train.loop import train_events
 
     files = run_files_dir(store.path, run_id)
-    verdicts = _LiveVerdict(tracker or BottleneckTracker(), spec, emit)
     epoch = 1
     try:
         for event in train_events(
@@ -306,7 +303,7 @@ class _LiveVerdict:
 
     INTERVAL_S = 5.0
 
-    def __init__(self, tracker: Any, spec: RunSpec, emit: Emit) -> None:
+    def __init__(self, tracker: BottleneckTracker, spec: RunSpec, emit: Emit) -> None:
         self.tracker = tracker
         self.spec = spec
         self.emit = emit
@@ -388,7 +385,7 @@ def _failure(reason: str, hint: str | None) -> dict[str, Any]:
     return {"status": st.FAILED, "reason": reason, "hint": hint, "summary": {}}
 
 
-def _start_sampler(writer: BatchedWriter, emit: Emit, tracker: Any) -> Any:
+def _start_sampler(writer: BatchedWriter, emit: Emit, tracker: BottleneckTracker) -> Any:
     from cnn_lab.engine.monitor.system import BackgroundSampler
     from cnn_lab.engine.train.events import SystemSampled
 

@@ -13,7 +13,7 @@ the step's wall time, so the stacked bar in the Monitor panel is the whole truth
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import torch
@@ -36,7 +36,10 @@ class StepClock:
         *,
         sample_every: int = 10,
         interval_s: float = REPORT_INTERVAL_S,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        self.now = clock
+        """The time source (seconds); tests pass a fake one to plant durations."""
         self.device = device
         self.batch_size = batch_size
         self.sample_every = max(1, sample_every)
@@ -47,7 +50,7 @@ class StepClock:
         self._step_ended: float | None = None
         """When the last step ended (the start of "other"); None within a step."""
         self._fetches = 0
-        self._reset(time.perf_counter())
+        self._reset(self.now())
 
     def _reset(self, now: float) -> None:
         self._window_start = now
@@ -66,18 +69,18 @@ class StepClock:
         self._step_ended = self._resumed = None
         iterator = iter(batches)
         while True:
-            start = time.perf_counter()
+            start = self.now()
             self._close_gap(start)
             try:
                 batch = next(iterator)
             except StopIteration:
                 self._resumed = None
                 return
-            arrived = time.perf_counter()
+            arrived = self.now()
             self.data_s += arrived - start
             if self._sync and self._fetches % self.sample_every == 0:
                 torch.cuda.synchronize(self.device)
-                copied = time.perf_counter()
+                copied = self.now()
                 self.sampled_copy_s += copied - arrived
                 self.sampled += 1
                 arrived = copied
@@ -99,7 +102,7 @@ class StepClock:
 
         ``discard`` drops the step from the figures (a step that was mostly compilation).
         """
-        now = time.perf_counter()
+        now = self.now()
         if self._resumed is not None:
             self.compute_s += now - self._resumed
             self._resumed = None
@@ -111,7 +114,7 @@ class StepClock:
         self._step_ended = now
 
     def due(self) -> bool:
-        return self.steps > 0 and time.perf_counter() - self._window_start >= self.interval_s
+        return self.steps > 0 and self.now() - self._window_start >= self.interval_s
 
     def report(self, step: int) -> StepTiming | None:
         """Means per step since the last report (None if no step finished), then start anew."""
@@ -136,5 +139,5 @@ class StepClock:
             images_per_s=self.images / (step_s * n) if step_s > 0 else 0.0,
             batch_size=self.batch_size,
         )
-        self._reset(time.perf_counter())
+        self._reset(self.now())
         return timing

@@ -223,38 +223,69 @@ def test_tracker_reads_the_runs_own_gpu() -> None:
 # ---------------------------------------------------------------------------- step clock
 
 
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, ms: float) -> None:
+        self.t += ms / 1000.0
+
+
 def test_step_clock_splits_a_planted_step() -> None:
-    clock = StepClock(CPU, batch_size=8, interval_s=0.0)
+    now = FakeClock()
+    clock = StepClock(CPU, batch_size=8, interval_s=0.0, clock=now)
 
     def slow_batches() -> Iterator[int]:
         for i in range(5):
-            time.sleep(0.03)  # the loader's share
+            now.advance(30)  # the loader's share
             yield i
 
     for _ in clock.timed(slow_batches()):
-        time.sleep(0.01)  # the model's share
+        now.advance(10)  # the model's share
         clock.step_done(8)
+        now.advance(2)  # recording the step
     report = clock.report(step=5)
     assert report is not None
     assert report.steps == 5
-    assert report.data_ms >= 30.0
-    assert report.compute_ms >= 10.0
-    assert report.data_ms > report.compute_ms
+    assert report.data_ms == pytest.approx(30.0)
+    assert report.compute_ms == pytest.approx(10.0)
+    assert report.copy_ms == 0.0  # no device copy on the CPU
+    assert report.other_ms == pytest.approx(2.0)  # the last gap ends when the loop asks again
     parts = report.data_ms + report.copy_ms + report.compute_ms + report.other_ms
     assert parts == pytest.approx(report.step_ms)
+    assert report.images_per_s == pytest.approx(40 / (report.step_ms * 5 / 1000))
     assert clock.report(step=5) is None  # nothing new since
 
 
 def test_step_clock_counts_micro_batches_as_compute_and_drops_compile_steps() -> None:
-    clock = StepClock(CPU, batch_size=4, interval_s=0.0)
+    now = FakeClock()
+    clock = StepClock(CPU, batch_size=4, interval_s=0.0, clock=now)
     for i, _ in enumerate(clock.timed(range(6))):
-        time.sleep(0.005)
+        now.advance(1000 if i < 2 else 5)  # the first step (two micro-batches) compiles
         if i % 2 == 1:  # gradient accumulation over two micro-batches
-            clock.step_done(8, discard=(i == 1))  # the first step compiled
+            clock.step_done(8, discard=(i == 1))
     report = clock.report(step=3)
     assert report is not None
     assert report.steps == 2
-    assert report.compute_ms >= 10.0  # two micro-batches of 5 ms each per step
+    assert report.compute_ms == pytest.approx(10.0)  # two micro-batches of 5 ms per step
+
+
+def test_step_clock_does_not_book_the_gap_between_epochs() -> None:
+    now = FakeClock()
+    clock = StepClock(CPU, batch_size=4, interval_s=0.0, clock=now)
+    for _epoch in range(2):
+        for _ in clock.timed(range(2)):
+            now.advance(4)
+            clock.step_done(4)
+        now.advance(500)  # evaluation and checkpoints
+    report = clock.report(step=4)
+    assert report is not None
+    assert report.step_ms == pytest.approx(4.0)
 
 
 # ---------------------------------------------------------------------------- planted runs
@@ -288,7 +319,10 @@ def test_a_loader_slowed_on_purpose_is_called_input_bound(
         return finish(self, *args)
 
     monkeypatch.setattr(BatchLoader, "_finish", slow_finish)
-    verdict = finished_verdict(db_path, spec(max_steps=14))
+    # a light model (pool and a linear head), so even a busy machine computes in far less
+    # time than the planted 50 ms of loading
+    light = {"preset": "custom", "layers": [{"kind": "global_avg_pool"}, {"kind": "linear"}]}
+    verdict = finished_verdict(db_path, spec(max_steps=14, architecture=light))
     assert verdict["verdict"] == INPUT_BOUND, verdict
     assert verdict["evidence"]["data_share"] > 0.5
     named = {r["option"] for r in verdict["recommendations"]}
