@@ -7,6 +7,7 @@ about 10 times a second so the GUI thread never drowns in per-step signals.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import signal
 import time
@@ -17,6 +18,8 @@ from PySide6.QtCore import QThread, Signal
 from cnn_lab.engine.jobs import child_main
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
+
+log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.5
 """After Stop, the child gets this long to finish its step and record itself; then it is killed."""
@@ -87,7 +90,14 @@ class JobWorker(QThread):
             kwargs={"device": self.device, "resume": self.resume},
             name=f"cnn-lab-run-{self.run_id}",
         )
-        process.start()
+        try:
+            process.start()
+        except Exception as exc:  # no child: the run must still end, or its slot stays taken
+            log.exception("the job process could not be started")
+            writer.close()
+            reader.close()
+            self.job_finished.emit(self.run_id, *self._record_no_start(exc))
+            return
         writer.close()  # the child holds the only write end, so EOF means it is gone
         self.pid = process.pid
         self.child_started.emit(self.run_id, process.pid or 0)
@@ -135,6 +145,18 @@ class JobWorker(QThread):
         except (EOFError, OSError):
             return False
         return True
+
+    def _record_no_start(self, exc: Exception) -> tuple[str, str]:
+        """Fail a run whose process could not even start, saying why."""
+        reason = f"The training process could not be started: {exc}."
+        with RunStore.open(self.db_path, sweep=False) as store:
+            store.finish_run(
+                self.run_id,
+                st.FAILED,
+                reason=reason,
+                hint="Check free memory and open-file limits, then train again.",
+            )
+        return st.FAILED, reason
 
     def _record_end(self, exitcode: int | None, killed_after_stop: bool) -> tuple[str, str]:
         """Make sure the run ends in a final state that says what happened."""
