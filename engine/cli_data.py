@@ -28,6 +28,16 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", type=float, default=DatasetSpec().val_fraction, metavar="F")
     parser.add_argument("--test", type=float, default=0.0, metavar="F")
     parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="k-fold cross-validation: deal the non-test images into K folds (replaces --val)",
+    )
+    parser.add_argument(
+        "--fold", type=int, default=0, metavar="I", help="the fold that validates, 0 to K-1"
+    )
+    parser.add_argument(
         "--augment",
         default="",
         metavar="LIST",
@@ -49,6 +59,8 @@ def dataset_dict(args: argparse.Namespace, source: str) -> dict[str, Any]:
         "resize": args.resize,
         "val_fraction": args.val,
         "test_fraction": args.test,
+        "folds": args.folds,
+        "fold": args.fold,
         "augment": _parse_augment(args.augment),
         "mixup_alpha": args.mixup,
         "cutmix_alpha": args.cutmix,

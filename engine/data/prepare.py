@@ -28,7 +28,7 @@ from cnn_lab.engine.data.report import (
     run_checks,
 )
 from cnn_lab.engine.data.sources import list_source
-from cnn_lab.engine.data.splits import Splits, limit_indices, stratified_split
+from cnn_lab.engine.data.splits import Splits, k_folds, limit_indices, stratified_split
 from cnn_lab.engine.errors import Cancelled, DataError
 from cnn_lab.engine.specs import DatasetSpec
 
@@ -62,9 +62,27 @@ class PreparedDataset:
         return int(self.labels.shape[0])
 
     def split(self, spec: DatasetSpec) -> Splits:
-        return stratified_split(
-            self.labels, self.groups, spec.val_fraction, spec.test_fraction, spec.split_seed
-        )
+        """The spec's train/validation/test indices (sorted), copies kept on one side.
+
+        With ``folds``, the test share is held out first (the same images for every fold),
+        and the rest is dealt into stratified folds, of which ``fold`` validates: the folds'
+        validation sets are disjoint and together make up everything not held out.
+        """
+        if spec.folds is None:
+            return stratified_split(
+                self.labels, self.groups, spec.val_fraction, spec.test_fraction, spec.split_seed
+            )
+        rest = np.arange(len(self.labels), dtype=np.int64)
+        test = np.zeros(0, dtype=np.int64)
+        if spec.test_fraction > 0:
+            outer = stratified_split(
+                self.labels, self.groups, spec.test_fraction, 0.0, spec.split_seed
+            )
+            rest, test = outer.train, outer.val
+        train, val = k_folds(self.labels[rest], self.groups[rest], spec.folds, spec.split_seed)[
+            spec.fold
+        ]
+        return Splits(rest[train], rest[val], test)
 
     def raise_blockers(self) -> None:
         """Refuse to train on data that cannot work, with every reason in one message."""

@@ -38,6 +38,12 @@ class DatasetSpec(Spec):
     test_fraction: Annotated[float, Field(ge=0.0, lt=0.9)] = 0.0
     """A held-out share evaluated once, at the end; 0 for none."""
     split_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    folds: Annotated[int | None, Field(ge=2, le=20)] = None
+    """k-fold cross-validation: the images not held out for testing are dealt into this many
+    stratified folds and ``fold`` validates (``val_fraction`` is then unused); None for one
+    plain validation split."""
+    fold: Annotated[int, Field(ge=0, lt=20)] = 0
+    """Which fold validates (0-based), when ``folds`` is set."""
     limit: Annotated[int | None, Field(ge=20, le=10_000_000)] = None
     """Use at most this many images (a stratified subset): for quick trials."""
 
@@ -76,4 +82,11 @@ class DatasetSpec(Spec):
             raise ValueError(
                 "val_fraction and test_fraction together must leave at least 20% for training"
             )
+        if self.folds is not None and self.fold >= self.folds:
+            raise ValueError(
+                f"fold {self.fold} does not exist with {self.folds} folds (they are numbered "
+                f"0 to {self.folds - 1})"
+            )
+        if self.folds is None and self.fold != 0:
+            raise ValueError("fold is set but folds is not: set folds for cross-validation")
         return self

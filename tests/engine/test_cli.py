@@ -438,3 +438,17 @@ def test_random_train_arguments_are_accepted_or_refused_in_one_line(
         assert len(fake_job.specs) == before
         assert_refused_in_one_line(result)
         assert result.code == cli.EXIT_USAGE
+
+
+def test_train_takes_a_cross_validation_fold(db_path: Path) -> None:
+    db = str(db_path)
+    common = ["train", "--db", db, "--limit", "200", "--epochs", "1", "--device", "cpu"]
+    refused = invoke([*common, "--folds", "4", "--fold", "4"])
+    assert refused.code == 2
+    assert "fold 4 does not exist with 4 folds" in refused.err
+    trained = invoke([*common, "--folds", "4", "--fold", "3", "--json"])
+    assert trained.code == 0, trained.err
+    run_id = json.loads(trained.out)["run_id"]
+    with RunStore.open(db_path) as store:
+        dataset = json.loads(store.get_run(run_id).spec_json)["dataset"]
+    assert (dataset["folds"], dataset["fold"]) == (4, 3)

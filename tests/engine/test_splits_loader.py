@@ -147,3 +147,36 @@ def test_spec_resize_policies_match_the_registry() -> None:
     from cnn_lab.engine.data.resize import resize_policy_names
 
     assert set(resize_policy_names()) == set(RESIZE_POLICIES)
+
+
+def test_cross_validation_folds_are_disjoint_and_cover_the_training_data() -> None:
+    """The issue's check: k runs validate on disjoint folds whose union is the training set."""
+    from cnn_lab.engine.data.prepare import prepare_dataset
+    from cnn_lab.engine.specs import DatasetSpec
+
+    base = DatasetSpec(source="sample:shapes", limit=300, test_fraction=0.1, folds=4)
+    prepared = prepare_dataset(base)
+    splits = [prepared.split(base.model_copy(update={"fold": i})) for i in range(4)]
+    held_out = splits[0].test
+    assert len(held_out) > 0
+    assert all(np.array_equal(s.test, held_out) for s in splits)  # one test set for all folds
+    vals = [s.val for s in splits]
+    for i, a in enumerate(vals):
+        for b in vals[i + 1 :]:
+            assert not np.intersect1d(a, b).size
+    everything_but_test = np.setdiff1d(np.arange(len(prepared)), held_out)
+    assert np.array_equal(np.sort(np.concatenate(vals)), everything_but_test)
+    for s in splits:  # each run trains on the other folds, never on its own or the test set
+        assert np.array_equal(np.sort(np.concatenate([s.train, s.val])), everything_but_test)
+        assert all(np.bincount(prepared.labels[s.val], minlength=10) > 0)  # stratified
+
+
+def test_a_fold_that_does_not_exist_is_refused_with_a_sentence() -> None:
+    from pydantic import ValidationError
+
+    from cnn_lab.engine.specs import DatasetSpec
+
+    with pytest.raises(ValidationError, match="fold 4 does not exist with 4 folds"):
+        DatasetSpec(folds=4, fold=4)
+    with pytest.raises(ValidationError, match="set folds for cross-validation"):
+        DatasetSpec(fold=1)
