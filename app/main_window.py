@@ -33,6 +33,7 @@ from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.panels.monitor_panel import MonitorPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
+from cnn_lab.app.panels.sweep_panel import SweepPanel
 from cnn_lab.app.panels.tune_panel import TunePanel
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.job_queue_view import JobQueueView, format_eta, summary_text
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.architecture_panel = ArchitecturePanel(state)
         self.hyperparameters_panel = HyperparametersPanel(state)
         self.tune_panel = TunePanel(state)
+        self.sweep_panel = SweepPanel(state)
         self.monitor_panel = MonitorPanel(state)
         self.runs_panel = RunsPanel(state)
         self.panels: dict[str, QWidget] = {
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
             "architecture": self.architecture_panel,
             "hyperparameters": self.hyperparameters_panel,
             "tune": self.tune_panel,
+            "sweep": self.sweep_panel,
             "monitor": self.monitor_panel,
             "runs": self.runs_panel,
         }
@@ -96,6 +99,7 @@ class MainWindow(QMainWindow):
         self.controller.events.connect(self._refresh_jobs_progress)
         self.runs_panel.run_selected.connect(self._show_run_in_monitor)
         self.monitor_panel.apply_recommendation.connect(self.apply_recommendation)
+        self.sweep_panel.train_requested.connect(self.train)
         self.runs_panel.resume_requested.connect(self.resume)
         self.jobs_view.move_requested.connect(self.controller.move)
         self.jobs_view.priority_requested.connect(self.controller.set_priority)
@@ -389,6 +393,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
+        self.sweep_panel.shutdown()  # nor does a sweep's
         if self.controller.busy:
             self.status_label.setText("Stopping the running job before closing…")
             self.controller.shutdown()

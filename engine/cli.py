@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 from cnn_lab.engine import __version__
 from cnn_lab.engine.cli_data import add_data_commands
 from cnn_lab.engine.cli_model import add_model_commands
+from cnn_lab.engine.cli_sweep import add_sweep_commands
 from cnn_lab.engine.cli_train import add_train_commands
 from cnn_lab.engine.cli_tune import add_tune_commands
 from cnn_lab.engine.errors import UserError
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(commands, _Parser)
     add_model_commands(commands, _Parser)
     add_tune_commands(commands, _Parser)
+    add_sweep_commands(commands, _add_db)
 
     runs = commands.add_parser("runs", help="list or show recorded runs")
     runs_commands = runs.add_subparsers(

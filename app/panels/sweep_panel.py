@@ -1,0 +1,423 @@
+"""The Sweep panel: build a grid or search, launch it, and read its trials.
+
+The left column edits a SearchSpec over the current choices (``AppState.run_spec()`` is the
+base every trial starts from): the parameters (app/widgets/param_grid_editor.py), the
+strategy, the pruner and the budget, with the trial count and an honest time estimate. The
+sweep runs in a child process through a SweepRunner (app/bridge/sweep_runner.py), and each
+trial is a normal recorded run, so the right column reads the run store: the trials table,
+the selected trials' validation curves, parallel coordinates and parameter importance.
+
+"Train the best on all the data" writes the best trial's parameters into the recipe (state,
+so the other panels show it), lifts the dataset's quick-trial ``limit`` and k-fold split,
+and emits ``train_requested``; the window connects that to its Train action, so the run is
+queued, monitored and recorded like any other.
+
+``runner_factory`` lets tests give the panel a runner without system sampling.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from statistics import fmean
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_lab.app.bridge.sweep_runner import SweepRunner
+from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.charts import LiveChart
+from cnn_lab.app.widgets.parallel_coordinates import ParallelCoordinates
+from cnn_lab.app.widgets.param_grid_editor import ParamGridEditor
+from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.app.widgets.trials_table import TrialsTable
+from cnn_lab.app.widgets.tuner_section import ERROR_STYLE, NOTE_STYLE
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.search.paths import apply
+from cnn_lab.engine.search.spec import SearchSpec
+from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
+
+RunnerFactory = Callable[[QObject], Any]
+"""Makes the runner: a QObject with SweepRunner's signals and start, stop and shutdown."""
+
+CURVE_KEY = "val.accuracy"
+"""The stored per-epoch metric drawn for the selected trials."""
+RECENT_RUNS = 50
+"""How far back the estimate looks for a finished run of the same data and model."""
+
+INTRO = (
+    "Vary fields of the current Data, Architecture and Hyperparameters choices. Each trial "
+    "is a normal run; running the same sweep again resumes it."
+)
+
+
+def seconds_per_epoch(store: RunStore, base: RunSpec) -> tuple[float, int] | None:
+    """Seconds an epoch took in the newest completed run on the same data and model.
+
+    Returns (seconds, run id), or None when no such run exists: then the estimate says so
+    rather than guess. The run's whole duration (data loading included) is divided by its
+    epochs, so the estimate errs long, which is the useful side to err on.
+    """
+    for record in store.list_runs(status=st.COMPLETED, limit=RECENT_RUNS):
+        try:
+            spec = RunSpec.from_json(record.spec_json)
+        except UserError:
+            continue
+        if spec.dataset != base.dataset or spec.architecture != base.architecture:
+            continue
+        epochs = len(store.metrics(record.id, CURVE_KEY)) or spec.train.epochs
+        if record.duration_s and epochs:
+            return record.duration_s / epochs, record.id
+    return None
+
+
+def trial_count(search: SearchSpec) -> int | None:
+    """Trials the search will run: its grid, else its budget (None if only timed)."""
+    if search.strategy == "grid":
+        return min(search.trials or search.grid_size(), search.grid_size())
+    return search.trials
+
+
+def epochs_per_trial(search: SearchSpec) -> float:
+    """The mean epochs a trial trains, counting a searched ``train.epochs`` and seed repeats."""
+    epochs: float = search.base.train.epochs
+    for param in search.params:
+        grid = param.grid()
+        if param.path == "train.epochs" and grid:
+            epochs = fmean(float(e) for e in grid)
+    return epochs * search.seeds
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class SweepPanel(QWidget):
+    """The grid editor and launcher on the left, the trials and their plots on the right."""
+
+    title = "Sweep"
+    sweep_ended = Signal(str)  # "finished" | "failed" | "cancelled"
+    train_requested = Signal()
+
+    def __init__(
+        self,
+        state: AppState,
+        parent: QWidget | None = None,
+        *,
+        runner_factory: RunnerFactory | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.search: SearchSpec | None = None  # the sweep launched last
+        self.result: dict[str, Any] | None = None
+        self._total: int | None = None
+
+        self.editor = ParamGridEditor()
+        self.strategy = QComboBox()
+        self.strategy.addItems(["grid", "random", "tpe"])
+        self.pruner = QComboBox()
+        self.pruner.addItems(["none", "median", "halving", "hyperband"])
+        self.pruner.setToolTip("Stop hopeless trials early (judged on validation each epoch)")
+        self.trials = QSpinBox()
+        self.trials.setRange(0, 100_000)
+        self.trials.setSpecialValueText("whole grid")
+        self.trials.setToolTip("How many trials to run; a grid runs all its points at 0")
+        self.count_label = plain_label()
+        self.count_label.setStyleSheet(NOTE_STYLE)
+        self.error = plain_label()
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setVisible(False)
+        self.progress_label = plain_label()
+        self.launch_button = QPushButton("Launch sweep")
+        self.launch_button.clicked.connect(self.launch)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+
+        self.table = TrialsTable()
+        self.table.runs_selected.connect(self.show_curves)
+        self.curves = LiveChart(
+            "Validation accuracy of the selected trials",
+            x_label="epoch",
+            y_label="accuracy",
+            legend_at="bottom-right",
+        )
+        self.parallel = ParallelCoordinates()
+        self.importance = plain_label("Parameter importance appears after three trials.")
+        self.importance.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.importance.setMargin(12)
+        self.best_label = plain_label()
+        self.train_best_button = QPushButton("Train the best on all the data")
+        self.train_best_button.setToolTip(
+            "Put the best trial's parameters into the recipe, lift the dataset's limit, "
+            "and queue a run"
+        )
+        self.train_best_button.setEnabled(False)
+        self.train_best_button.clicked.connect(self.train_best)
+
+        for signal in (
+            self.editor.changed,
+            self.strategy.currentTextChanged,
+            self.pruner.currentTextChanged,
+            self.trials.valueChanged,
+            state.changed,
+        ):
+            signal.connect(self.refresh_estimate)
+        self.runner = (runner_factory or SweepRunner)(self)
+        self.runner.trial.connect(self._on_trial)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self._build_layout()
+        self.refresh_estimate()
+
+    def _build_layout(self) -> None:
+        settings = QFormLayout()
+        settings.addRow("Strategy", self.strategy)
+        settings.addRow("Pruner", self.pruner)
+        settings.addRow("Trials", self.trials)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.launch_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        left = QWidget()
+        column = QVBoxLayout(left)
+        intro = plain_label(INTRO)
+        intro.setStyleSheet(NOTE_STYLE)
+        column.addWidget(intro)
+        column.addWidget(self.editor, 1)
+        column.addLayout(settings)
+        column.addWidget(self.count_label)
+        column.addLayout(buttons)
+        column.addWidget(self.progress_label)
+        column.addWidget(self.error)
+
+        self.views = views = QTabWidget()
+        views.addTab(self.curves, "Curves")
+        views.addTab(self.parallel, "Parallel coordinates")
+        views.addTab(self.importance, "Importance")
+        best = QHBoxLayout()
+        best.addWidget(self.best_label, 1)
+        best.addWidget(self.train_best_button)
+        right = QWidget()
+        results = QVBoxLayout(right)
+        results.addWidget(QLabel("Trials (select rows to see their curves)"))
+        results.addWidget(self.table, 2)
+        results.addLayout(best)
+        results.addWidget(views, 3)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(1, 6)
+        splitter.setSizes([600, 680])  # the grid's seven columns fit without scrolling
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    # ------------------------------------------------------------------ building
+
+    def build_search(self) -> SearchSpec:
+        """The SearchSpec the form describes, over the current choices; UserError if not."""
+        base = self.state.run_spec()
+        params = self.editor.params(base.model_dump(mode="json"))
+        return SearchSpec.from_dict(
+            {
+                "base": base,
+                "params": params,
+                "strategy": self.strategy.currentText(),
+                "pruner": self.pruner.currentText(),
+                "trials": self.trials.value() or None,
+            }
+        )
+
+    def refresh_estimate(self) -> None:
+        """Say how many trials the form makes and about how long they take."""
+        try:
+            search = self.build_search()
+        except UserError as exc:
+            self.count_label.setText(exc.message)
+            return
+        count = trial_count(search)
+        if count is None:
+            self.count_label.setText("The sweep runs until its time is up.")
+            return
+        trials = f"{count} trial{'s' if count != 1 else ''}"
+        try:
+            with self.state.open_store() as store:
+                measured = seconds_per_epoch(store, search.base)
+        except UserError:  # an unreadable store only costs the estimate
+            measured = None
+        if measured is None:
+            self.count_label.setText(f"{trials}; run one trial to estimate the time.")
+            return
+        seconds, run_id = measured
+        total = seconds * epochs_per_trial(search) * count
+        self.count_label.setText(
+            f"{trials}, about {format_duration(total)} "
+            f"({seconds:.1f} s an epoch in run {run_id}, same data and model)."
+        )
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def running(self) -> bool:
+        return bool(self.runner.running)
+
+    def launch(self) -> bool:
+        """Start the sweep the form describes; False (and a sentence) if it cannot."""
+        if self.running:
+            return False
+        try:
+            search = self.build_search()
+            if search.strategy == "grid":
+                search.check_grid()
+        except UserError as exc:
+            self._show_error(str(exc))
+            return False
+        self.search, self.result, self._total = search, None, trial_count(search)
+        self.error.setVisible(False)
+        self.table.clear_trials()
+        self.curves.clear()
+        self.parallel.set_trials([], metric=search.metric, maximise=search.maximise)
+        self.train_best_button.setEnabled(False)
+        self.best_label.setText("")
+        self._set_running(True)
+        self._show_progress()
+        try:
+            self.runner.start(search, self.state.db_path)
+        except Exception as exc:  # the runner could not start at all: say so, keep going
+            self._on_failed(f"The sweep could not start: {exc}.")
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.running:
+            self.progress_label.setText("Stopping after the current step…")
+            self.runner.stop()
+
+    def shutdown(self) -> None:
+        """End the sweep and its process now (the window is closing)."""
+        self.runner.shutdown()
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self.launch_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.editor.setEnabled(not running)
+
+    def _show_progress(self) -> None:
+        done = len(self.table.outcomes)
+        of = f" of {self._total}" if self._total else ""
+        self.progress_label.setText(f"{done}{of} trials finished.")
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(True)
+
+    def _on_trial(self, outcome: dict[str, Any]) -> None:
+        self.table.add_outcome(outcome)
+        self._show_progress()
+        self._draw_summary(list(self.table.outcomes.values()))
+
+    def _on_finished(self, result: dict[str, Any]) -> None:
+        self.result = result
+        self._set_running(False)
+        self.table.set_outcomes(result.get("trials", []))
+        self._draw_summary(result.get("trials", []))
+        self._show_importance(result.get("importance") or {})
+        done = len(self.table.outcomes)
+        if result.get("stopped"):
+            self.progress_label.setText(
+                f"Stopped after {done} trials; launch the same sweep again to resume it."
+            )
+        else:
+            self.progress_label.setText(f"Done: {done} trials.")
+        best = result.get("best_value")
+        if best is not None:
+            self.best_label.setText(
+                f"Best: trial {result['best_trial']}, {result['metric']} {best:.4f} "
+                f"(run {result['best_run_id']})."
+            )
+        self.train_best_button.setEnabled(bool(result.get("best_params")))
+        self.sweep_ended.emit("finished")
+
+    def _on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self.progress_label.setText("")
+        self._show_error(message)
+        self.sweep_ended.emit("failed")
+
+    def _on_cancelled(self) -> None:
+        self._set_running(False)
+        self.progress_label.setText("Stopped; launch the same sweep again to resume it.")
+        self.sweep_ended.emit("cancelled")
+
+    # ------------------------------------------------------------------ results
+
+    def _draw_summary(self, outcomes: list[dict[str, Any]]) -> None:
+        if self.search is not None:
+            self.parallel.set_trials(
+                outcomes,
+                metric=self.search.metric,
+                maximise=self.search.maximise,
+                paths=[p.path for p in self.search.params],
+            )
+
+    def _show_importance(self, importance: dict[str, float]) -> None:
+        if not importance:
+            self.importance.setText("Parameter importance needs three or more finished trials.")
+            return
+        lines = [
+            f"{path:<28} {'█' * max(1, round(share * 30))} {share:.0%}"
+            for path, share in sorted(importance.items(), key=lambda kv: -kv[1])
+        ]
+        self.importance.setText("How much each parameter moved the value:\n\n" + "\n".join(lines))
+        self.importance.setStyleSheet("font-family: monospace;")
+
+    def show_curves(self, run_ids: list[int]) -> None:
+        """Draw the stored validation accuracy, per epoch, of the selected trials' runs."""
+        self.curves.clear()
+        with self.state.open_store() as store:
+            for run_id in run_ids:
+                points = store.metrics(run_id, CURVE_KEY)
+                name = f"run {run_id}"
+                self.curves.add_curve(name, markers=True)
+                self.curves.set(name, [p.epoch for p in points], [p.value for p in points])
+
+    def train_best(self) -> RunSpec | None:
+        """Put the best trial into the recipe on all the data, and ask the window to train it."""
+        if self.search is None or not self.result or not self.result.get("best_params"):
+            return None
+        spec = apply(self.search.base, self.result["best_params"])
+        dataset = spec.dataset.model_copy(update={"limit": None, "folds": None, "fold": 0})
+        self.state.update(dataset=dataset, architecture=spec.architecture, train=spec.train)
+        shown = ", ".join(f"{k}={v}" for k, v in self.result["best_params"].items())
+        self.progress_label.setText(f"Training {shown} on all the data.")
+        self.train_requested.emit()
+        return spec.model_copy(update={"dataset": dataset})
+
+
+if __name__ == "__main__":
+    from cnn_lab.app.panels._standalone import run_standalone
+
+    sys.exit(run_standalone(SweepPanel))

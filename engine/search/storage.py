@@ -1,0 +1,127 @@
+"""Where a sweep's study lives, and how a killed sweep's unfinished trials are recovered.
+
+The default is an Optuna JournalStorage file beside the run database: an append-only log
+that survives a kill at any moment (a half-written record is ignored on replay) and that
+several worker processes on one machine can share. A URL ("sqlite:///…", "postgresql://…")
+uses Optuna's RDB storage instead, for workers on several machines.
+
+Optuna fails stale RUNNING trials only for storages with a heartbeat (RDB), and the journal
+has none, so a trial whose process was killed would stay RUNNING for ever. ``recover``
+does that job for the journal: each trial records which process runs it, and a trial whose
+process is gone is failed and queued again with the same parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+#: user_attrs and system_attrs keys this package writes on trials.
+WORKER = "worker"
+INTERRUPTED = "interrupted"
+RETRY_OF = "cnn_lab_retry_of"
+
+#: A RUNNING trial without a worker record older than this is taken to be dead: the record
+#: is written first thing in the trial, so only a kill in that instant leaves none.
+UNCLAIMED_GRACE_S = 60.0
+
+
+def default_storage_path(db_path: str | Path) -> Path:
+    db = Path(db_path)
+    return db.with_name(db.stem + ".sweeps.journal")
+
+
+def open_storage(storage: str | None, db_path: str | Path) -> BaseStorage | str:
+    """A journal file (the default, or a plain path) or an RDB URL, for ``create_study``."""
+    if storage is not None and "://" in storage:
+        return storage
+    path = Path(storage) if storage else default_storage_path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def worker_record() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _is_dead(trial: FrozenTrial, now: float) -> bool:
+    """Whether a RUNNING trial's process is known to be gone.
+
+    Only this machine's processes can be checked; a trial claimed on another host is left
+    alone (its own host's next sweep recovers it), never failed on a guess.
+    """
+    worker = trial.user_attrs.get(WORKER)
+    if not isinstance(worker, dict):
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        return now - started > UNCLAIMED_GRACE_S
+    if worker.get("host") != socket.gethostname():
+        return False
+    pid = worker.get("pid")
+    return isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid)
+
+
+def _retry(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue ``trial``'s parameters again, keeping the grid point it stood for."""
+    system_attrs = {k: v for k, v in trial.system_attrs.items() if k != RETRY_OF}
+    system_attrs[RETRY_OF] = trial.number
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs=system_attrs,
+        )
+    )
+
+
+def recover(study: optuna.Study) -> list[int]:
+    """Fail the trials whose process died, queue every interrupted trial again; their numbers.
+
+    An interrupted trial is one stopped by the person or by a kill: its result says nothing
+    about its parameters, so it must neither count against the budget nor be lost.
+    """
+    now = time.time()
+    storage = study._storage
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.state == TrialState.RUNNING and _is_dead(trial, now):
+            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get(RETRY_OF) for t in trials}
+    queued = []
+    for trial in trials:
+        if (
+            trial.state == TrialState.FAIL
+            and trial.user_attrs.get(INTERRUPTED)
+            and trial.number not in retried
+        ):
+            _retry(study, trial)
+            queued.append(trial.number)
+    return queued
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """Whether a trial counts against the budget: finished, and not merely interrupted."""
+    return trial.state.is_finished() and not trial.user_attrs.get(INTERRUPTED)
+
+
+__all__ = ["counted", "default_storage_path", "open_storage", "recover", "worker_record"]

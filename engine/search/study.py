@@ -1,0 +1,504 @@
+"""``run_sweep``: a SearchSpec's trials on an Optuna study, each trained as a recorded run.
+
+Every trial trains through ``cnn_lab.engine.jobs.run_job`` (or an injected trainer with
+the same call), so every trial is a normal run in the run store: listed, comparable and
+resumable like any other. Its per-epoch validation metric is reported to Optuna as it
+arrives, so the pruner can stop a hopeless trial mid-run: the trainer's ``should_stop``
+turns true, the run ends "stopped" after its current step, and the trial is marked pruned.
+
+The study lives in a storage that survives a kill (see storage.py), so running the same
+search again resumes it: finished trials are kept, interrupted ones run again, and the
+budget counts what is already done. The budget is queued in the study up front (see
+queue.py), so workers on other machines (``join_sweep``) share it without repeating a point.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.search import queue
+from cnn_lab.engine.search import storage as stg
+from cnn_lab.engine.search.spec import ParamSpec, SearchSpec
+from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import status as st
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Any], None]
+
+
+class Trainer(Protocol):
+    """What trains one trial's run: ``run_job``'s call, which tests replace with a fake."""
+
+    def __call__(
+        self,
+        spec: RunSpec,
+        db_path: str | Path,
+        run_id: int | None = None,
+        *,
+        emit: Emit,
+        should_stop: Callable[[], bool],
+        sample_system: bool,
+    ) -> RunRecord | None: ...
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """One finished trial, as the CLI prints it and the GUI will list it."""
+
+    number: int
+    state: str
+    """complete, pruned or failed (interrupted trials are failed and queued again)."""
+    params: dict[str, Any]
+    value: float | None
+    run_id: int | None
+    epochs: int
+    reason: str | None = None
+    scores: tuple[float, ...] = ()
+    """One score per run: per fold when cross-validating, per seed with seeds."""
+    spread: float | None = None
+    """The population standard deviation of ``scores`` (0 for a single run)."""
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialOutcome:
+        return cls(
+            number=trial.number,
+            state=trial.state.name.lower(),
+            params=dict(trial.params),
+            value=trial.value if trial.state == TrialState.COMPLETE else None,
+            run_id=trial.user_attrs.get("run_id"),
+            epochs=int(trial.user_attrs.get("epochs", 0)),
+            reason=trial.user_attrs.get("reason"),
+            scores=tuple(trial.user_attrs.get("scores", ())),
+            spread=trial.user_attrs.get("spread"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """The study as it stands after this invocation, earlier invocations included."""
+
+    study_name: str
+    metric: str
+    maximise: bool
+    best_trial: int | None
+    best_params: dict[str, Any]
+    best_value: float | None
+    best_run_id: int | None
+    trials_done: int
+    trials_pruned: int
+    trials_failed: int
+    epochs_spent: int
+    trials: tuple[TrialOutcome, ...] = field(default_factory=tuple)
+    best_spread: float | None = None
+    """The best trial's spread over its folds or seeds."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["trials"] = [t.to_dict() for t in self.trials]
+        return data
+
+
+# --------------------------------------------------------------------------- registries
+
+SAMPLERS: dict[str, Callable[[SearchSpec], optuna.samplers.BaseSampler]] = {
+    # A grid's points are all queued with fixed parameters (queue.py), so its sampler is never
+    # asked; GridSampler itself would count the queued trials as unvisited and misbehave.
+    "grid": lambda s: optuna.samplers.RandomSampler(seed=s.sampler_seed),
+    "random": lambda s: optuna.samplers.RandomSampler(seed=s.sampler_seed),
+    "tpe": lambda s: optuna.samplers.TPESampler(seed=s.sampler_seed),
+}
+
+PRUNERS: dict[str, Callable[[SearchSpec], optuna.pruners.BasePruner]] = {
+    "none": lambda s: optuna.pruners.NopPruner(),
+    "median": lambda s: optuna.pruners.MedianPruner(
+        n_startup_trials=s.prune_startup_trials, n_warmup_steps=s.prune_warmup_epochs
+    ),
+    "halving": lambda s: optuna.pruners.SuccessiveHalvingPruner(min_resource=1),
+    "hyperband": lambda s: optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=s.steps_per_trial
+    ),
+}
+
+
+def suggest(trial: Trial, param: ParamSpec) -> Any:
+    """Ask Optuna for one value of ``param``; the path is the parameter's name."""
+    options = param.values if param.values is not None else param.choices
+    if options is not None:
+        return trial.suggest_categorical(param.path, list(options))
+    r = param.range
+    assert r is not None  # ParamSpec guarantees exactly one of the three
+    if r.integer:
+        return trial.suggest_int(
+            param.path, int(r.low), int(r.high), step=int(r.step or 1), log=r.log
+        )
+    return trial.suggest_float(param.path, r.low, r.high, step=r.step, log=r.log)
+
+
+# --------------------------------------------------------------------------- trial
+
+
+class _TrialFailed(Exception):
+    """The trial's run failed or its parameters make no valid run; the sweep goes on."""
+
+
+class _Interrupted(Exception):
+    """The person stopped the sweep mid-trial; the trial runs again when the sweep resumes."""
+
+
+class _Objective:
+    """Trains one trial: one run, ``seeds`` runs, or one run per fold when cross-validating.
+
+    Pruning with folds reports the *running mean*: after epoch ``e`` of fold ``f`` the
+    trial reports, at step ``f * epochs + e``, the mean of the finished folds' scores and
+    the current fold's value at this epoch. Every cross-validating trial reports at the same
+    steps with the same mix of finished and partial folds, so a pruner compares like with
+    like, and a trial whose first fold is clearly bad stops after its first epochs instead
+    of training k runs. (Optuna's percentile pruners judge a trial by its best report so
+    far, so a trial good in fold 0 and bad later is let finish: its mean then tells.)
+    """
+
+    def __init__(
+        self,
+        search: SearchSpec,
+        db_path: Path,
+        trainer: Trainer,
+        should_stop: Callable[[], bool],
+        emit: Emit,
+        sample_system: bool,
+    ) -> None:
+        self.search = search
+        self.db_path = db_path
+        self.trainer = trainer
+        self.should_stop = should_stop
+        self.emit = emit
+        self.sample_system = sample_system
+
+    def _runs(self, params: dict[str, Any], number: int) -> list[tuple[RunSpec, bool]]:
+        """Each run of the trial and whether it reports to the pruner.
+
+        Seed repeats beyond the first stay silent: their epochs would repeat the first
+        seed's steps. Folds all report, at steps that carry on where the last fold ended.
+        """
+        search = self.search
+        if search.folds is not None:
+            return [
+                (search.trial_spec(params, number, fold=fold), True) for fold in range(search.folds)
+            ]
+        return [
+            (search.trial_spec(params, number, seed_index), seed_index == 0)
+            for seed_index in range(search.seeds)
+        ]
+
+    def __call__(self, trial: Trial) -> float:
+        trial.set_user_attr(stg.WORKER, stg.worker_record())
+        params = {p.path: suggest(trial, p) for p in self.search.params}
+        scores: list[float] = []
+        run_ids: list[int] = []
+        step = 0
+        cross_validating = self.search.folds is not None
+        try:
+            for spec, report in self._runs(params, trial.number):
+                score, run_id = self._run(
+                    trial,
+                    spec,
+                    report=report,
+                    first_step=step,
+                    finished=scores if cross_validating else [],
+                )
+                step += spec.train.epochs
+                run_ids.append(run_id)
+                scores.append(score)
+                trial.set_user_attr("run_ids", run_ids)
+                trial.set_user_attr("scores", scores)
+        except SpecError as exc:
+            trial.set_user_attr("reason", exc.message)
+            raise _TrialFailed(exc.message) from None
+        trial.set_user_attr("spread", statistics.pstdev(scores))
+        return statistics.fmean(scores)
+
+    def _run(
+        self,
+        trial: Trial,
+        spec: RunSpec,
+        *,
+        report: bool,
+        first_step: int = 0,
+        finished: list[float] | None = None,
+    ) -> tuple[float, int]:
+        """Train one run; its best metric and run id. Raises to prune, fail or stop.
+
+        With ``finished`` (earlier folds' scores) the pruner sees the running mean described
+        on the class; without, the epoch's own value. The trial's ``run_id`` (its first run)
+        and ``epochs`` (over all its runs) are recorded as soon as they are known, so even a
+        killed trial points at its run.
+        """
+        from cnn_lab.engine.jobs import create_run
+        from cnn_lab.engine.train.events import EpochEnd
+
+        with RunStore.open(self.db_path) as store:
+            run_id = create_run(store, spec)
+        trial.set_user_attr("run_id", trial.user_attrs.get("run_id", run_id))
+        metric = self.search.metric
+        earlier = list(finished or [])
+        values: list[float] = []
+        pruned = [False]
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, EpochEnd):
+                value = event.val_accuracy if metric == "val.accuracy" else event.val_loss
+                values.append(float(value))
+                if report:
+                    running = (sum(earlier) + float(value)) / (len(earlier) + 1)
+                    trial.report(running, first_step + event.epoch)
+                    if trial.should_prune():
+                        pruned[0] = True
+            self.emit(event)
+
+        record = self.trainer(
+            spec,
+            self.db_path,
+            run_id,
+            emit=on_event,
+            should_stop=lambda: pruned[0] or self.should_stop(),
+            sample_system=self.sample_system,
+        )
+        trial.set_user_attr("epochs", trial.user_attrs.get("epochs", 0) + len(values))
+        if pruned[0]:
+            where = f" of fold {spec.dataset.fold}" if self.search.folds is not None else ""
+            trial.set_user_attr("reason", f"pruned after {len(values)} epochs{where}")
+            raise optuna.TrialPruned()
+        if self.should_stop():
+            trial.set_user_attr(stg.INTERRUPTED, True)
+            raise _Interrupted()
+        status = record.status if record is not None else st.FAILED
+        finite = [v for v in values if v == v]  # drop NaN: a diverged epoch scores nothing
+        if status != st.COMPLETED or not finite:
+            reason = (record.reason if record is not None else None) or "the run has no result"
+            trial.set_user_attr("reason", reason)
+            raise _TrialFailed(reason)
+        best = max(finite) if self.search.maximise else min(finite)
+        return best, run_id
+
+
+# --------------------------------------------------------------------------- study
+
+
+def _open_study(search: SearchSpec, storage: Any) -> optuna.Study:
+    """Create the study, or load it when this search ran before; refuse a changed search.
+
+    The search itself is saved in the study's user_attrs (refreshed on every invocation,
+    so a raised budget is what workers see), which is how ``join_sweep`` recovers it from
+    nothing but the study's name and storage.
+    """
+    study = optuna.create_study(
+        study_name=search.study_name(),
+        storage=storage,
+        sampler=SAMPLERS[search.strategy](search),
+        pruner=PRUNERS[search.pruner](search),
+        direction="maximize" if search.maximise else "minimize",
+        load_if_exists=True,
+    )
+    known = study.user_attrs.get("search_hash")
+    if known is None:
+        study.set_user_attr("search_hash", search.study_hash())
+    elif known != search.study_hash():
+        raise UserError(
+            f"A different sweep named {search.study_name()!r} is already in this storage.",
+            hint="Give this search a new name, or run the one that was saved.",
+        )
+    if study.user_attrs.get("search") != search.model_dump(mode="json"):
+        study.set_user_attr("search", search.model_dump(mode="json"))
+    return study
+
+
+def summarise(search: SearchSpec, study: optuna.Study) -> SweepResult:
+    """The result over every trial the study holds (earlier invocations included)."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    outcomes = tuple(TrialOutcome.of(t) for t in trials)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = None
+    if complete:
+        key = (lambda t: t.value) if search.maximise else (lambda t: -t.value)
+        best = max(complete, key=key)
+    return SweepResult(
+        study_name=study.study_name,
+        metric=search.metric,
+        maximise=search.maximise,
+        best_trial=best.number if best else None,
+        best_params=dict(best.params) if best else {},
+        best_value=best.value if best else None,
+        best_run_id=best.user_attrs.get("run_id") if best else None,
+        trials_done=len(complete),
+        trials_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        trials_failed=sum(t.state == TrialState.FAIL and stg.counted(t) for t in trials),
+        epochs_spent=sum(int(t.user_attrs.get("epochs", 0)) for t in trials),
+        trials=outcomes,
+        best_spread=best.user_attrs.get("spread") if best else None,
+    )
+
+
+def _work(
+    search: SearchSpec,
+    study: optuna.Study,
+    objective: _Objective,
+    should_stop: Callable[[], bool],
+    progress: Callable[[TrialOutcome], None],
+) -> None:
+    """Take trials from the queue and train them until it is empty, time is up or stopped.
+
+    The ask-and-tell loop ``Study.optimize`` runs, with ``queue.take`` in place of ``ask``
+    so that a budgeted study's workers never create trials beyond the queued ones.
+    """
+    deadline = None if search.timeout_s is None else time.monotonic() + search.timeout_s
+    bounded = search.budget() is not None
+    while not should_stop() and (deadline is None or time.monotonic() < deadline):
+        trial = queue.take(study, bounded=bounded)
+        if trial is None:
+            return
+        try:
+            frozen = study.tell(trial, objective(trial))
+        except optuna.TrialPruned:
+            frozen = study.tell(trial, state=TrialState.PRUNED)
+        except (_TrialFailed, _Interrupted):
+            frozen = study.tell(trial, state=TrialState.FAIL)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        progress(TrialOutcome.of(frozen))
+
+
+def _prepare(search: SearchSpec, storage: Any) -> optuna.Study:
+    """Open the study, requeue interrupted trials and queue the budget: a sweep's start."""
+    if search.strategy == "grid":
+        search.check_grid()  # every point must be a valid run before the first one trains
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _open_study(search, storage)
+    requeued = stg.recover(study)
+    if requeued:
+        log.info("queued interrupted trials again: %s", requeued)
+    queue.top_up(search, study)
+    return study
+
+
+def create_sweep(search: SearchSpec, db_path: str | Path, *, storage: str | None = None) -> str:
+    """Create (or extend) the study and queue its budget without training; its name.
+
+    For ``cnn-lab sweep --create-only``: workers on other machines then join it by name.
+    """
+    _prepare(search, stg.open_storage(storage, db_path))
+    return search.study_name()
+
+
+def run_sweep(
+    search: SearchSpec,
+    db_path: str | Path,
+    *,
+    storage: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[TrialOutcome], None] = lambda outcome: None,
+    emit: Emit = lambda event: None,
+    trainer: Trainer | None = None,
+    sample_system: bool = True,
+) -> SweepResult:
+    """Run (or resume) ``search`` until its budget is spent, it is stopped, or its grid is done.
+
+    ``storage`` is a journal file path or an Optuna RDB URL (default: a journal beside the
+    run database). ``progress`` sees each trial as it finishes; ``emit`` every training event.
+    Workers started with ``join_sweep`` on the same storage share the budget.
+    """
+    study = _prepare(search, stg.open_storage(storage, db_path))
+    objective = _Objective(
+        search, Path(db_path), trainer or _run_job(), should_stop, emit, sample_system
+    )
+    _work(search, study, objective, should_stop, progress)
+    return summarise(search, study)
+
+
+def saved_search(study_name: str, storage: str, db_path: str | Path) -> SearchSpec:
+    """The SearchSpec a sweep was created with, read back from its study in ``storage``.
+
+    Raises UserError when the storage, or a study of that name made by cnn-lab, is missing:
+    a worker pointed at the wrong place must say so rather than create an empty study.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if "://" not in storage and not Path(storage).is_file():
+        raise UserError(
+            f"There is no sweep storage at {storage}.",
+            hint="Give the journal file (or database URL) that `cnn-lab sweep --storage` used.",
+        )
+    opened = stg.open_storage(storage, db_path)
+    try:
+        saved = optuna.load_study(study_name=study_name, storage=opened).user_attrs.get("search")
+    except KeyError:
+        raise UserError(
+            f"There is no sweep named {study_name!r} in {storage}.",
+            hint="Start it first with `cnn-lab sweep SEARCH.json --storage` and use its name.",
+        ) from None
+    if not isinstance(saved, dict):
+        raise UserError(
+            f"The study {study_name!r} in {storage} was not made by cnn-lab sweep.",
+            hint="Join only studies that `cnn-lab sweep` created.",
+        )
+    return SearchSpec.from_dict(saved)
+
+
+def join_sweep(
+    study_name: str,
+    storage: str,
+    db_path: str | Path,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[TrialOutcome], None] = lambda outcome: None,
+    emit: Emit = lambda event: None,
+    trainer: Trainer | None = None,
+    sample_system: bool = True,
+) -> SweepResult:
+    """Work on a sweep another process created: train its queued trials until none is left.
+
+    The SearchSpec comes from the study itself, so a worker needs only the study's name and
+    a storage every machine reaches; its runs are recorded in its own ``db_path``.
+    """
+    search = saved_search(study_name, storage, db_path)
+    study = _open_study(search, stg.open_storage(storage, db_path))
+    requeued = stg.recover(study)
+    if requeued:
+        log.info("queued interrupted trials again: %s", requeued)
+    objective = _Objective(
+        search, Path(db_path), trainer or _run_job(), should_stop, emit, sample_system
+    )
+    _work(search, study, objective, should_stop, progress)
+    return summarise(search, study)
+
+
+def _run_job() -> Trainer:
+    from cnn_lab.engine.jobs import run_job
+
+    return run_job
+
+
+__all__ = [
+    "PRUNERS",
+    "SAMPLERS",
+    "SweepResult",
+    "TrialOutcome",
+    "create_sweep",
+    "join_sweep",
+    "run_sweep",
+    "saved_search",
+    "summarise",
+]
