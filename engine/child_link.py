@@ -7,11 +7,20 @@ child finds, so it should stop at its next check (a job then records itself as s
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
+
+from cnn_lab.engine.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BUG_HINT = "This is a bug in cnn-lab; please report it with the log."
 
 
 class ParentLink:
@@ -35,3 +44,33 @@ class ParentLink:
         if os.getppid() != self.parent:
             self.gone.set()
         return self.stop_event.is_set() or self.gone.is_set()
+
+
+def report_failure(
+    exc: BaseException,
+    send: Callable[[tuple[Any, ...]], None],
+    *,
+    subject: str,
+    out_of_memory: tuple[str, str] | None = None,
+) -> None:
+    """Send one ``("error", message, hint)`` for ``exc``: a sentence, the traceback to the log.
+
+    A UserError is its own sentence; with ``out_of_memory`` (message, hint) a memory error
+    gets that; anything else is "``subject`` stopped with an internal error: …".
+    """
+    if isinstance(exc, UserError):
+        send(("error", exc.message, exc.hint))
+        return
+    if out_of_memory is not None and (
+        isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+    ):
+        send(("error", *out_of_memory))
+        return
+    log.error("%s failed:\n%s", subject, traceback.format_exc())
+    send(
+        (
+            "error",
+            f"{subject} stopped with an internal error: {type(exc).__name__}: {exc}.",
+            BUG_HINT,
+        )
+    )

@@ -23,20 +23,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-from cnn_lab.engine.child_link import ParentLink
-from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.child_link import ParentLink, report_failure
 from cnn_lab.engine.search.spec import SearchSpec
 
 log = logging.getLogger(__name__)
 
-BUG_HINT = "This is a bug in cnn-lab; please report it with the log."
 
 MIN_TRIALS_FOR_IMPORTANCE = 3
 """Fewer complete trials than this say nothing about which parameter matters."""
@@ -67,21 +64,6 @@ def param_importance(
         log.info("no parameter importance: %s", exc)
         return {}
     return {str(path): float(share) for path, share in found.items()}
-
-
-def report_failure(exc: BaseException, send: Callable[[tuple[Any, ...]], None]) -> None:
-    """Send one ``error`` message for ``exc``: a sentence, and the traceback to the log."""
-    if isinstance(exc, UserError):
-        send(("error", exc.message, exc.hint))
-        return
-    log.error("the sweep failed:\n%s", traceback.format_exc())
-    send(
-        (
-            "error",
-            f"The sweep stopped with an internal error: {type(exc).__name__}: {exc}.",
-            BUG_HINT,
-        )
-    )
 
 
 def sweep_child(
@@ -116,7 +98,7 @@ def sweep_child(
         data["stopped"] = link.should_stop()
         data["importance"] = param_importance(search, db_path, storage)
     except Exception as exc:  # the parent must always hear how the sweep ended
-        report_failure(exc, send)
+        report_failure(exc, send, subject="The sweep")
     else:
         send(("result", data))
     finally:
@@ -124,4 +106,4 @@ def sweep_child(
             conn.close()
 
 
-__all__ = ["param_importance", "report_failure", "sweep_child"]
+__all__ = ["param_importance", "sweep_child"]

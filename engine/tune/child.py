@@ -23,14 +23,13 @@ import contextlib
 import importlib
 import inspect
 import logging
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
-from cnn_lab.engine.child_link import ParentLink
+from cnn_lab.engine.child_link import ParentLink, report_failure
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.specs import RunSpec
 
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[tuple[Any, ...]], None]
 
-BUG_HINT = "This is a bug in cnn-lab; please report it with the log."
 OOM_HINT = "Lower the batch size or the model width, or run the batch-size finder first."
 
 
@@ -114,24 +112,6 @@ def _device_name(spec: RunSpec) -> str:
         return spec.train.device
 
 
-def report_failure(exc: BaseException, send: Send) -> None:
-    """Send one ``error`` message for ``exc``: a sentence, and the traceback to the log."""
-    if isinstance(exc, UserError):
-        send(("error", exc.message, exc.hint))
-        return
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        send(("error", "The tuner ran out of memory.", OOM_HINT))
-        return
-    log.error("tuning failed:\n%s", traceback.format_exc())
-    send(
-        (
-            "error",
-            f"Tuning stopped with an internal error: {type(exc).__name__}: {exc}.",
-            BUG_HINT,
-        )
-    )
-
-
 def tune_child(
     kind: str,
     spec_json: str,
@@ -157,7 +137,9 @@ def tune_child(
     except Cancelled:
         send(("cancelled",))
     except Exception as exc:  # the parent must always hear how the tuner ended
-        report_failure(exc, send)
+        report_failure(
+            exc, send, subject="Tuning", out_of_memory=("The tuner ran out of memory.", OOM_HINT)
+        )
     else:
         send(("result", result))
     finally:
