@@ -100,6 +100,10 @@ class MainWindow(QMainWindow):
         self.runs_panel.run_selected.connect(self._show_run_in_monitor)
         self.monitor_panel.apply_recommendation.connect(self.apply_recommendation)
         self.sweep_panel.train_requested.connect(self.train)
+        # A sweep's trials train outside the job queue, on slots the queue then keeps free.
+        self.sweep_panel.free_slots = self.controller.free_slots
+        self.sweep_panel.slots_taken.connect(self.controller.hold)
+        self.sweep_panel.slots_released.connect(self.controller.release)
         self.runs_panel.resume_requested.connect(self.resume)
         self.jobs_view.move_requested.connect(self.controller.move)
         self.jobs_view.priority_requested.connect(self.controller.set_priority)
@@ -365,7 +369,9 @@ class MainWindow(QMainWindow):
     def _on_queue_changed(self) -> None:
         self.jobs_view.set_rows(self.controller.jobs())
         running = len(self.controller.running_ids())
-        self.jobs_label.setText(summary_text(running, len(self.controller.queued_ids())))
+        self.jobs_label.setText(
+            summary_text(running, len(self.controller.queued_ids()), self.controller.holds())
+        )
         self._sync_stop()
 
     def _refresh_jobs_progress(self, run_id: int, events: list[Any]) -> None:

@@ -44,6 +44,7 @@ def add_sweep_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser]
         action="store_true",
         help="create the study and queue its trials without training (for sweep-worker)",
     )
+    _add_slot_options(sweep)
     sweep.add_argument("--json", action="store_true", help="print one JSON object when done")
     sweep.set_defaults(handler=cmd_sweep)
 
@@ -59,8 +60,42 @@ def add_sweep_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser]
         "or a PostgreSQL or MySQL URL",
     )
     add_db(worker)
+    _add_slot_options(worker)
     worker.add_argument("--json", action="store_true", help="print one JSON object when done")
     worker.set_defaults(handler=cmd_sweep_worker)
+
+
+def _add_slot_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--slots",
+        default="auto",
+        metavar="auto|LIST",
+        help="where trials train at once: auto (one per GPU, more when the memory estimate "
+        "says they fit; the spec's device without a GPU) or a list such as cuda:0,cuda:0,cpu",
+    )
+    parser.add_argument(
+        "--cpu-too",
+        action="store_true",
+        help="with --slots auto on a GPU machine, also train one trial on the CPU",
+    )
+
+
+def _slots(args: argparse.Namespace, search: Any, err: TextIO) -> list[str]:
+    """The slots the sweep trains on, said on stderr when there is more than one."""
+    from cnn_lab.engine.search.slots import parse_slots, plan_for
+
+    if args.slots.strip().lower() == "auto":
+        plan = plan_for(search, cpu=args.cpu_too)
+        slots, why = list(plan.slots), plan.describe()
+    else:
+        try:
+            slots = list(parse_slots(args.slots))
+        except ValueError as exc:
+            raise UserError(f"--slots: {exc}.") from None
+        why = f"{len(slots)} at once: {', '.join(slots)}"
+    if len(slots) > 1:
+        err.write(f"Trials train {why}.\n")
+    return slots
 
 
 def _read_search(path: str) -> Any:
@@ -124,7 +159,14 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     show = _shower(search.metric, err if args.json else out)
     stop = threading.Event()
     with _stop_on_interrupt(stop):
-        result = run_sweep(search, db, storage=args.storage, should_stop=stop.is_set, progress=show)
+        result = run_sweep(
+            search,
+            db,
+            storage=args.storage,
+            should_stop=stop.is_set,
+            progress=show,
+            slots=_slots(args, search, err),
+        )
     return _print_result(result, args.json, out)
 
 
@@ -132,10 +174,18 @@ def cmd_sweep_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.search.study import join_sweep, saved_search
 
     db = resolve_db_path(args.db)
-    show = _shower(saved_search(args.study, args.storage, db).metric, err if args.json else out)
+    search = saved_search(args.study, args.storage, db)
+    show = _shower(search.metric, err if args.json else out)
     stop = threading.Event()
     with _stop_on_interrupt(stop):
-        result = join_sweep(args.study, args.storage, db, should_stop=stop.is_set, progress=show)
+        result = join_sweep(
+            args.study,
+            args.storage,
+            db,
+            should_stop=stop.is_set,
+            progress=show,
+            slots=_slots(args, search, err),
+        )
     return _print_result(result, args.json, out)
 
 

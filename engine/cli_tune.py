@@ -1,4 +1,4 @@
-"""``cnn-lab tune lr|batch-size|speed``: the three tuners on a terminal.
+"""``cnn-lab tune lr|batch-size|speed|epoch-time``: the tuners on a terminal.
 
 Each takes the same options as ``cnn-lab train`` (or ``--spec FILE``) and measures that run's
 model, data and device. ``--json`` prints exactly one JSON object (the result's
@@ -165,6 +165,26 @@ def _run_speed(
     )
 
 
+# --------------------------------------------------------------------------- epoch time
+
+
+def _epoch_time_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--steps", type=int, default=8, metavar="N", help="timed training steps (default: 8)"
+    )
+
+
+def _run_epoch_time(
+    spec: RunSpec,
+    args: argparse.Namespace,
+    should_stop: Callable[[], bool],
+    progress: Callable[[str, int, int], None],
+) -> _Result:
+    from cnn_lab.engine.tune.epoch_time import measure_epoch_time
+
+    return measure_epoch_time(spec, steps=args.steps, should_stop=should_stop, progress=progress)
+
+
 TUNERS: dict[str, _Tuner] = {
     "lr": _Tuner(
         "learning-rate range test: the loss as the rate rises, and a suggested rate",
@@ -180,6 +200,11 @@ TUNERS: dict[str, _Tuner] = {
         "measure the speed options (precision, layout, compile, …) and recommend the fastest",
         _speed_options,
         _run_speed,
+    ),
+    "epoch-time": _Tuner(
+        "time a few steps and a validation pass: how long one epoch takes here",
+        _epoch_time_options,
+        _run_epoch_time,
     ),
 }
 

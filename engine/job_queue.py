@@ -44,6 +44,11 @@ RESUMABLE: frozenset[str] = frozenset({STOPPED, FAILED, CRASHED})
 crashed run keeps its last good one; without a checkpoint the engine says so)."""
 
 
+def is_slot(text: str) -> bool:
+    """Whether ``text`` names a slot: ``cpu``, ``mps`` or ``cuda:N``."""
+    return _SLOT.match(text) is not None
+
+
 def is_gpu(slot: Slot) -> bool:
     """Whether ``slot`` is a CUDA GPU."""
     return slot.startswith("cuda:")
@@ -92,7 +97,7 @@ class JobQueue:
     """The waiting runs, in order, and the rule that matches them to free slots."""
 
     def __init__(self, slots: Sequence[Slot]) -> None:
-        bad = [s for s in slots if not _SLOT.match(s)]
+        bad = [s for s in slots if not is_slot(s)]
         if bad:
             raise ValueError(f"not a job slot: {', '.join(map(repr, bad))}; use cpu, mps, cuda:N")
         if len(set(slots)) != len(slots):

@@ -34,14 +34,15 @@ log = logging.getLogger(__name__)
 Emit = Callable[[Any], None]
 
 
-def create_run(store: RunStore, spec: RunSpec) -> int:
-    """Record a queued run for ``spec`` and return its id."""
+def create_run(store: RunStore, spec: RunSpec, *, experiment_id: int | None = None) -> int:
+    """Record a queued run for ``spec`` (in ``experiment_id``, a sweep say) and return its id."""
     return store.create_run(
         spec_json=spec.to_json(),
         spec_hash=spec.spec_hash(),
         name=spec.name,
         dataset=spec.dataset.source,
         model=spec.architecture.preset,
+        experiment_id=experiment_id,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,8 @@ class JobController(QObject):
         self._jobs: dict[int, _Job] = {}
         self._durations: dict[int, float | None] = {}
         """Queued run -> its expected duration from similar finished runs (None: unknown)."""
+        self._held: dict[str, list[Slot]] = {}
+        """Owner (a sweep) -> the slots it trains on outside the queue; queued runs wait."""
         self._busy = False
         self._closing = False
 
@@ -148,7 +150,38 @@ class JobController(QObject):
 
     def free_slots(self) -> list[Slot]:
         taken = {slot for job in self._jobs.values() for slot in job.slots}
+        taken.update(slot for slots in self._held.values() for slot in slots)
         return [slot for slot in self._queue.slots if slot not in taken]
+
+    def hold(self, owner: str, devices: Iterable[str]) -> list[Slot]:
+        """Keep the slots ``devices`` train on for ``owner`` (a sweep's trials, which run
+        outside the queue); queued runs wait for them until ``release``. Returns the slots.
+
+        A device that is no slot here ("auto", "cuda") holds the slot it resolves to: the
+        first GPU, else the CPU, as the engine resolves it.
+        """
+        slots = list(dict.fromkeys(self._slot_for(device) for device in devices))
+        self._held[owner] = slots
+        self.queue_changed.emit()
+        return slots
+
+    def release(self, owner: str) -> None:
+        """Give ``owner``'s held slots back to the queue and start what waited for them."""
+        if self._held.pop(owner, None) is not None:
+            self.queue_changed.emit()
+            self._dispatch()
+
+    def holds(self) -> dict[str, list[Slot]]:
+        """Owner -> the slots it holds, for the Jobs view."""
+        return {owner: list(slots) for owner, slots in self._held.items()}
+
+    def _slot_for(self, device: str) -> Slot:
+        device = device.strip().lower()
+        if device in self._queue.slots:
+            return device
+        if device in ("auto", "cuda") and self._queue.gpu_slots:
+            return self._queue.gpu_slots[0]
+        return MPS if device == "auto" and MPS in self._queue.slots else CPU
 
     def jobs(self) -> list[JobRow]:
         """The running runs (in slot order), then the waiting ones (next first), for a view."""

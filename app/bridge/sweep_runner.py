@@ -23,6 +23,7 @@ class SweepRunner(ChildRunner):
     """Runs one sweep at a time in a child process."""
 
     trial = Signal(dict)
+    slots_planned = Signal(list, str)  # the slots trials train on at once, and in words
 
     what = "sweep"
     stop_grace_s = 20.0
@@ -35,17 +36,31 @@ class SweepRunner(ChildRunner):
         super().__init__(parent)
         self.sample_system = sample_system
 
-    def start(self, search: SearchSpec, db_path: str, storage: str | None = None) -> None:
-        """Run ``search`` on the run database ``db_path`` in a new child process."""
+    def start(
+        self,
+        search: SearchSpec,
+        db_path: str,
+        storage: str | None = None,
+        *,
+        cpu_too: bool = False,
+        allowed: list[str] | None = None,
+    ) -> None:
+        """Run ``search`` on the run database ``db_path`` in a new child process.
+
+        The child plans the slots (``cpu_too``: one trial on the CPU beside the GPUs;
+        ``allowed``: the job queue's free slots) and says so with ``slots_planned``.
+        """
         self._launch(
             ChildThread(
                 sweep_child,
                 (search.to_json(), str(db_path), storage),
                 "cnn-lab-sweep",
-                after=(self.sample_system,),
+                after=(self.sample_system, cpu_too, allowed),
             )
         )
 
     def _relay(self, message: tuple[Any, ...]) -> None:
         if message[0] == "trial":
             self.trial.emit(message[1])
+        elif message[0] == "slots":
+            self.slots_planned.emit(list(message[1]), str(message[2]))

@@ -36,6 +36,7 @@ from cnn_lab.app.widgets.system_charts import SYSTEM_KEYS, SystemCharts
 from cnn_lab.app.widgets.verdict_card import VerdictCard
 from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store.curves import downsampled
 
 SIDE_WIDTH = 380
 MAX_GPUS = 16
@@ -398,7 +399,7 @@ class MonitorPanel(QWidget):
         """Draw a finished (or crashed) run from the store, as it looked live."""
         self.begin(record.id)
         for curve in METRIC_CURVES:
-            points = store.metrics(record.id, curve.key)
+            points = downsampled(store, record.id, curve.key)  # a long run: peaks, not all
             if points:
                 xs = [p.epoch if curve.x == "epoch" else p.step for p in points]
                 getattr(self, curve.chart).set(curve.curve, xs, [p.value for p in points])
@@ -408,9 +409,9 @@ class MonitorPanel(QWidget):
             shifted = [(t - t0, values) for t, values in samples]
             self.system_charts.add_samples(shifted)
             self.gpu_charts.add_samples(shifted)
-        timing = [store.metrics(record.id, key) for key in TIMING_KEYS]
-        if all(timing):
-            self._show_timing(*(points[-1].value for points in timing), 0, 0)
+        timing = [store.last_metric(record.id, key) for key in TIMING_KEYS]
+        if all(point is not None for point in timing):
+            self._show_timing(*(point.value for point in timing if point is not None), 0, 0)
             self.step_caption.setText(self.step_caption.text() + " · at the end of the run")
         self.verdict_card.set_diagnosis(dict(record.summary.get("bottleneck") or {}))
         self._show_reason(record.reason or "", record.hint or "")

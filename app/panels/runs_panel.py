@@ -25,6 +25,7 @@ from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import LiveChart
 from cnn_lab.engine.job_queue import RESUMABLE
 from cnn_lab.engine.store import RunRecord
+from cnn_lab.engine.store.curves import downsampled
 
 # What "Export model…" offers: file-dialog filter → export format of engine/models/export.py.
 EXPORT_FILTERS = {
@@ -196,8 +197,8 @@ class RunsPanel(QWidget):
             return
         with self.state.open_store() as store:
             record = store.get_run(run_id)
-            loss = store.metrics(run_id, "train.loss")
-            accuracy = store.metrics(run_id, "val.accuracy")
+            loss = downsampled(store, run_id, "train.loss")
+            accuracy = downsampled(store, run_id, "val.accuracy")
             has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
         self.export_button.setEnabled(has_weights and self.export_task is None)
         self.resume_button.setEnabled(record.status in RESUMABLE)

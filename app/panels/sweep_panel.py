@@ -23,7 +23,9 @@ from statistics import fmean
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.app.bridge.sweep_runner import SweepRunner
+from cnn_lab.app.bridge.tune_runner import TuneRunner
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import LiveChart
 from cnn_lab.app.widgets.parallel_coordinates import ParallelCoordinates
@@ -45,6 +48,7 @@ from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.trials_table import TrialsTable
 from cnn_lab.app.widgets.tuner_section import ERROR_STYLE, NOTE_STYLE
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.search.history import SavedSweep, saved_sweeps
 from cnn_lab.engine.search.paths import apply
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.specs import RunSpec
@@ -116,6 +120,8 @@ class SweepPanel(QWidget):
     title = "Sweep"
     sweep_ended = Signal(str)  # "finished" | "failed" | "cancelled"
     train_requested = Signal()
+    slots_taken = Signal(str, list)  # owner ("sweep NAME"), the devices its trials train on
+    slots_released = Signal(str)  # owner
 
     def __init__(
         self,
@@ -123,10 +129,15 @@ class SweepPanel(QWidget):
         parent: QWidget | None = None,
         *,
         runner_factory: RunnerFactory | None = None,
+        probe_factory: RunnerFactory | None = None,
     ) -> None:
         super().__init__(parent)
         self.state = state
         self.search: SearchSpec | None = None  # the sweep launched last
+        self.free_slots: Callable[[], list[str]] | None = None
+        """The job queue's free slots (the window sets it): trials avoid busy GPUs."""
+        self._owner: str | None = None  # "sweep NAME" while its slots are held
+        self._probed_hash = ""
         self.result: dict[str, Any] | None = None
         self._total: int | None = None
 
@@ -140,6 +151,35 @@ class SweepPanel(QWidget):
         self.trials.setRange(0, 100_000)
         self.trials.setSpecialValueText("whole grid")
         self.trials.setToolTip("How many trials to run; a grid runs all its points at 0")
+        self.cpu_too = QCheckBox("Also train one trial on the CPU")
+        self.cpu_too.setToolTip(
+            "Trials train at once, one per GPU (more when the memory estimate says they "
+            "fit). This adds one on the CPU: more trials an hour, but it takes cores from "
+            "the GPU trials' data loading. Without a GPU the trials train on the CPU anyway."
+        )
+        self.where_label = plain_label()
+        self.where_label.setStyleSheet(NOTE_STYLE)
+        self.saved_box = QComboBox()
+        self.saved_box.setToolTip("Sweeps in this database that stopped before their budget")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip(
+            "Run the saved sweep again: finished trials are kept, cut-off ones run again"
+        )
+        self.resume_button.clicked.connect(self.resume_saved)
+        self.saved_row = QWidget()
+        self._saved: list[SavedSweep] = []
+        self.measure_button = QPushButton("Measure an epoch")
+        self.measure_button.setToolTip(
+            "Time a few training steps and a validation pass of the current choices on this "
+            "machine (seconds), for the sweep's time estimate"
+        )
+        self.measure_button.clicked.connect(self.measure_epoch)
+        self._measured: tuple[str, float, float, str] | None = None
+        """(base spec hash, seconds an epoch, seconds to set a run up, device), last probe."""
+        self.probe = (probe_factory or TuneRunner)(self)
+        self.probe.finished.connect(self._on_measured)
+        self.probe.failed.connect(self._on_probe_failed)
+        self.probe.cancelled.connect(lambda: self.measure_button.setEnabled(True))
         self.count_label = plain_label()
         self.count_label.setStyleSheet(NOTE_STYLE)
         self.error = plain_label()
@@ -178,11 +218,13 @@ class SweepPanel(QWidget):
             self.strategy.currentTextChanged,
             self.pruner.currentTextChanged,
             self.trials.valueChanged,
+            self.cpu_too.toggled,
             state.changed,
         ):
             signal.connect(self.refresh_estimate)
         self.runner = (runner_factory or SweepRunner)(self)
         self.runner.trial.connect(self._on_trial)
+        self.runner.slots_planned.connect(self._on_slots)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(self._on_cancelled)
@@ -194,6 +236,7 @@ class SweepPanel(QWidget):
         settings.addRow("Strategy", self.strategy)
         settings.addRow("Pruner", self.pruner)
         settings.addRow("Trials", self.trials)
+        settings.addRow("", self.cpu_too)
         buttons = QHBoxLayout()
         buttons.addWidget(self.launch_button)
         buttons.addWidget(self.stop_button)
@@ -203,11 +246,21 @@ class SweepPanel(QWidget):
         intro = plain_label(INTRO)
         intro.setStyleSheet(NOTE_STYLE)
         column.addWidget(intro)
+        saved = QHBoxLayout(self.saved_row)
+        saved.setContentsMargins(0, 0, 0, 0)
+        saved.addWidget(QLabel("Unfinished"))
+        saved.addWidget(self.saved_box, 1)
+        saved.addWidget(self.resume_button)
+        column.addWidget(self.saved_row)
         column.addWidget(self.editor, 1)
         column.addLayout(settings)
-        column.addWidget(self.count_label)
+        estimate = QHBoxLayout()
+        estimate.addWidget(self.count_label, 1)
+        estimate.addWidget(self.measure_button, 0, Qt.AlignmentFlag.AlignTop)
+        column.addLayout(estimate)
         column.addLayout(buttons)
         column.addWidget(self.progress_label)
+        column.addWidget(self.where_label)
         column.addWidget(self.error)
 
         self.views = views = QTabWidget()
@@ -262,20 +315,78 @@ class SweepPanel(QWidget):
             self.count_label.setText("The sweep runs until its time is up.")
             return
         trials = f"{count} trial{'s' if count != 1 else ''}"
+        at_once = self._expected_parallel(search)
+        per_trial = epochs_per_trial(search) * (search.folds or 1)
+        share = f" with {at_once} at once" if at_once > 1 else ""
+        upper = " at most (pruning stops some early)" if search.pruner != "none" else ""
+        if self._measured is not None and self._measured[0] == search.base.spec_hash():
+            _, seconds, setup, device = self._measured
+            runs = search.seeds * (search.folds or 1)  # runs per trial, each set up anew
+            total = (seconds * per_trial + setup * runs) * count / at_once
+            self.count_label.setText(
+                f"{trials}, about {format_duration(total)}{upper}{share} "
+                f"({seconds:.1f} s an epoch and {setup:.1f} s to set a run up, "
+                f"measured on {device})."
+            )
+            return
         try:
             with self.state.open_store() as store:
                 measured = seconds_per_epoch(store, search.base)
         except UserError:  # an unreadable store only costs the estimate
             measured = None
         if measured is None:
-            self.count_label.setText(f"{trials}; run one trial to estimate the time.")
+            self.count_label.setText(f"{trials}; measure an epoch to estimate the time.")
             return
         seconds, run_id = measured
-        total = seconds * epochs_per_trial(search) * count
+        total = seconds * per_trial * count / at_once
         self.count_label.setText(
-            f"{trials}, about {format_duration(total)} "
+            f"{trials}, about {format_duration(total)}{upper}{share} "
             f"({seconds:.1f} s an epoch in run {run_id}, same data and model)."
         )
+
+    def _expected_parallel(self, search: SearchSpec) -> int:
+        """Trials at once as the child will plan them, at least: one per free GPU (+ CPU).
+
+        The child may pack more onto a GPU when the memory estimate allows; the panel
+        does not load torch to find out, so its estimate errs long.
+        """
+        if self.free_slots is None or search.base.train.world_size > 1:
+            return 1
+        device = search.base.train.device.lower()
+        gpus = [s for s in self.free_slots() if s.startswith("cuda:")]
+        if device.startswith("cuda:"):
+            gpus = [s for s in gpus if s == device]
+        elif device not in ("auto", "cuda"):
+            return 1
+        return max(1, len(gpus) + (1 if gpus and self.cpu_too.isChecked() else 0))
+
+    def measure_epoch(self) -> bool:
+        """Time an epoch of the current choices in a tuner child (a few steps, seconds)."""
+        if self.probe.running:
+            return False
+        try:
+            base = self.build_search().base
+        except UserError:
+            base = self.state.run_spec()
+        self.measure_button.setEnabled(False)
+        self.count_label.setText("Measuring an epoch…")
+        self._probed_hash = base.spec_hash()
+        self.probe.start("epoch-time", base)
+        return True
+
+    def _on_measured(self, result: dict[str, Any]) -> None:
+        self.measure_button.setEnabled(True)
+        self._measured = (
+            self._probed_hash,
+            float(result["epoch_s"]),
+            float(result.get("setup_s", 0.0)),
+            str(result["device"]),
+        )
+        self.refresh_estimate()
+
+    def _on_probe_failed(self, message: str) -> None:
+        self.measure_button.setEnabled(True)
+        self.count_label.setText(f"The epoch could not be measured: {message}")
 
     # ------------------------------------------------------------------ running
 
@@ -283,12 +394,32 @@ class SweepPanel(QWidget):
     def running(self) -> bool:
         return bool(self.runner.running)
 
-    def launch(self) -> bool:
-        """Start the sweep the form describes; False (and a sentence) if it cannot."""
+    def refresh_saved(self) -> None:
+        """List the database's unfinished sweeps (killed, stopped, or short of budget)."""
+        self._saved = [s for s in saved_sweeps(self.state.db_path) if s.unfinished]
+        self.saved_box.clear()
+        self.saved_box.addItems([s.describe() for s in self._saved])
+        self.saved_row.setVisible(bool(self._saved))
+        self.resume_button.setEnabled(bool(self._saved) and not self.running)
+
+    def resume_saved(self) -> bool:
+        """Resume the unfinished sweep chosen in the list, as it was saved."""
+        index = self.saved_box.currentIndex()
+        if not 0 <= index < len(self._saved):
+            return False
+        return self.launch(self._saved[index].search)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self.running:
+            self.refresh_saved()
+        super().showEvent(event)
+
+    def launch(self, search: SearchSpec | None = None) -> bool:
+        """Start ``search`` (default: the one the form describes); False and a sentence if not."""
         if self.running:
             return False
         try:
-            search = self.build_search()
+            search = search or self.build_search()
             if search.strategy == "grid":
                 search.check_grid()
         except UserError as exc:
@@ -303,8 +434,14 @@ class SweepPanel(QWidget):
         self.best_label.setText("")
         self._set_running(True)
         self._show_progress()
+        self.where_label.setText("")
         try:
-            self.runner.start(search, self.state.db_path)
+            self.runner.start(
+                search,
+                self.state.db_path,
+                cpu_too=self.cpu_too.isChecked(),
+                allowed=self.free_slots() if self.free_slots else None,
+            )
         except Exception as exc:  # the runner could not start at all: say so, keep going
             self._on_failed(f"The sweep could not start: {exc}.")
             return False
@@ -318,12 +455,25 @@ class SweepPanel(QWidget):
     def shutdown(self) -> None:
         """End the sweep and its process now (the window is closing)."""
         self.runner.shutdown()
+        self.probe.shutdown()
         self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
         self.launch_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         self.editor.setEnabled(not running)
+        self.cpu_too.setEnabled(not running)
+        self.resume_button.setEnabled(not running and bool(self._saved))
+        if not running and self._owner is not None:
+            owner, self._owner = self._owner, None
+            self.slots_released.emit(owner)
+
+    def _on_slots(self, slots: list[str], words: str) -> None:
+        """The child planned where trials train: say so, and keep those slots from the queue."""
+        self.where_label.setText(f"Trials train {words}.")
+        if self.search is not None:
+            self._owner = f"sweep {self.search.study_name()}"
+            self.slots_taken.emit(self._owner, slots)
 
     def _show_progress(self) -> None:
         done = len(self.table.outcomes)
@@ -359,6 +509,7 @@ class SweepPanel(QWidget):
                 f"(run {result['best_run_id']})."
             )
         self.train_best_button.setEnabled(bool(result.get("best_params")))
+        self.refresh_saved()
         self.sweep_ended.emit("finished")
 
     def _on_failed(self, message: str) -> None:
@@ -370,6 +521,7 @@ class SweepPanel(QWidget):
     def _on_cancelled(self) -> None:
         self._set_running(False)
         self.progress_label.setText("Stopped; launch the same sweep again to resume it.")
+        self.refresh_saved()
         self.sweep_ended.emit("cancelled")
 
     # ------------------------------------------------------------------ results

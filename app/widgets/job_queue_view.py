@@ -240,11 +240,16 @@ def queue_summary(rows: list[JobRow]) -> str:
     return text
 
 
-def summary_text(running: int, queued: int) -> str:
-    """The counts as the status bar shows them ("2 running, 3 queued"); empty when idle."""
+def summary_text(running: int, queued: int, holds: dict[str, list[str]] | None = None) -> str:
+    """The counts as the status bar shows them ("2 running, 3 queued"); empty when idle.
+
+    ``holds`` are slots taken outside the queue ("sweep lr on cuda:0, cpu"), so a person
+    whose queued run waits sees what it waits for.
+    """
     parts = [f"{running} running"] if running else []
     if queued:
         parts.append(f"{queued} queued")
+    parts += [f"{owner} on {', '.join(slots)}" for owner, slots in (holds or {}).items()]
     return ", ".join(parts)
 
 

@@ -121,6 +121,25 @@ def gpu_inventory() -> GpuInventory:
     return GpuInventory(True, f"{len(gpus)} NVIDIA GPU{plural}{suffix}", tuple(gpus), driver)
 
 
+def gpu_free_memory() -> list[tuple[int, str, int]]:
+    """(index, name, free bytes) per GPU right now; empty without NVML or a GPU. Never raises."""
+    if _init() is not None:
+        return []
+    found = []
+    try:
+        for index, handle in _handles():
+            try:
+                name = _text(pynvml.nvmlDeviceGetName(handle)).removeprefix("NVIDIA ").strip()
+                found.append((index, name, int(pynvml.nvmlDeviceGetMemoryInfo(handle).free)))
+            except pynvml.NVMLError as error:
+                log.warning("GPU %d memory could not be read: %s", index, error)
+    except pynvml.NVMLError as error:
+        log.warning("GPUs could not be listed: %s", error)
+    finally:
+        _shutdown()
+    return found
+
+
 def _throttle_reasons(handle: Any) -> int:
     # renamed "clocks event reasons" in NVML 12.2; keep the old name for older bindings
     query = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)

@@ -7,6 +7,8 @@ GUI's interpreter lock is never held by training.
 
 The child speaks in plain tuples, so nothing but builtins crosses the pipe:
 
+- ``("slots", slots, sentence)`` first: where the trials train at once (slots.py's plan,
+  within the slots the app's job queue has free);
 - ``("trial", outcome_dict)`` each time a trial finishes (``TrialOutcome.to_dict()``);
 - then once ``("result", result_dict)`` (``SweepResult.to_dict()`` plus ``stopped``, whether
   Stop ended it early, and ``importance``, each parameter's share of the value's variance,
@@ -73,8 +75,13 @@ def sweep_child(
     conn: Connection,
     stop_event: MpEvent,
     sample_system: bool = True,
+    cpu_too: bool = False,
+    allowed: list[str] | None = None,
 ) -> None:
     """The sweep process: run ``search_json`` on ``db_path``, send each trial, then the end.
+
+    The trials train on the slots planned here for this machine (``cpu_too`` adds one on
+    the CPU beside the GPUs; ``allowed`` are the slots free of other jobs).
 
     If the parent dies (the pipe breaks or this process is re-parented) the sweep stops at
     its next check, since nobody is left to read what it finds.
@@ -83,9 +90,12 @@ def sweep_child(
     link = ParentLink(conn, stop_event)
     send: Callable[[tuple[Any, ...]], None] = link.send
     try:
+        from cnn_lab.engine.search.slots import plan_for
         from cnn_lab.engine.search.study import run_sweep
 
         search = SearchSpec.from_json(search_json)
+        plan = plan_for(search, cpu=cpu_too, allowed=allowed)
+        send(("slots", list(plan.slots), plan.describe()))
         result = run_sweep(
             search,
             db_path,
@@ -93,6 +103,7 @@ def sweep_child(
             should_stop=link.should_stop,
             progress=lambda outcome: send(("trial", outcome.to_dict())),
             sample_system=sample_system,
+            slots=plan.slots,
         )
         data = result.to_dict()
         data["stopped"] = link.should_stop()

@@ -13,6 +13,7 @@ process is gone is failed and queued again with the same parameters.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -50,6 +51,12 @@ def open_storage(storage: str | None, db_path: str | Path) -> BaseStorage | str:
 
 def worker_record() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def worker_seed() -> int:
+    """A number that differs between worker processes (host and pid), to shift sampler seeds."""
+    digest = hashlib.sha256(f"{socket.gethostname()}:{os.getpid()}".encode()).digest()
+    return 1 + int.from_bytes(digest[:3], "big")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -124,4 +131,11 @@ def counted(trial: FrozenTrial) -> bool:
     return trial.state.is_finished() and not trial.user_attrs.get(INTERRUPTED)
 
 
-__all__ = ["counted", "default_storage_path", "open_storage", "recover", "worker_record"]
+__all__ = [
+    "counted",
+    "default_storage_path",
+    "open_storage",
+    "recover",
+    "worker_record",
+    "worker_seed",
+]

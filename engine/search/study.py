@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.search import queue
 from cnn_lab.engine.search import storage as stg
+from cnn_lab.engine.search.history import SWEEP_KIND
 from cnn_lab.engine.search.spec import ParamSpec, SearchSpec
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
@@ -120,8 +121,23 @@ SAMPLERS: dict[str, Callable[[SearchSpec], optuna.samplers.BaseSampler]] = {
     # asked; GridSampler itself would count the queued trials as unvisited and misbehave.
     "grid": lambda s: optuna.samplers.RandomSampler(seed=s.sampler_seed),
     "random": lambda s: optuna.samplers.RandomSampler(seed=s.sampler_seed),
-    "tpe": lambda s: optuna.samplers.TPESampler(seed=s.sampler_seed),
+    # constant_liar: a trial other workers are still training counts as a poor result,
+    # so parallel workers do not all crowd around the same promising point.
+    "tpe": lambda s: optuna.samplers.TPESampler(
+        seed=s.sampler_seed, n_startup_trials=tpe_startup_trials(s), constant_liar=True
+    ),
 }
+
+
+def tpe_startup_trials(search: SearchSpec) -> int:
+    """Random trials before TPE models the results: a quarter of the budget, 3 to 10.
+
+    Optuna's default of 10 suits long searches; a 16-trial budget would spend most of
+    itself sampling blindly. A search bounded only by time keeps the default.
+    """
+    budget = search.budget()
+    return 10 if budget is None else max(3, min(10, budget // 4))
+
 
 PRUNERS: dict[str, Callable[[SearchSpec], optuna.pruners.BasePruner]] = {
     "none": lambda s: optuna.pruners.NopPruner(),
@@ -180,6 +196,7 @@ class _Objective:
         should_stop: Callable[[], bool],
         emit: Emit,
         sample_system: bool,
+        device: str | None = None,
     ) -> None:
         self.search = search
         self.db_path = db_path
@@ -187,6 +204,9 @@ class _Objective:
         self.should_stop = should_stop
         self.emit = emit
         self.sample_system = sample_system
+        self.device = device
+        """The slot this worker trains on (``cuda:1``, ``cpu``); None keeps the spec's own."""
+        self._experiment_id: int | None = None
 
     def _runs(self, params: dict[str, Any], number: int) -> list[tuple[RunSpec, bool]]:
         """Each run of the trial and whether it reports to the pruner.
@@ -196,16 +216,22 @@ class _Objective:
         """
         search = self.search
         if search.folds is not None:
-            return [
+            runs = [
                 (search.trial_spec(params, number, fold=fold), True) for fold in range(search.folds)
             ]
-        return [
-            (search.trial_spec(params, number, seed_index), seed_index == 0)
-            for seed_index in range(search.seeds)
-        ]
+        else:
+            runs = [
+                (search.trial_spec(params, number, seed_index), seed_index == 0)
+                for seed_index in range(search.seeds)
+            ]
+        if self.device is None:
+            return runs
+        return [(on_device(spec, self.device), report) for spec, report in runs]
 
     def __call__(self, trial: Trial) -> float:
         trial.set_user_attr(stg.WORKER, stg.worker_record())
+        if self.device is not None:
+            trial.set_user_attr("slot", self.device)
         params = {p.path: suggest(trial, p) for p in self.search.params}
         scores: list[float] = []
         run_ids: list[int] = []
@@ -251,7 +277,9 @@ class _Objective:
         from cnn_lab.engine.train.events import EpochEnd
 
         with RunStore.open(self.db_path) as store:
-            run_id = create_run(store, spec)
+            if self._experiment_id is None:
+                self._experiment_id = sweep_experiment(store, self.search)
+            run_id = create_run(store, spec, experiment_id=self._experiment_id)
         trial.set_user_attr("run_id", trial.user_attrs.get("run_id", run_id))
         metric = self.search.metric
         earlier = list(finished or [])
@@ -295,20 +323,42 @@ class _Objective:
         return best, run_id
 
 
+def on_device(spec: RunSpec, device: str) -> RunSpec:
+    """``spec`` trained on ``device`` (a slot); the same spec when it already asks for it."""
+    if spec.train.device == device:
+        return spec
+    return spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
+
+
+def sweep_experiment(store: RunStore, search: SearchSpec) -> int:
+    """The run store's experiment for this sweep (kind "sweep", named for its study).
+
+    Every trial's runs belong to it, so the runs browser can group a sweep's runs and a
+    report can find them; workers on one database share it, and a resumed sweep finds it.
+    """
+    return store.find_or_create_experiment(
+        search.study_name(), kind=SWEEP_KIND, spec_json=search.to_json()
+    )
+
+
 # --------------------------------------------------------------------------- study
 
 
-def _open_study(search: SearchSpec, storage: Any) -> optuna.Study:
+def open_study(search: SearchSpec, storage: Any, worker: int = 0) -> optuna.Study:
     """Create the study, or load it when this search ran before; refuse a changed search.
 
     The search itself is saved in the study's user_attrs (refreshed on every invocation,
     so a raised budget is what workers see), which is how ``join_sweep`` recovers it from
     nothing but the study's name and storage.
+
+    ``worker`` shifts the sampler's seed: workers sharing a study with one seed would draw
+    the same random points for their first trials, each repeating the others' work.
     """
+    seeded = search.model_copy(update={"sampler_seed": (search.sampler_seed + worker) % 2**31})
     study = optuna.create_study(
         study_name=search.study_name(),
         storage=storage,
-        sampler=SAMPLERS[search.strategy](search),
+        sampler=SAMPLERS[search.strategy](seeded),
         pruner=PRUNERS[search.pruner](search),
         direction="maximize" if search.maximise else "minimize",
         load_if_exists=True,
@@ -352,7 +402,7 @@ def summarise(search: SearchSpec, study: optuna.Study) -> SweepResult:
     )
 
 
-def _work(
+def work(
     search: SearchSpec,
     study: optuna.Study,
     objective: _Objective,
@@ -387,7 +437,7 @@ def _prepare(search: SearchSpec, storage: Any) -> optuna.Study:
     if search.strategy == "grid":
         search.check_grid()  # every point must be a valid run before the first one trains
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = _open_study(search, storage)
+    study = open_study(search, storage)
     requeued = stg.recover(study)
     if requeued:
         log.info("queued interrupted trials again: %s", requeued)
@@ -414,18 +464,25 @@ def run_sweep(
     emit: Emit = lambda event: None,
     trainer: Trainer | None = None,
     sample_system: bool = True,
+    slots: Sequence[str] | None = None,
 ) -> SweepResult:
     """Run (or resume) ``search`` until its budget is spent, it is stopped, or its grid is done.
 
     ``storage`` is a journal file path or an Optuna RDB URL (default: a journal beside the
-    run database). ``progress`` sees each trial as it finishes; ``emit`` every training event.
-    Workers started with ``join_sweep`` on the same storage share the budget.
+    run database). ``progress`` sees each trial as it finishes; ``emit`` every training event
+    (only when the trials train in this process). Workers started with ``join_sweep`` on the
+    same storage share the budget.
+
+    ``slots`` trains that many trials at once, each on its device (slots.py plans them; a
+    GPU named twice trains two). With more than one, each slot is a worker process on the
+    same study (parallel.py); with one, or None (the spec's own device), trials train here.
     """
     study = _prepare(search, stg.open_storage(storage, db_path))
-    objective = _Objective(
-        search, Path(db_path), trainer or _run_job(), should_stop, emit, sample_system
+    with RunStore.open(db_path) as store:  # recorded before any trial, so a kill can resume it
+        sweep_experiment(store, search)
+    _train(
+        search, study, db_path, storage, slots, should_stop, progress, emit, trainer, sample_system
     )
-    _work(search, study, objective, should_stop, progress)
     return summarise(search, study)
 
 
@@ -467,22 +524,99 @@ def join_sweep(
     emit: Emit = lambda event: None,
     trainer: Trainer | None = None,
     sample_system: bool = True,
+    slots: Sequence[str] | None = None,
 ) -> SweepResult:
     """Work on a sweep another process created: train its queued trials until none is left.
 
     The SearchSpec comes from the study itself, so a worker needs only the study's name and
-    a storage every machine reaches; its runs are recorded in its own ``db_path``.
+    a storage every machine reaches; its runs are recorded in its own ``db_path``. ``slots``
+    as for ``run_sweep``: one machine's worker may train several trials at once.
     """
     search = saved_search(study_name, storage, db_path)
-    study = _open_study(search, stg.open_storage(storage, db_path))
+    seed = stg.worker_seed()  # another machine's workers must not draw this one's points
+    study = open_study(search, stg.open_storage(storage, db_path), worker=seed)
     requeued = stg.recover(study)
     if requeued:
         log.info("queued interrupted trials again: %s", requeued)
-    objective = _Objective(
-        search, Path(db_path), trainer or _run_job(), should_stop, emit, sample_system
+    _train(
+        search,
+        study,
+        db_path,
+        storage,
+        slots,
+        should_stop,
+        progress,
+        emit,
+        trainer,
+        sample_system,
+        seed_base=seed,
     )
-    _work(search, study, objective, should_stop, progress)
     return summarise(search, study)
+
+
+def _train(
+    search: SearchSpec,
+    study: optuna.Study,
+    db_path: str | Path,
+    storage: str | None,
+    slots: Sequence[str] | None,
+    should_stop: Callable[[], bool],
+    progress: Callable[[TrialOutcome], None],
+    emit: Emit,
+    trainer: Trainer | None,
+    sample_system: bool,
+    seed_base: int = 0,
+) -> None:
+    """Train the study's trials here (one slot, or the spec's device) or on several slots.
+
+    Slot ``i``'s worker shifts the sampler seed by ``seed_base + i + 1`` (see open_study).
+    """
+    if slots is not None and len(slots) > 1:
+        from cnn_lab.engine.search.parallel import work_on_slots
+
+        work_on_slots(
+            search,
+            db_path,
+            storage,
+            list(slots),
+            should_stop,
+            progress,
+            trainer,
+            sample_system,
+            seed_base=seed_base,
+        )
+        return
+    objective = _Objective(
+        search,
+        Path(db_path),
+        trainer or _run_job(),
+        should_stop,
+        emit,
+        sample_system,
+        slots[0] if slots else None,
+    )
+    work(search, study, objective, should_stop, progress)
+
+
+def objective_for(
+    search: SearchSpec,
+    db_path: str | Path,
+    trainer: Trainer | None,
+    should_stop: Callable[[], bool],
+    sample_system: bool,
+    *,
+    device: str | None = None,
+) -> _Objective:
+    """What a worker calls per trial: trains it (on ``device``) and returns its score."""
+    return _Objective(
+        search,
+        Path(db_path),
+        trainer or _run_job(),
+        should_stop,
+        lambda event: None,
+        sample_system,
+        device,
+    )
 
 
 def _run_job() -> Trainer:

@@ -531,6 +531,18 @@ class RunStore:
         return [MetricPoint(r[0], r[1], r[2], r[3], _float_or_nan(r[4]), r[5]) for r in rows]
 
     @_guarded
+    def last_metric(self, run_id: int, key: str) -> MetricPoint | None:
+        """The metric's point at the highest step (None if it has none), read by the index."""
+        row = self._db.execute(
+            "SELECT run_id, step, epoch, key, value, time FROM metrics "
+            "WHERE run_id = ? AND key = ? ORDER BY step DESC, time DESC, rowid DESC LIMIT 1",
+            [run_id, key],
+        ).fetchone()
+        if row is None:
+            return None
+        return MetricPoint(row[0], row[1], row[2], row[3], _float_or_nan(row[4]), row[5])
+
+    @_guarded
     def metric_keys(self, run_id: int) -> dict[str, int]:
         """Each metric key the run logged, with how many points it has."""
         rows = self._db.execute(
@@ -602,6 +614,45 @@ class RunStore:
         record = {"name": name, "kind": kind, "spec_json": spec_json, "created_at": time.time()}
         with self._write():
             return int(self._db["experiments"].insert(record).last_pk)
+
+    @_guarded
+    def find_or_create_experiment(self, name: str, *, kind: str, spec_json: str = "") -> int:
+        """The oldest experiment of ``kind`` called ``name`` (its spec refreshed to
+        ``spec_json`` when given), created if there is none.
+
+        Checked and written in one write transaction, so two processes on one database
+        (a sweep's workers) end up with one experiment.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id, spec_json FROM experiments WHERE kind = ? AND name = ? "
+                "ORDER BY id LIMIT 1",
+                (kind, name),
+            ).fetchone()
+            if row is not None:
+                if spec_json and row[1] != spec_json:
+                    conn.execute(
+                        "UPDATE experiments SET spec_json = ? WHERE id = ?", (spec_json, row[0])
+                    )
+                return int(row[0])
+            cursor = conn.execute(
+                "INSERT INTO experiments (name, kind, spec_json, created_at) VALUES (?, ?, ?, ?)",
+                (name, kind, spec_json, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
+
+    @_guarded
+    def experiments(self, kind: str) -> list[dict[str, Any]]:
+        """The experiments of ``kind`` (id, name, kind, spec_json, created_at), newest first."""
+        return list(self._db["experiments"].rows_where("kind = ?", [kind], order_by="id DESC"))
+
+    @_guarded
+    def experiment_runs(self, experiment_id: int) -> list[int]:
+        """The ids of an experiment's runs, oldest first."""
+        rows = self._db.execute(
+            "SELECT id FROM runs WHERE experiment_id = ? ORDER BY id", [experiment_id]
+        ).fetchall()
+        return [int(row[0]) for row in rows]
 
     # ----------------------------------------------------------------------- housekeeping
 

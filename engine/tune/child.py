@@ -57,6 +57,7 @@ TUNERS: dict[str, Tuner] = {
     "lr": Tuner("cnn_lab.engine.tune.lr_finder", "lr_range_test", "LR range test"),
     "batch-size": Tuner("cnn_lab.engine.tune.batch_size", "find_max_batch", "batch-size finder"),
     "speed": Tuner("cnn_lab.engine.tune.speed", "advise", "speed advisor"),
+    "epoch-time": Tuner("cnn_lab.engine.tune.epoch_time", "measure_epoch_time", "epoch-time probe"),
 }
 """Tuner kind (as the panel and ``cnn-lab tune`` name it) -> the function that runs it."""
 

@@ -23,6 +23,7 @@ from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 from tests.app.conftest import choose_quick_run
+from tests.app.test_sweep_panel import add_param
 
 GPU_SLOTS = ["cuda:0", "cuda:1", "cpu"]
 LABELS = {"cuda:0": "cuda:0 (H100)", "cuda:1": "cuda:1 (H100)"}
@@ -144,6 +145,34 @@ def test_two_gpu_jobs_run_at_once_on_different_slots(qtbot, stub_window, db_path
     assert idle.args == [False]
     assert win.jobs_view.rows() == [] and win.jobs_label.text() == ""
     assert win.train_action.isEnabled() and not win.stop_action.isEnabled()
+
+
+def test_a_sweeps_slots_are_kept_from_the_queue_until_it_ends(qtbot, stub_window) -> None:  # type: ignore[no-untyped-def]
+    win, workers = stub_window
+    panel = win.sweep_panel
+    assert panel.free_slots is not None and panel.free_slots() == GPU_SLOTS
+    # The Sweep panel's child planned two trials on cuda:0 and one on the CPU.
+    win.tabs.setCurrentWidget(panel)
+    add_param(qtbot, panel, "train.lr", "0.01, 0.05")
+    panel.search = panel.build_search()
+    panel._set_running(True)
+    panel._on_slots(["cuda:0", "cuda:0", "cpu"], "3 at once: cuda:0 ×2, cpu")
+    owner = f"sweep {panel.search.study_name()}"
+    assert win.controller.holds() == {owner: ["cuda:0", "cpu"]}
+    assert panel.free_slots() == ["cuda:1"]
+    a, b = train_on(win, "cuda"), train_on(win, "cpu")
+    assert win.controller.assignments() == {a: "cuda:1"}
+    assert win.controller.queued_ids() == [b]
+    assert win.jobs_label.text() == f"1 running, 1 queued, {owner} on cuda:0, cpu"
+    assert panel.where_label.text() == "Trials train 3 at once: cuda:0 ×2, cpu."
+
+    panel._set_running(False)  # the sweep ended: its slots go back, the waiting run starts
+    assert win.controller.holds() == {}
+    assert win.controller.assignments() == {a: "cuda:1", b: "cpu"}
+    assert workers[b].device == "cpu"
+    # A device that names no slot holds the one the engine would resolve it to.
+    assert win.controller.hold("x", ["auto", "cuda"]) == ["cuda:0"]
+    win.controller.release("x")
 
 
 def test_data_parallel_run_waits_for_both_gpus(qtbot, stub_window) -> None:  # type: ignore[no-untyped-def]

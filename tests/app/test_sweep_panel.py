@@ -79,7 +79,38 @@ def test_a_grid_built_by_clicking_counts_its_trials(qtbot, panel: SweepPanel) ->
     search = panel.build_search()
     assert search.strategy == "grid" and search.grid_size() == 4
     assert search.grid_space() == {"train.lr": [0.01, 0.05], "train.batch_size": [16, 32]}
-    assert panel.count_label.text() == "4 trials; run one trial to estimate the time."
+    assert panel.count_label.text() == "4 trials; measure an epoch to estimate the time."
+
+
+@pytest.mark.slow
+def test_measuring_an_epoch_estimates_the_sweep_before_it_launches(
+    qtbot, panel: SweepPanel
+) -> None:  # type: ignore[no-untyped-def]
+    add_param(qtbot, panel, "train.lr", "0.01, 0.05, 0.1")
+    with qtbot.waitSignal(panel.probe.finished, timeout=SWEEP_TIMEOUT_MS) as measured:
+        click(qtbot, panel.measure_button)
+        assert panel.count_label.text() == "Measuring an epoch…"
+    result = measured.args[0]
+    assert result["device"] == "cpu" and result["train_images"] == 240
+    # Three one-epoch trials, one at a time, each a run set up anew.
+    expected = format_duration((result["epoch_s"] + result["setup_s"]) * 3)
+    assert result["setup_s"] > 0
+    assert panel.count_label.text() == (
+        f"3 trials, about {expected} ({result['epoch_s']:.1f} s an epoch and "
+        f"{result['setup_s']:.1f} s to set a run up, measured on cpu)."
+    )
+    assert panel.measure_button.isEnabled() and not panel.running
+    panel.pruner.setCurrentText("median")  # pruning makes the figure an upper bound
+    assert panel.count_label.text().startswith(
+        f"3 trials, about {expected} at most (pruning stops some early) ("
+    )
+    # Two free GPUs train two trials at once (three with one on the CPU).
+    panel.free_slots = lambda: ["cuda:0", "cuda:1", "cpu"]
+    panel.state.update(train=panel.state.train.model_copy(update={"device": "auto"}))
+    assert panel._expected_parallel(panel.build_search()) == 2
+    panel.cpu_too.setChecked(True)
+    assert panel._expected_parallel(panel.build_search()) == 3
+    assert "measure an epoch" in panel.count_label.text()  # the base changed: measure again
 
 
 def test_a_bad_row_is_a_sentence_and_nothing_starts(qtbot, panel: SweepPanel) -> None:  # type: ignore[no-untyped-def]
@@ -172,9 +203,21 @@ def test_stop_ends_the_sweep_child(qtbot, panel: SweepPanel) -> None:  # type: i
     assert ended.args == ["finished"]
     assert no_sweep_child_left(pid)
     assert panel.result is not None and panel.result["stopped"]
-    assert 1 <= panel.table.rowCount() < 6
+    done = panel.table.rowCount()
+    assert 1 <= done < 6
     assert panel.progress_label.text().startswith("Stopped after")
     assert panel.launch_button.isEnabled()
+    # The stopped sweep is offered for resuming, as it would be after a restart.
+    panel.hide()
+    panel.show()
+    assert panel.saved_row.isVisible()
+    counted = panel.result["trials_done"] + panel.result["trials_pruned"]  # not the cut-off one
+    assert panel.saved_box.currentText().endswith(f": {counted} of 6 trials done")
+    with qtbot.waitSignal(panel.sweep_ended, timeout=SWEEP_TIMEOUT_MS) as ended:
+        click(qtbot, panel.resume_button)
+    assert ended.args == ["finished"] and not panel.result["stopped"]
+    assert panel.result["trials_done"] == 6
+    assert not panel.saved_row.isVisible()
 
 
 @pytest.mark.slow

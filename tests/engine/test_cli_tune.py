@@ -153,13 +153,30 @@ def test_mistakes_are_refused_in_one_line(argv: list[str]) -> None:
     refused_in_one_line(invoke(argv))
 
 
-@pytest.mark.parametrize("tuner", ["lr", "batch-size", "speed"])
+def test_tune_epoch_time_scales_measured_steps_to_the_splits(spec_file: Path) -> None:
+    result = invoke(["tune", "epoch-time", "--spec", str(spec_file), "--steps", "4", "--json"])
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert (data["train_images"], data["val_images"], data["batch_size"]) == (240, 60, 16)
+    assert data["images_per_s"] > 0 and data["eval_s"] > 0
+    assert data["train_s"] == pytest.approx(240 / data["images_per_s"])
+    assert data["epoch_s"] == pytest.approx(data["train_s"] + data["eval_s"])
+    text = invoke(["tune", "epoch-time", "--spec", str(spec_file), "--steps", "4"])
+    assert text.out.startswith("One epoch takes about ") and "validating 60" in text.out
+
+
+@pytest.mark.parametrize("tuner", ["lr", "batch-size", "speed", "epoch-time"])
 def test_each_tuner_has_help_with_the_spec_options(tuner: str) -> None:
     result = invoke(["tune", tuner, "--help"])
     assert result.code == 0
     for option in ("--spec", "--data", "--model", "--batch-size", "--device", "--json"):
         assert option in result.out
-    own = {"lr": "--start-lr", "batch-size": "--limit-batch", "speed": "--options"}[tuner]
+    own = {
+        "lr": "--start-lr",
+        "batch-size": "--limit-batch",
+        "speed": "--options",
+        "epoch-time": "--steps",
+    }[tuner]
     assert own in result.out
 
 

@@ -21,6 +21,7 @@ import pytest
 from cnn_lab.engine.cli import main
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.search import SearchSpec, apply
+from cnn_lab.engine.search.history import saved_sweeps
 from cnn_lab.engine.search.storage import default_storage_path, open_storage
 from cnn_lab.engine.search.study import run_sweep
 from cnn_lab.engine.specs import RunSpec
@@ -311,11 +312,19 @@ def test_a_stopped_sweep_reruns_the_interrupted_trial_on_resume(db_path: Path) -
 
     first = run_sweep(spec, db_path, trainer=PlantedTrainer(score), should_stop=lambda: stop[0])
     assert first.trials_done == 0 and first.trials_failed == 0
+    # The database remembers the sweep, so the app can offer to resume it after a restart.
+    (saved,) = saved_sweeps(db_path)
+    assert saved.unfinished and saved.describe() == f"{spec.study_name()}: 0 of 2 trials done"
+    assert saved.search == spec
     stop[0] = False
     trainer = PlantedTrainer(lambda call, s: s.train.lr)
-    second = run_sweep(spec, db_path, trainer=trainer)
+    second = run_sweep(saved.search, db_path, trainer=trainer)
     assert second.trials_done == 2 and len(trainer.calls) == 2
     assert second.best_params == {"train.lr": 0.02}
+    (saved,) = saved_sweeps(db_path)
+    assert not saved.unfinished and saved.counted == 2
+    # Every trial's run belongs to the sweep's one experiment (the cut-off one included).
+    assert {r.experiment_id for r in all_runs(db_path)} == {1}
 
 
 def test_a_different_search_under_the_same_name_is_refused(db_path: Path) -> None:

@@ -1,0 +1,92 @@
+"""The sweeps a run database has seen, and which of them stopped before their budget was spent.
+
+A sweep killed with the app, or stopped, resumes when the same search runs again (study.py).
+The app must therefore be able to find it again after a restart, with nothing but the run
+database: each sweep is recorded there as an experiment of kind "sweep" holding its
+SearchSpec (``sweep_experiment``), and its study in the journal beside the database says how
+many trials count so far. A sweep whose counted trials fall short of its budget is
+unfinished, and the Sweep panel offers to resume it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.search import storage as stg
+from cnn_lab.engine.search.spec import SearchSpec
+from cnn_lab.engine.store import RunStore
+
+log = logging.getLogger(__name__)
+
+SWEEP_KIND = "sweep"
+"""The run store's experiment kind for a sweep; its name is the study's."""
+
+
+@dataclass(frozen=True)
+class SavedSweep:
+    """One sweep as the database and its study remember it."""
+
+    name: str
+    search: SearchSpec
+    counted: int
+    """Trials that count against the budget: finished, not merely interrupted."""
+    budget: int | None
+
+    @property
+    def unfinished(self) -> bool:
+        return self.budget is not None and self.counted < self.budget
+
+    def describe(self) -> str:
+        of = f" of {self.budget}" if self.budget is not None else ""
+        return f"{self.name}: {self.counted}{of} trials done"
+
+
+def saved_sweeps(db_path: str | Path, storage: str | None = None) -> list[SavedSweep]:
+    """The sweeps recorded in ``db_path``, newest first; never raises for an unreadable one.
+
+    Reads the default journal beside the database unless ``storage`` names another; a sweep
+    whose study is missing there (run with a shared ``--storage``) counts no trials.
+    """
+    if not Path(db_path).exists():
+        return []
+    try:
+        with RunStore.open(db_path) as store:
+            rows = store.experiments(SWEEP_KIND)
+    except UserError as exc:
+        log.info("no saved sweeps: %s", exc.message)
+        return []
+    journal = storage or stg.default_storage_path(db_path)
+    opened = (
+        stg.open_storage(storage, db_path)
+        if "://" in str(journal) or Path(journal).exists()
+        else None
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    found = []
+    for row in rows:
+        try:
+            search = SearchSpec.from_json(row["spec_json"])
+        except UserError:
+            continue  # written by a newer cnn-lab, or damaged: nothing to resume from
+        found.append(
+            SavedSweep(row["name"], search, _counted(opened, row["name"]), search.budget())
+        )
+    return found
+
+
+def _counted(storage: object, name: str) -> int:
+    if storage is None:
+        return 0
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return 0
+    return sum(stg.counted(t) for t in study.get_trials(deepcopy=False))
+
+
+__all__ = ["SWEEP_KIND", "SavedSweep", "saved_sweeps"]
