@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TextIO
 
 from cnn_lab.engine import __version__
 from cnn_lab.engine.cli_data import add_data_commands
+from cnn_lab.engine.cli_evaluate import add_evaluate_commands
 from cnn_lab.engine.cli_model import add_model_commands
 from cnn_lab.engine.cli_sweep import add_sweep_commands
 from cnn_lab.engine.cli_train import add_train_commands
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(commands, _Parser)
     add_tune_commands(commands, _Parser)
     add_sweep_commands(commands, _add_db)
+    add_evaluate_commands(commands, _add_db)
 
     runs = commands.add_parser("runs", help="list or show recorded runs")
     runs_commands = runs.add_subparsers(

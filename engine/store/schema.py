@@ -121,8 +121,16 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _v2_rollups(db: sqlite_utils.Database) -> None:
+    from cnn_lab.engine.store import rollups
+
+    db.execute(rollups.CREATE_SQL)
+    rollups.rebuild(db.conn)  # a store written before roll-ups gets them for its old runs
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, metrics, system samples, artifacts, experiments, datasets", _v1_initial),
+    Migration(2, "metric roll-ups: each curve's extremes per 64 steps", _v2_rollups),
 )
 
 SCHEMA_VERSION: int = MIGRATIONS[-1].version

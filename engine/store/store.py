@@ -29,7 +29,7 @@ import psutil
 import sqlite_utils
 
 from cnn_lab.engine.errors import RunNotFound, StoreError
-from cnn_lab.engine.store import schema
+from cnn_lab.engine.store import rollups, schema
 from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
 from cnn_lab.engine.store.status import ACTIVE, ALL, CRASHED, FINAL, QUEUED, RUNNING
 
@@ -508,10 +508,12 @@ class RunStore:
     def _insert_metrics(conn: sqlite3.Connection, rows: Iterable[MetricPoint]) -> None:
         # executemany on the raw connection: sqlite-utils' insert_all introspects the table on
         # every call, which is measurable at thousands of points a second.
+        values = [(p.run_id, p.step, p.epoch, p.key, p.value, p.time) for p in rows]
         conn.executemany(
             "INSERT INTO metrics (run_id, step, epoch, key, value, time) VALUES (?, ?, ?, ?, ?, ?)",
-            ((p.run_id, p.step, p.epoch, p.key, p.value, p.time) for p in rows),
+            values,
         )
+        rollups.add(conn, values)
 
     @staticmethod
     def _insert_samples(conn: sqlite3.Connection, rows: Iterable[SystemSample]) -> None:
@@ -594,6 +596,7 @@ class RunStore:
             cursor = conn.execute(
                 "DELETE FROM metrics WHERE run_id = ? AND step > ?", [run_id, after_step]
             )
+            rollups.rebuild(conn, run_id, from_step=after_step + 1)
             return cursor.rowcount
 
     @_guarded

@@ -94,6 +94,17 @@ class _Epoch:
         }
 
 
+def eval_logits(model: nn.Module, x: torch.Tensor, t: TrainSpec) -> torch.Tensor:
+    """Logits as evaluation scores them: fp32, and with ``tta_flip`` the log of the mean of
+    the image's and its mirror's predicted distributions (call under ``autocast``)."""
+    logits = model(x).float()
+    if t.tta_flip:
+        flipped = model(x.flip(3)).float()
+        probs = (logits.softmax(1) + flipped.softmax(1)) / 2
+        logits = probs.clamp_min(1e-12).log()
+    return logits
+
+
 def evaluate(
     model: nn.Module,
     loader: BatchLoader,
@@ -113,11 +124,7 @@ def evaluate(
     with torch.inference_mode():
         for batch in loader:
             with autocast(t, loader.device):
-                logits = model(batch.x).float()
-                if t.tta_flip:
-                    flipped = model(batch.x.flip(3)).float()
-                    probs = (logits.softmax(1) + flipped.softmax(1)) / 2
-                    logits = probs.clamp_min(1e-12).log()
+                logits = eval_logits(model, batch.x, t)
             loss_sum += nn.functional.cross_entropy(logits, batch.labels, reduction="sum")
             correct += (logits.argmax(1) == batch.labels).sum()
             if should_stop():

@@ -1,0 +1,1 @@
+"""Evaluating a trained run: scores per class, the confusion matrix, the costliest mistakes."""
