@@ -49,8 +49,9 @@ class SavedSweep:
 def saved_sweeps(db_path: str | Path, storage: str | None = None) -> list[SavedSweep]:
     """The sweeps recorded in ``db_path``, newest first; never raises for an unreadable one.
 
-    Reads the default journal beside the database unless ``storage`` names another; a sweep
-    whose study is missing there (run with a shared ``--storage``) counts no trials.
+    Reads the default journal beside the database unless ``storage`` names another. A sweep
+    whose study is not there (one run with a shared ``--storage``) is left out: resuming it
+    from here would start its study afresh and repeat its trials.
     """
     if not Path(db_path).exists():
         return []
@@ -73,19 +74,20 @@ def saved_sweeps(db_path: str | Path, storage: str | None = None) -> list[SavedS
             search = SearchSpec.from_json(row["spec_json"])
         except UserError:
             continue  # written by a newer cnn-lab, or damaged: nothing to resume from
-        found.append(
-            SavedSweep(row["name"], search, _counted(opened, row["name"]), search.budget())
-        )
+        counted = _counted(opened, row["name"])
+        if counted is not None:
+            found.append(SavedSweep(row["name"], search, counted, search.budget()))
     return found
 
 
-def _counted(storage: object, name: str) -> int:
+def _counted(storage: object, name: str) -> int | None:
+    """Trials that count in study ``name``; None when the storage has no such study."""
     if storage is None:
-        return 0
+        return None
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        return 0
+        return None
     return sum(stg.counted(t) for t in study.get_trials(deepcopy=False))
 
 

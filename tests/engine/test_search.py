@@ -499,3 +499,17 @@ def test_cli_sweep_shows_the_spread_over_folds(
     assert main(["sweep", str(path), "--db", str(db_path)]) == 0
     out = capsys.readouterr().out
     assert "val.accuracy 55.0% ± 5.0%" in out and "1 done" in out
+
+
+def test_a_sweep_kept_in_another_storage_is_not_offered_for_resuming_here(
+    db_path: Path, tmp_path: Path
+) -> None:
+    spec = search([{"path": "train.lr", "values": [0.01, 0.02]}], strategy="grid", name="away")
+    run_sweep(
+        spec,
+        db_path,
+        storage=str(tmp_path / "shared.journal"),
+        trainer=PlantedTrainer(lambda call, s: 0.5),
+        should_stop=lambda: True,
+    )
+    assert saved_sweeps(db_path) == []  # its study is in shared.journal, not beside the db
