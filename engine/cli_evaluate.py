@@ -1,4 +1,8 @@
-"""``cnn-lab evaluate RUN_ID``: a finished run's scores on its held-out images.
+"""``cnn-lab evaluate RUN_ID`` and ``cnn-lab predict RUN_ID IMAGE...``: using a trained run.
+
+``predict`` prints each image's top classes with their probabilities (``--json``: one
+object with a ``predictions`` list; ``--csv OUT``: one row per image); a folder stands for
+its images, and an unreadable file is a row with its reason.
 
 Prints the accuracy, loss, per-class precision, recall and F1 and the costliest mistakes,
 or with ``--json`` one object (``Evaluation.to_dict()``: the confusion matrix included).
@@ -42,6 +46,18 @@ def add_evaluate_commands(commands: Any, add_db: Callable[[argparse.ArgumentPars
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    predict = commands.add_parser(
+        "predict", help="the top classes of images (files or folders) by a trained run"
+    )
+    predict.add_argument("run_id", type=int, metavar="RUN_ID")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    add_db(predict)
+    predict.add_argument("--top", type=int, default=5, metavar="K", help="classes per image")
+    predict.add_argument("--csv", metavar="OUT.csv", help="also write the predictions as CSV")
+    predict.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    predict.add_argument("--json", action="store_true", help="print one JSON object")
+    predict.set_defaults(handler=cmd_predict)
+
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.evaluation.evaluate import evaluate_run
@@ -70,4 +86,35 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-__all__ = ["add_evaluate_commands", "cmd_evaluate"]
+def cmd_predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.evaluation.predict import Predictor, expand, write_csv
+
+    if args.top < 1:
+        raise UserError("--top must be 1 or more.")
+    db = resolve_db_path(args.db)
+    if not db.exists():
+        raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
+    paths = expand(args.images)
+    if not paths:
+        raise UserError("No images to predict: the folders given hold no image files.")
+    with RunStore.open(db) as store:
+        predictor = Predictor.from_run(store, args.run_id, device=args.device)
+    predictions = predictor.predict(paths, top=args.top)
+    if args.csv:
+        try:
+            write_csv(predictions, args.csv)
+        except OSError as exc:
+            raise UserError(f"Could not write {args.csv}: {exc.strerror or exc}.") from None
+    if args.json:
+        out.write(
+            json.dumps({"run_id": args.run_id, "predictions": [p.to_dict() for p in predictions]})
+            + "\n"
+        )
+        return 0
+    for p in predictions:
+        shown = ", ".join(f"{name} {probability:.1%}" for name, probability in p.top)
+        out.write(f"{p.image}: {shown or p.error}\n")
+    return 0
+
+
+__all__ = ["add_evaluate_commands", "cmd_evaluate", "cmd_predict"]

@@ -92,3 +92,52 @@ def test_evaluate_refuses_what_it_cannot_score(
     assert no_test.split == "val"
     unweighted = invoke(["evaluate", str(queued), "--db", str(db)])
     assert unweighted.code == 2 and "has no saved weights" in unweighted.err
+
+
+def test_predict_gives_the_test_images_the_answers_evaluation_gave(
+    tested_run: tuple[Path, int], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from cnn_lab.engine.data.prepare import prepare_dataset
+
+    db, run_id = tested_run
+    with RunStore.open(db) as store:
+        spec = RunSpec.from_json(store.get_run(run_id).spec_json)
+        accuracy = evaluate_run(store, run_id).scores.accuracy
+    prepared = prepare_dataset(spec.dataset)
+    test = prepared.split(spec.dataset).test
+    folder = tmp_path / "images"
+    truth = {}
+    for i in test:  # the test images, as lossless files in nested folders
+        path = folder / prepared.classes[prepared.labels[i]] / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(prepared.images[i]).save(path)
+        truth[str(path)] = prepared.classes[prepared.labels[i]]
+    (folder / "broken.png").write_bytes(b"not an image")
+    out_csv = tmp_path / "predictions.csv"
+    result = invoke(
+        ["predict", str(run_id), str(folder), "--db", str(db), "--json", "--top", "3",
+         "--csv", str(out_csv)]
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    predictions = json.loads(result.out)["predictions"]
+    assert len(predictions) == 61
+    broken = [p for p in predictions if p["image"].endswith("broken.png")]
+    assert broken[0]["top"] == [] and broken[0]["error"]
+    scored = [p for p in predictions if p["top"]]
+    assert all(len(p["top"]) == 3 for p in scored)
+    assert all(p["top"][0]["probability"] >= p["top"][1]["probability"] for p in scored)
+    right = sum(p["top"][0]["class"] == truth[p["image"]] for p in scored)
+    assert right / 60 == pytest.approx(accuracy)  # the same answers as evaluation
+    rows = out_csv.read_text(encoding="utf-8").splitlines()
+    assert (
+        rows[0] == "image,class_1,probability_1,class_2,probability_2,class_3,probability_3,error"
+    )
+    assert len(rows) == 62
+    text = invoke(["predict", str(run_id), str(folder / "broken.png"), "--db", str(db)])
+    assert text.code == 0 and text.out.startswith(str(folder / "broken.png") + ": ")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = invoke(["predict", str(run_id), str(empty), "--db", str(db)])
+    assert refused.code == 2 and "No images to predict" in refused.err
