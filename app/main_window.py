@@ -399,8 +399,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
-        self.sweep_panel.shutdown()  # nor does a sweep's
         if self.controller.busy:
             self.status_label.setText("Stopping the running job before closing…")
             self.controller.shutdown()
+        # After the controller: the sweep gives its held slots back as it ends, and a run
+        # queued for them must not start while the window closes.
+        self.sweep_panel.shutdown()  # a sweep's child never outlives the window either
         event.accept()

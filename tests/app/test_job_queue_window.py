@@ -147,7 +147,7 @@ def test_two_gpu_jobs_run_at_once_on_different_slots(qtbot, stub_window, db_path
     assert win.train_action.isEnabled() and not win.stop_action.isEnabled()
 
 
-def test_a_sweeps_slots_are_kept_from_the_queue_until_it_ends(qtbot, stub_window) -> None:  # type: ignore[no-untyped-def]
+def test_a_sweeps_slots_are_kept_from_the_queue_until_it_ends(qtbot, stub_window, db_path) -> None:  # type: ignore[no-untyped-def]
     win, workers = stub_window
     panel = win.sweep_panel
     assert panel.free_slots is not None and panel.free_slots() == GPU_SLOTS
@@ -170,6 +170,14 @@ def test_a_sweeps_slots_are_kept_from_the_queue_until_it_ends(qtbot, stub_window
     assert win.controller.holds() == {}
     assert win.controller.assignments() == {a: "cuda:1", b: "cpu"}
     assert workers[b].device == "cpu"
+    # Closing the window while a run waits for a sweep's slot does not start it on the way out.
+    workers[a].finish()  # cuda:1 is free but for the sweep that now holds it
+    panel._set_running(True)
+    panel._on_slots(["cuda:1"], "one at a time on cuda:1")
+    c = train_on(win, "cuda:1")
+    assert win.controller.queued_ids() == [c] and win.controller.free_slots() == ["cuda:0"]
+    win.close()
+    assert c not in workers and status_of(db_path, c)[0] == st.STOPPED
     # A device that names no slot holds the one the engine would resolve it to.
     assert win.controller.hold("x", ["auto", "cuda"]) == ["cuda:0"]
     win.controller.release("x")
