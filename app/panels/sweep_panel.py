@@ -50,6 +50,7 @@ from cnn_lab.app.widgets.tuner_section import ERROR_STYLE, NOTE_STYLE
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search.history import SavedSweep, saved_sweeps
 from cnn_lab.engine.search.paths import apply
+from cnn_lab.engine.search.slots import GpuMemory, plan_slots
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
@@ -347,18 +348,21 @@ class SweepPanel(QWidget):
     def _expected_parallel(self, search: SearchSpec) -> int:
         """Trials at once as the child will plan them, at least: one per free GPU (+ CPU).
 
-        The child may pack more onto a GPU when the memory estimate allows; the panel
-        does not load torch to find out, so its estimate errs long.
+        The same plan (slots.py) without the memory estimate: the child may pack more onto a
+        GPU when the estimate allows; the panel does not load torch to find out, so its
+        estimate errs long.
         """
-        if self.free_slots is None or search.base.train.world_size > 1:
+        if self.free_slots is None:
             return 1
-        device = search.base.train.device.lower()
-        gpus = [s for s in self.free_slots() if s.startswith("cuda:")]
-        if device.startswith("cuda:"):
-            gpus = [s for s in gpus if s == device]
-        elif device not in ("auto", "cuda"):
-            return 1
-        return max(1, len(gpus) + (1 if gpus and self.cpu_too.isChecked() else 0))
+        gpus = [
+            GpuMemory(int(slot.split(":", 1)[1]), "", 0)
+            for slot in self.free_slots()
+            if slot.startswith("cuda:")
+        ]
+        train = search.base.train
+        return plan_slots(
+            train.device, train.world_size, gpus, None, cpu=self.cpu_too.isChecked()
+        ).parallel
 
     def measure_epoch(self) -> bool:
         """Time an epoch of the current choices in a tuner child (a few steps, seconds)."""

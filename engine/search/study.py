@@ -586,14 +586,14 @@ def _train(
             seed_base=seed_base,
         )
         return
-    objective = _Objective(
+    objective = objective_for(
         search,
-        Path(db_path),
-        trainer or _run_job(),
+        db_path,
+        trainer,
         should_stop,
-        emit,
         sample_system,
-        slots[0] if slots else None,
+        device=slots[0] if slots else None,
+        emit=emit,
     )
     work(search, study, objective, should_stop, progress)
 
@@ -606,16 +606,11 @@ def objective_for(
     sample_system: bool,
     *,
     device: str | None = None,
+    emit: Emit = lambda event: None,
 ) -> _Objective:
     """What a worker calls per trial: trains it (on ``device``) and returns its score."""
     return _Objective(
-        search,
-        Path(db_path),
-        trainer or _run_job(),
-        should_stop,
-        lambda event: None,
-        sample_system,
-        device,
+        search, Path(db_path), trainer or _run_job(), should_stop, emit, sample_system, device
     )
 
 
