@@ -22,21 +22,37 @@ def create_window(db: str | None) -> MainWindow:
     return MainWindow(AppState(path))
 
 
-def run_gui(db: str | None = None, screenshot: str | None = None, panel: str | None = None) -> int:
+def run_gui(
+    db: str | None = None,
+    screenshot: str | None = None,
+    panel: str | None = None,
+    runs: list[int] | None = None,
+) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnn-lab")
     app.setOrganizationName("cnn-lab")
     window = create_window(db)
     if screenshot:
-        return save_screenshot(window, Path(screenshot), panel)
+        return save_screenshot(window, Path(screenshot), panel, runs)
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     return app.exec()
 
 
-def save_screenshot(window: MainWindow, out: Path, panel: str | None = None) -> int:
-    """Render the window (or one panel, as the window shows it) to ``out`` as PNG."""
+def save_screenshot(
+    window: MainWindow, out: Path, panel: str | None = None, runs: list[int] | None = None
+) -> int:
+    """Render the window (or one panel, as the window shows it) to ``out`` as PNG.
+
+    ``runs`` are selected in Runs first, as a person would before opening Evaluate, Predict or
+    (with two or more) Compare.
+    """
     app = QApplication.instance()
+    if runs:
+        if not window.runs_panel.select_runs(runs):
+            raise UserError(f"None of the runs {runs} is listed in {window.state.db_path}.")
+        if len(runs) > 1:
+            window.compare(runs)
     if panel is not None:
         key = panel.strip().lower()
         if key not in window.panels:

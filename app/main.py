@@ -18,12 +18,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is not None:
         return run_command(args)
-    if args.panel and not args.screenshot:
-        parser.error("--panel only works with --screenshot")
+    if (args.panel or args.runs) and not args.screenshot:
+        parser.error("--panel and --runs only work with --screenshot")
+    try:
+        runs = [int(part) for part in (args.runs or "").split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--runs takes run ids separated by commas, not {args.runs!r}")
     from cnn_lab.app.gui import run_gui
 
     try:
-        return run_gui(db=args.db, screenshot=args.screenshot, panel=args.panel)
+        return run_gui(db=args.db, screenshot=args.screenshot, panel=args.panel, runs=runs)
     except UserError as exc:
         sys.stderr.write(f"cnn-lab: {exc}\n")
         return 2

@@ -29,9 +29,12 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.bridge.job_controller import JobController
 from cnn_lab.app.panels.architecture_panel import ArchitecturePanel
+from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.panels.data_panel import DataPanel
+from cnn_lab.app.panels.evaluation_panel import EvaluationPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.panels.monitor_panel import MonitorPanel
+from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.panels.sweep_panel import SweepPanel
 from cnn_lab.app.panels.tune_panel import TunePanel
@@ -73,6 +76,9 @@ class MainWindow(QMainWindow):
         self.sweep_panel = SweepPanel(state)
         self.monitor_panel = MonitorPanel(state)
         self.runs_panel = RunsPanel(state)
+        self.compare_panel = ComparePanel(state)
+        self.evaluation_panel = EvaluationPanel(state)
+        self.predict_panel = PredictPanel(state)
         self.panels: dict[str, QWidget] = {
             "data": self.data_panel,
             "architecture": self.architecture_panel,
@@ -81,6 +87,9 @@ class MainWindow(QMainWindow):
             "sweep": self.sweep_panel,
             "monitor": self.monitor_panel,
             "runs": self.runs_panel,
+            "compare": self.compare_panel,
+            "evaluate": self.evaluation_panel,
+            "predict": self.predict_panel,
         }
         self.tabs = QTabWidget()
         for panel in self.panels.values():
@@ -105,6 +114,13 @@ class MainWindow(QMainWindow):
         self.sweep_panel.slots_taken.connect(self.controller.hold)
         self.sweep_panel.slots_released.connect(self.controller.release)
         self.runs_panel.resume_requested.connect(self.resume)
+        self.runs_panel.compare_requested.connect(self.compare)
+        # Evaluate and Predict act on the run selected in Runs.
+        self.runs_panel.run_selected.connect(self.evaluation_panel.set_run)
+        self.runs_panel.run_selected.connect(self.predict_panel.set_run)
+        self.evaluation_panel.set_run(self.runs_panel.selected_run_id())
+        self.predict_panel.set_run(self.runs_panel.selected_run_id())
+        self.runs_panel.runs_deleted.connect(self._forget_runs)
         self.jobs_view.move_requested.connect(self.controller.move)
         self.jobs_view.priority_requested.connect(self.controller.set_priority)
         self.jobs_view.cancel_requested.connect(self._cancel)
@@ -237,6 +253,22 @@ class MainWindow(QMainWindow):
             self._focus_next_start = False
         if run_id in self.controller.queued_ids():
             self.status_label.setText(f"Run {run_id} queued to resume.")
+
+    def compare(self, run_ids: list[int]) -> None:
+        """Show these runs side by side in Compare."""
+        self.compare_panel.show_runs(run_ids)
+        self.tabs.setCurrentWidget(self.compare_panel)
+
+    def _forget_runs(self, run_ids: list[int]) -> None:
+        """Deleted runs leave every panel that showed them."""
+        gone = set(run_ids)
+        if gone & set(self.compare_panel.run_ids()):
+            self.compare_panel.show_runs([i for i in self.compare_panel.run_ids() if i not in gone])
+        for panel in (self.evaluation_panel, self.predict_panel):
+            if panel.run_id in gone:
+                panel.set_run(None)
+        if self.monitor_panel.run_id in gone and not self._monitor_is_live():
+            self._show_latest_run()
 
     def stop(self) -> None:
         """Stop the run the Monitor shows (every running run if it shows none)."""
@@ -399,6 +431,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
+        self.evaluation_panel.cancel()  # background evaluations and predictions stop at
+        self.predict_panel.cancel()  # their next check instead of writing after the window
         if self.controller.busy:
             self.status_label.setText("Stopping the running job before closing…")
             self.controller.shutdown()

@@ -7,6 +7,9 @@ size cnn-lab writes) and one run whose ``train.loss`` has ``--points`` points, t
   a bare ``SELECT`` of the same rows (the ratio is what parsing and records cost);
 - the Runs panel's ``refresh`` with that many runs (Qt offscreen, the table filled and
   laid out), which is what "opens in under a second" means for a person;
+- a search over them (``tag:`` plus a hyperparameter range, sorted by a result), in SQL
+  through ``query_runs``, against the naive baseline of listing every run and filtering the
+  parsed specs in Python, and the panel showing that search;
 - the long run's curve: ``downsampled`` (two points per bucket, 2,000 buckets) against
   loading every point with ``RunStore.metrics`` (the baseline), and the Monitor panel drawing
   the stored run.
@@ -45,7 +48,12 @@ def fill(db: Path, runs: int, points: int) -> int:
     from cnn_lab.engine.store import RunStore
 
     spec = RunSpec.from_dict({"dataset": {"source": "sample:shapes"}})
-    spec_json, spec_hash = spec.to_json(), spec.spec_hash()
+    spec_dict, spec_hash = json.loads(spec.to_json()), spec.spec_hash()
+
+    def spec_json(lr: float) -> str:
+        spec_dict["train"]["lr"] = lr
+        return json.dumps(spec_dict)
+
     rng = random.Random(0)
     now = time.time()
     with RunStore.open(db) as store:
@@ -58,7 +66,7 @@ def fill(db: Path, runs: int, points: int) -> int:
             (
                 (
                     f"run {i}",
-                    spec_json,
+                    spec_json(rng.choice([0.3, 0.1, 0.03, 0.01, 0.003])),
                     spec_hash,
                     rng.choice(["small_cnn", "resnet9", "resnet18"]),
                     now - i,
@@ -78,8 +86,13 @@ def fill(db: Path, runs: int, points: int) -> int:
                 for i in range(runs)
             ),
         )
+        # A tenth of the runs carry a tag, as a person marks the ones worth keeping.
+        conn.executemany(
+            "INSERT INTO run_tags (run_id, tag) SELECT id, ? FROM runs WHERE id % 10 = ?",
+            [("keep", 0), ("baseline", 1)],
+        )
         conn.execute("COMMIT")
-        long_run = store.create_run(spec_json=spec_json, spec_hash=spec_hash, name="long")
+        long_run = store.create_run(spec_json=spec_json(0.1), spec_hash=spec_hash, name="long")
         store.mark_running(long_run, pid=os.getpid(), device="cpu")
         from cnn_lab.engine.store import MetricPoint
 
@@ -91,6 +104,21 @@ def fill(db: Path, runs: int, points: int) -> int:
             )
         store.finish_run(long_run, "completed")
     return long_run
+
+
+SEARCH = "tag:keep lr<0.05 sort:-best_val_accuracy"
+"""The Runs browser search timed: a tag, a hyperparameter range, sorted by a result."""
+
+
+def naive_search(store: Any, limit: int) -> list[Any]:
+    """The baseline: list every run, then filter and sort the parsed specs in Python."""
+    records = store.list_runs(limit=limit)
+    chosen = [
+        r
+        for r in records
+        if "keep" in r.tags and json.loads(r.spec_json)["train"]["lr"] < 0.05 and not r.archived
+    ]
+    return sorted(chosen, key=lambda r: -(r.summary.get("best_val_accuracy") or -1))
 
 
 def main() -> None:
@@ -108,6 +136,7 @@ def main() -> None:
     from cnn_lab.app.state import AppState
     from cnn_lab.engine.store import RunStore
     from cnn_lab.engine.store.curves import downsampled
+    from cnn_lab.engine.store.run_query import RunQuery
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,6 +154,11 @@ def main() -> None:
                 ).fetchall(),
             )
             list_s = best_of(args.repeat, lambda: store.list_runs(limit=args.runs + 1))
+            query = RunQuery(text=SEARCH, limit=args.runs + 1)
+            search_s = best_of(args.repeat, lambda: store.query_runs(query))
+            found = len(store.query_runs(query))
+            naive_s = best_of(args.repeat, lambda: naive_search(store, args.runs + 1))
+            assert len(naive_search(store, args.runs + 1)) == found
             full_s = best_of(args.repeat, lambda: store.metrics(long_run, "train.loss"))
             down_s = best_of(args.repeat, lambda: downsampled(store, long_run, "train.loss"))
             shown = len(downsampled(store, long_run, "train.loss"))
@@ -142,6 +176,13 @@ def main() -> None:
 
         panel_s = best_of(args.repeat, refresh)
         listed = panel.model.rowCount()
+
+        def search() -> None:
+            panel.set_filter(SEARCH)
+            app.processEvents()
+            panel.set_filter("")
+
+        panel_search_s = best_of(args.repeat, search)
         monitor = MonitorPanel(state)
         monitor.resize(1280, 800)
         monitor.show()
@@ -169,6 +210,12 @@ def main() -> None:
                 "list_runs_ratio": round(list_s / raw_s, 2),
                 "runs_panel_refresh_s": round(panel_s, 3),
                 "runs_listed": listed,
+                "search": SEARCH,
+                "search_found": found,
+                "search_sql_s": round(search_s, 3),
+                "search_naive_python_s": round(naive_s, 3),
+                "search_speedup": round(naive_s / search_s, 1),
+                "runs_panel_search_s": round(panel_search_s, 3),
                 "curve_downsampled_s": round(down_s, 3),
                 "curve_points_drawn": shown,
                 "curve_all_points_s": round(full_s, 3),

@@ -21,6 +21,7 @@ from cnn_lab.engine import __version__
 from cnn_lab.engine.cli_data import add_data_commands
 from cnn_lab.engine.cli_evaluate import add_evaluate_commands
 from cnn_lab.engine.cli_model import add_model_commands
+from cnn_lab.engine.cli_report import add_report_commands
 from cnn_lab.engine.cli_sweep import add_sweep_commands
 from cnn_lab.engine.cli_train import add_train_commands
 from cnn_lab.engine.cli_tune import add_tune_commands
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot", metavar="OUT.png", help="render the window to a PNG and exit"
     )
     parser.add_argument("--panel", metavar="NAME", help="with --screenshot: render only this panel")
+    parser.add_argument(
+        "--runs",
+        metavar="ID,ID",
+        help="with --screenshot: select these runs first (Compare compares them)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     add_train_commands(commands, _Parser, _add_db)
@@ -66,13 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_tune_commands(commands, _Parser)
     add_sweep_commands(commands, _add_db)
     add_evaluate_commands(commands, _add_db)
+    add_report_commands(commands, _add_db)
 
     runs = commands.add_parser("runs", help="list or show recorded runs")
     runs_commands = runs.add_subparsers(
         dest="runs_command", metavar="ACTION", required=True, parser_class=_Parser
     )
-    runs_list = runs_commands.add_parser("list", help="list runs, newest first")
+    runs_list = runs_commands.add_parser(
+        "list", help="list runs, newest first, or those a search finds"
+    )
     _add_db(runs_list)
+    runs_list.add_argument(
+        "search",
+        nargs="*",
+        metavar="TERM",
+        help="the Runs panel's search: status:completed tag:baseline lr<0.01 sort:-lr words",
+    )
+    runs_list.add_argument(
+        "--archived", action="store_true", help="include archived runs (hidden otherwise)"
+    )
     runs_list.add_argument(
         "--status", choices=sorted(status.ALL), help="only runs with this status"
     )
@@ -93,10 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cnn_lab.engine.store.run_query import RunQuery
+
+    query = RunQuery(
+        text=" ".join(args.search),
+        status=args.status,
+        include_archived=args.archived,
+        limit=args.limit,
+    )
     with RunStore.open(resolve_db_path(args.db)) as store:
-        records = store.list_runs(status=args.status, limit=args.limit)
+        records = store.query_runs(query)
     if args.json:
         out.write(json.dumps([r.to_dict() for r in records]) + "\n")
+        return 0
+    if not records and (args.search or args.status):
+        out.write("No run matches.\n")
         return 0
     if not records:
         out.write("No runs yet. Train one with: cnn-lab train --data sample:shapes\n")

@@ -153,6 +153,7 @@ def _train_and_record(
 ) -> dict[str, Any]:
     # Imported here so that importing engine.jobs never loads torch.
     from cnn_lab.engine.models.trained import WEIGHTS_KIND
+    from cnn_lab.engine.train.devices import environment
     from cnn_lab.engine.train.events import (
         CheckpointSaved,
         EpochEnd,
@@ -224,6 +225,7 @@ def _train_and_record(
                         "params": event.params,
                         "total_steps": event.total_steps,
                         "classes": list(event.classes),
+                        "environment": environment(),
                     },
                 )
             elif isinstance(event, CheckpointSaved):

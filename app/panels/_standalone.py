@@ -25,3 +25,12 @@ def run_standalone(make_panel: Callable[[AppState], QWidget]) -> int:
     panel.resize(1000, 700)
     panel.show()
     return app.exec()
+
+
+def run_from_argv() -> int | None:
+    """``--run N`` on the command line picks the run a panel shows (with ``--real-db``)."""
+    if "--run" in sys.argv:
+        index = sys.argv.index("--run") + 1
+        if index < len(sys.argv) and sys.argv[index].isdigit():
+            return int(sys.argv[index])
+    return None

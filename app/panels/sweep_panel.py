@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_lab.app.bridge.report_task import report_task
 from cnn_lab.app.bridge.sweep_runner import SweepRunner
 from cnn_lab.app.bridge.tune_runner import TuneRunner
 from cnn_lab.app.state import AppState
@@ -45,6 +46,7 @@ from cnn_lab.app.widgets.charts import LiveChart
 from cnn_lab.app.widgets.parallel_coordinates import ParallelCoordinates
 from cnn_lab.app.widgets.param_grid_editor import ParamGridEditor
 from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.app.widgets.report_export import ask_report_path
 from cnn_lab.app.widgets.trials_table import TrialsTable
 from cnn_lab.app.widgets.tuner_section import ERROR_STYLE, NOTE_STYLE
 from cnn_lab.engine.errors import UserError
@@ -213,6 +215,13 @@ class SweepPanel(QWidget):
         )
         self.train_best_button.setEnabled(False)
         self.train_best_button.clicked.connect(self.train_best)
+        self.report_button = QPushButton("Report…")
+        self.report_button.setToolTip(
+            "Write this sweep's report: its trials table, parallel coordinates and parameter "
+            "importance as HTML or PDF, or the trials as CSV or JSON"
+        )
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self._choose_report)
 
         for signal in (
             self.editor.changed,
@@ -271,6 +280,7 @@ class SweepPanel(QWidget):
         best = QHBoxLayout()
         best.addWidget(self.best_label, 1)
         best.addWidget(self.train_best_button)
+        best.addWidget(self.report_button)
         right = QWidget()
         results = QVBoxLayout(right)
         results.addWidget(QLabel("Trials (select rows to see their curves)"))
@@ -435,6 +445,7 @@ class SweepPanel(QWidget):
         self.curves.clear()
         self.parallel.set_trials([], metric=search.metric, maximise=search.maximise)
         self.train_best_button.setEnabled(False)
+        self.report_button.setEnabled(False)
         self.best_label.setText("")
         self._set_running(True)
         self._show_progress()
@@ -513,8 +524,37 @@ class SweepPanel(QWidget):
                 f"(run {result['best_run_id']})."
             )
         self.train_best_button.setEnabled(bool(result.get("best_params")))
+        self.report_button.setEnabled(bool(done))
         self.refresh_saved()
         self.sweep_ended.emit("finished")
+
+    def _choose_report(self) -> None:
+        if self.search is None:
+            return
+        name = self.search.study_name()
+        chosen = ask_report_path(self, f"Report of sweep {name}", f"{name}-report.html")
+        if chosen:
+            self.export_report(*chosen)
+
+    def export_report(self, path: str, fmt: str | None = None) -> Any:
+        """Write the last sweep's report in the background; its sentence shows under the best."""
+        if self.search is None:
+            return None
+        task = report_task(
+            self.state.db_path, path, sweep=self.search.study_name(), fmt=fmt, parent=self
+        )
+        self.report_button.setEnabled(False)
+        self.best_label.setText("Writing the sweep's report…")
+
+        def done(ok: bool, message: str) -> None:
+            self.report_button.setEnabled(True)
+            self.best_label.setText(message if ok else f"The report was not written: {message}")
+
+        task.finished.connect(lambda message: done(True, message))
+        task.failed.connect(lambda message: done(False, message))
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(task.deleteLater)
+        return task.start()
 
     def _on_failed(self, message: str) -> None:
         self._set_running(False)

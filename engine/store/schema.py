@@ -128,9 +128,38 @@ def _v2_rollups(db: sqlite_utils.Database) -> None:
     rollups.rebuild(db.conn)  # a store written before roll-ups gets them for its old runs
 
 
+_V3_STATEMENTS = (
+    "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE runs ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",
+    # Tags in their own table rather than a JSON column: "tag:baseline" over 10,000 runs is an
+    # index lookup, and renaming or removing one tag never rewrites a run's spec.
+    """
+    CREATE TABLE run_tags (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (run_id, tag)
+    )
+    """,
+    "CREATE INDEX idx_run_tags_tag ON run_tags(tag COLLATE NOCASE)",
+    # Runs recorded before v3 keep the tags their spec was given.
+    """
+    INSERT OR IGNORE INTO run_tags (run_id, tag)
+    SELECT runs.id, tags.value FROM runs, json_each(runs.spec_json, '$.tags') AS tags
+    WHERE json_valid(runs.spec_json) AND json_type(runs.spec_json, '$.tags') = 'array'
+      AND tags.type = 'text' AND tags.value <> ''
+    """,
+)
+
+
+def _v3_organise(db: sqlite_utils.Database) -> None:
+    for statement in _V3_STATEMENTS:
+        db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, metrics, system samples, artifacts, experiments, datasets", _v1_initial),
     Migration(2, "metric roll-ups: each curve's extremes per 64 steps", _v2_rollups),
+    Migration(3, "run notes, tags and archiving", _v3_organise),
 )
 
 SCHEMA_VERSION: int = MIGRATIONS[-1].version

@@ -29,8 +29,9 @@ import psutil
 import sqlite_utils
 
 from cnn_lab.engine.errors import RunNotFound, StoreError
-from cnn_lab.engine.store import rollups, schema
+from cnn_lab.engine.store import rollups, run_query, schema
 from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
+from cnn_lab.engine.store.run_query import RunQuery
 from cnn_lab.engine.store.status import ACTIVE, ALL, CRASHED, FINAL, QUEUED, RUNNING
 
 _T = TypeVar("_T")
@@ -54,8 +55,10 @@ _RUN_COLUMNS = (
     "heartbeat_at",
     "summary_json",
     "experiment_id",
+    "note",
+    "archived",
 )
-_RUN_SELECT = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+_RUN_SELECT = f"SELECT {', '.join(f'runs.{c}' for c in _RUN_COLUMNS)} FROM runs"
 
 _CRASH_HINT = (
     "Everything it wrote before then is kept; look at the job's log for the cause, "
@@ -85,6 +88,9 @@ class RunRecord:
     heartbeat_at: float | None
     summary: dict[str, Any] = field(default_factory=dict)
     experiment_id: int | None = None
+    note: str = ""
+    archived: bool = False
+    tags: tuple[str, ...] = ()
 
     @property
     def duration_s(self) -> float | None:
@@ -184,6 +190,19 @@ def _load_summary(text: str | None) -> dict[str, Any]:
         return {}
     loaded = json.loads(text)
     return loaded if isinstance(loaded, dict) else {}
+
+
+def _spec_tags(spec_json: str) -> list[str]:
+    """The ``tags`` a run's spec was given; none for specs that are not JSON objects."""
+    try:
+        tags = json.loads(spec_json).get("tags", [])
+    except (ValueError, AttributeError):
+        return []
+    return (
+        [t.strip() for t in tags if isinstance(t, str) and t.strip()]
+        if isinstance(tags, list)
+        else []
+    )
 
 
 def _artifact_record(
@@ -363,8 +382,105 @@ class RunStore:
             "created_at": time.time(),
             "summary_json": "{}",
         }
-        with self._write():
-            return int(self._db["runs"].insert(record).last_pk)
+        with self._write() as conn:
+            run_id = int(self._db["runs"].insert(record).last_pk)
+            conn.executemany(
+                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                [(run_id, tag) for tag in _spec_tags(spec_json)],
+            )
+            return run_id
+
+    # ------------------------------------------------------- finding and organising runs
+
+    @_guarded
+    def query_runs(
+        self, query: RunQuery, *, summary_keys: Sequence[str] | None = None
+    ) -> list[RunRecord]:
+        """The runs matching the Runs browser's search (see ``run_query``), in its order.
+
+        ``summary_keys`` keeps only those top-level keys of each summary, extracted inside
+        SQLite: a listing shows a few numbers, and parsing 10,000 whole summaries (class
+        lists, evaluations) in Python took most of the time a person waits for the list.
+        """
+        clauses, params = run_query.to_sql(query)
+        select = _RUN_SELECT
+        if summary_keys is not None:
+            pairs = ", ".join(
+                f"'{key}', json_extract(runs.summary_json, '$.{key}')"
+                for key in summary_keys
+                if key.isidentifier()
+            )
+            select = select.replace(
+                "runs.summary_json", f"json_object({pairs}) AS summary_json" if pairs else "'{}'", 1
+            )
+        rows = self._db.execute(f"{select} {clauses}", params).fetchall()
+        # json_object writes a missing key as null: drop those so .get() defaults still work.
+        return self._records(rows, drop_nulls=summary_keys is not None)
+
+    @_guarded
+    def tags_in_use(self) -> list[tuple[str, int]]:
+        """Every tag with how many runs carry it, most used first (the filter's suggestions)."""
+        rows = self._db.execute(
+            "SELECT tag, COUNT(*) FROM run_tags GROUP BY tag ORDER BY COUNT(*) DESC, tag"
+        ).fetchall()
+        return [(str(tag), int(count)) for tag, count in rows]
+
+    @_guarded
+    def rename_run(self, run_id: int, name: str) -> None:
+        self._update_run(run_id, "name = ?", [name.strip()])
+
+    @_guarded
+    def set_note(self, run_id: int, note: str) -> None:
+        self._update_run(run_id, "note = ?", [note])
+
+    @_guarded
+    def set_archived(self, run_ids: Iterable[int], archived: bool) -> None:
+        """Archive (hide from the default listing) or bring back; nothing is deleted."""
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE runs SET archived = ? WHERE id = ?",
+                [(int(archived), int(run_id)) for run_id in run_ids],
+            )
+
+    @_guarded
+    def set_tags(self, run_id: int, tags: Iterable[str]) -> None:
+        """Replace the run's tags; blank ones are dropped and repeats kept once."""
+        clean = sorted({t.strip() for t in tags if t.strip()}, key=str.lower)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is None:
+                raise self._not_found(run_id)
+            conn.execute("DELETE FROM run_tags WHERE run_id = ?", [run_id])
+            conn.executemany(
+                "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)",
+                [(run_id, tag) for tag in clean],
+            )
+
+    @_guarded
+    def delete_run_rows(self, run_ids: Iterable[int]) -> list[int]:
+        """Delete finished runs with their metrics, samples, tags and artifact rows.
+
+        Refuses (``StoreError``) while any of them is queued or running: its job would go on
+        writing into a run that no longer exists. The caller deletes the files afterwards
+        (``run_files.delete_run_files``), so a locked database never leaves a run without them.
+        """
+        ids = [int(run_id) for run_id in run_ids]
+        with self._write() as conn:
+            marks = ",".join("?" * len(ids))
+            active = conn.execute(
+                f"SELECT id FROM runs WHERE id IN ({marks}) AND status IN "
+                f"({','.join('?' * len(ACTIVE))})",
+                [*ids, *sorted(ACTIVE)],
+            ).fetchall()
+            if active:
+                raise StoreError(
+                    f"Run {active[0][0]} is still queued or running, so it cannot be deleted.",
+                    "Stop it first.",
+                )
+            found = {r[0] for r in conn.execute(f"SELECT id FROM runs WHERE id IN ({marks})", ids)}
+            if missing := sorted(set(ids) - found):
+                raise self._not_found(missing[0])
+            conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids)
+        return ids
 
     @_guarded
     def mark_running(self, run_id: int, *, pid: int, device: str, host: str | None = None) -> None:
@@ -429,10 +545,10 @@ class RunStore:
     @_guarded
     def get_run(self, run_id: int) -> RunRecord:
         """The run with id ``run_id``; ``RunNotFound`` if there is none."""
-        row = self._db.execute(f"{_RUN_SELECT} WHERE id = ?", [run_id]).fetchone()
+        row = self._db.execute(f"{_RUN_SELECT} WHERE runs.id = ?", [run_id]).fetchone()
         if row is None:
             raise self._not_found(run_id)
-        return self._record(row)
+        return self._records([row])[0]
 
     @_guarded
     def list_runs(
@@ -441,10 +557,10 @@ class RunStore:
         """Runs newest first, optionally only those with ``status``."""
         where, params = ("WHERE status = ?", [status]) if status is not None else ("", [])
         rows = self._db.execute(
-            f"{_RUN_SELECT} {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            f"{_RUN_SELECT} {where} ORDER BY runs.created_at DESC, runs.id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
-        return [self._record(row) for row in rows]
+        return self._records(rows)
 
     def _update_run(self, run_id: int, assignments: str, params: Sequence[Any]) -> None:
         with self._write() as conn:
@@ -464,11 +580,33 @@ class RunStore:
     def _not_found(self, run_id: int) -> RunNotFound:
         return RunNotFound(f"There is no run {run_id} in {self._path}.")
 
-    @staticmethod
-    def _record(row: Sequence[Any]) -> RunRecord:
-        values = dict(zip(_RUN_COLUMNS, row, strict=True))
-        values["summary"] = _load_summary(values.pop("summary_json"))
-        return RunRecord(**values)
+    def _records(
+        self, rows: Sequence[Sequence[Any]], *, drop_nulls: bool = False
+    ) -> list[RunRecord]:
+        """Decode rows, with every listed run's tags fetched in one query.
+
+        One query for all tags rather than a subquery per row: with 10,000 runs listed the
+        per-row subquery cost more than the listing itself.
+        """
+        ids = json.dumps([row[0] for row in rows])
+        tags: dict[int, list[str]] = {}
+        for run_id, tag in self._db.execute(
+            "SELECT run_id, tag FROM run_tags WHERE run_id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY tag COLLATE NOCASE",
+            [ids],
+        ):
+            tags.setdefault(run_id, []).append(tag)
+        records = []
+        for row in rows:
+            values = dict(zip(_RUN_COLUMNS, row, strict=True))
+            summary = _load_summary(values.pop("summary_json"))
+            if drop_nulls:
+                summary = {key: value for key, value in summary.items() if value is not None}
+            values["summary"] = summary
+            values["archived"] = bool(values["archived"])
+            values["tags"] = tuple(tags.get(values["id"], ()))
+            records.append(RunRecord(**values))
+        return records
 
     # --------------------------------------------------------------- metrics and samples
 

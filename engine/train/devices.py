@@ -54,3 +54,34 @@ def describe_device(device: torch.device) -> str:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def environment() -> dict[str, str]:
+    """The versions a run trains with, saved in its summary so a report can say them later.
+
+    Recorded by the run itself rather than read when the report is written: a report made a
+    month later, after an upgrade, must still say what trained the run.
+    """
+    import platform
+
+    from cnn_lab.engine import __version__
+
+    found = {
+        "cnn_lab": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda or "none (CPU build)",
+        "platform": platform.platform(terse=True),
+    }
+    if torch.backends.cudnn.is_available():
+        found["cudnn"] = str(torch.backends.cudnn.version())
+    if torch.cuda.is_available():
+        found["gpu"] = torch.cuda.get_device_name(0)
+        found["driver"] = _nvidia_driver()
+    return found
+
+
+def _nvidia_driver() -> str:
+    from cnn_lab.engine.monitor import nvml
+
+    return nvml.gpu_inventory().driver or "unknown"

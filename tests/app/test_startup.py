@@ -78,7 +78,16 @@ def test_screenshot_of_an_unknown_panel_is_one_clear_line(tmp_path: Path) -> Non
 def test_panel_without_screenshot_is_refused(tmp_path: Path) -> None:
     done = _cnn_lab("--panel", "runs", tmp_path=tmp_path)
     assert done.returncode == 2
-    assert "--panel only works with --screenshot" in done.stderr
+    assert "--panel and --runs only work with --screenshot" in done.stderr
+
+
+def test_a_screenshot_of_runs_that_are_not_there_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "x.png"
+    done = _cnn_lab("--screenshot", str(out), "--runs", "7,8", tmp_path=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "None of the runs [7, 8] is listed" in done.stderr and not out.exists()
+    done = _cnn_lab("--screenshot", str(out), "--runs", "7,x", tmp_path=tmp_path)
+    assert done.returncode == 2 and "--runs takes run ids separated by commas" in done.stderr
 
 
 def test_a_database_that_is_not_sqlite_is_refused_before_the_window(tmp_path: Path) -> None:

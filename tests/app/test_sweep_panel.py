@@ -190,6 +190,16 @@ def test_a_real_grid_fills_the_table_and_draws_the_curves(qtbot, panel: SweepPan
     assert panel.state.train.batch_size == best["train.batch_size"]
     assert panel.state.dataset.limit is None
 
+    # Its report, written in the background from the panel (CSV: the trials table).
+    out = Path(panel.state.db_path).parent / "sweep.csv"
+    assert panel.report_button.isEnabled()
+    task = panel.export_report(str(out), "csv")
+    # The task's signals are queued to this thread, so none can fire before the wait starts.
+    with qtbot.waitSignal(task.finished, timeout=60_000):
+        pass
+    assert panel.best_label.text().startswith("Wrote the CSV report of sweep ")
+    assert len(out.read_text().strip().splitlines()) == 1 + 4  # header and one row per trial
+
 
 @pytest.mark.slow
 def test_stop_ends_the_sweep_child(qtbot, panel: SweepPanel) -> None:  # type: ignore[no-untyped-def]

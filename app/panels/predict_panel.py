@@ -1,0 +1,456 @@
+"""The Predict panel: drop images (or folders) on a trained run and see what it thinks.
+
+Each file becomes a row: a thumbnail, the file, and the run's top classes with their
+probabilities, or the reason a file could not be read (a broken file is a row, never the end
+of the batch). The predictions can be saved as CSV, the same file ``cnn-lab predict --csv``
+writes.
+
+Preprocessing is the engine's (engine/evaluation/predict.py): the run's resize policy, and
+its training split's mean and standard deviation, so a training image gets the answer
+evaluation gave it. Building that Predictor costs a dataset read and loading the weights,
+so it is kept between drops and rebuilt only when another run is chosen. Every class's
+probability is kept, so changing "Top" only redraws the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QImageReader, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnn_lab.app.bridge.task import Task
+from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.engine.data.decode import IMAGE_SUFFIXES
+from cnn_lab.engine.errors import Cancelled, UserError
+from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
+
+DEVICE = "auto"
+"""A GPU when there is one: one image at a time is light beside a training job."""
+DEFAULT_TOP = 3
+THUMBNAIL = 64
+"""Side of a row's thumbnail in pixels."""
+ERROR_COLOUR = QColor("#c62828")
+ERROR_STYLE = "color: #c62828;"
+TABLE_COLUMNS = ("Image", "File", "Top classes")
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")"
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """What a background prediction hands the GUI thread."""
+
+    run_id: int
+    predictor: Any
+    """The run's engine Predictor, kept for the next drop."""
+    predictions: list[Any]
+    """engine Predictions, every class ranked (the table shows the first ``top``)."""
+    thumbnails: list[QImage | None]
+
+
+def read_thumbnail(path: Path, side: int = THUMBNAIL) -> QImage | None:
+    """The file shrunk to ``side`` pixels, or None if Qt cannot read it.
+
+    A QImage (not a QPixmap) so it can be made on a worker thread; Qt's reader decodes a JPEG
+    at the reduced size directly, which makes a folder of photos quick.
+    """
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)  # EXIF orientation, as the engine's decoder applies it
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > side:
+        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    return None if image.isNull() else image
+
+
+def predict_files(
+    db_path: str,
+    run_id: int,
+    predictor: Any,
+    paths: Sequence[str],
+    progress: Callable[[str, int, int], None],
+    should_stop: Callable[[], bool],
+) -> Predicted:
+    """Predict every image in ``paths`` (folders included), building the Predictor if needed."""
+    from cnn_lab.engine.evaluation.predict import Predictor, expand
+
+    files = expand(paths)
+    if not files:
+        raise UserError("No images to predict: the folders given hold no image files.")
+    if predictor is None:
+        progress("Loading the run", 0, 0)
+        with RunStore.open(db_path) as store:
+            predictor = Predictor.from_run(store, run_id, device=DEVICE)
+    every_class = len(predictor.trained.classes)
+    predictions, thumbnails = [], []
+    for done, path in enumerate(files):  # one by one, so a cancel is heard between files
+        if should_stop():
+            raise Cancelled("The prediction was stopped.")
+        predictions += predictor.predict([path], top=every_class)
+        thumbnails.append(read_thumbnail(path) if not predictions[-1].error else None)
+        progress("Predicting", done + 1, len(files))
+    return Predicted(run_id, predictor, predictions, thumbnails)
+
+
+class PredictPanel(QWidget):
+    title = "Predict"
+    predicted = Signal(int)
+    """Rows were added (their count), for whoever wants to know."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.run_id: int | None = None
+        self.task: Task | None = None
+        self.predictions: list[Any] = []
+        """engine Predictions shown, every class ranked (``shown_predictions`` cuts to top)."""
+        self._thumbnails: list[QPixmap | None] = []
+        self._predictor: Any = None
+        self._predictor_run: int | None = None
+        self._pending: list[str] = []
+        self._can_predict = False
+        self.setAcceptDrops(True)
+
+        self.status = plain_label()
+        self.top = QSpinBox()
+        self.top.setRange(1, 100)
+        self.top.setValue(DEFAULT_TOP)
+        self.top.setToolTip("How many of the most likely classes to show and save per image.")
+        self.add_images_button = QPushButton("Add images…")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.clear_button = QPushButton("Clear")
+        self.save_button = QPushButton("Save CSV…")
+        self.save_button.setToolTip(
+            "One row per image: the file, then class and probability pairs, then any error."
+        )
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(200)
+        self.progress.setTextVisible(False)
+        self.progress.setVisible(False)
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL + 6)
+        self.table.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.resizeSection(0, THUMBNAIL + 12)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 320)
+        header.setStretchLastSection(True)
+        self.hint = QLabel("Drop image files or folders here.")
+        self.hint.setStyleSheet("color: palette(placeholder-text);")
+
+        top = QHBoxLayout()
+        top.addWidget(self.status, 1)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel_button)
+        top.addWidget(QLabel("Top:"))
+        top.addWidget(self.top)
+        top.addWidget(self.add_images_button)
+        top.addWidget(self.add_folder_button)
+        top.addWidget(self.clear_button)
+        top.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.hint)
+
+        self.add_images_button.clicked.connect(self._choose_images)
+        self.add_folder_button.clicked.connect(self._choose_folder)
+        self.clear_button.clicked.connect(self.clear)
+        self.save_button.clicked.connect(self._choose_csv)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.top.valueChanged.connect(lambda _k: self._fill_table())
+        state.db_changed.connect(lambda _path: self.set_run(None))
+        self.set_run(None)
+
+    @property
+    def predictor(self) -> Any:
+        """The chosen run's engine Predictor, kept between drops (None until first used)."""
+        return self._predictor if self._predictor_run == self.run_id else None
+
+    # ----------------------------------------------------------------- choosing a run
+
+    def set_run(self, run_id: int | None) -> None:
+        """Predict with ``run_id`` from now on; another run clears the rows of the last one.
+
+        The rows go because they are that run's answers; the cached Predictor goes with them.
+        """
+        if run_id != self.run_id:
+            if self.task is not None:
+                self.task.cancel()
+                self.task = None
+            self._pending = []
+            self._predictor = self._predictor_run = None
+            self.run_id = run_id
+            self.clear()
+        self._check_run()
+
+    def _check_run(self) -> None:
+        run_id = self.run_id
+        self._can_predict = False
+        if run_id is None:
+            self._set_status("Select a trained run to predict with it.")
+        else:
+            try:
+                with self.state.open_store() as store:
+                    record = store.get_run(run_id)
+                    has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
+            except UserError as exc:
+                self._set_status(str(exc), error=True)
+            else:
+                if record.status in st.ACTIVE and not has_weights:
+                    self._set_status(
+                        f"Run {run_id} is still {record.status}: it can predict once it has "
+                        "saved its weights."
+                    )
+                elif not has_weights:
+                    self._set_status(f"Run {run_id} has no trained weights to predict with.")
+                else:
+                    self._can_predict = True
+                    if self.task is None and not self.predictions:
+                        self._set_status(f"Drop images to see what run {run_id} makes of them.")
+        self._update_controls()
+
+    # ----------------------------------------------------------------- predicting
+
+    def predict_paths(self, paths: list[str]) -> Task | None:
+        """Predict the files (and folders' images) in the background; rows are appended.
+
+        While a prediction runs, more paths wait and follow it (the Predictor is not shared
+        between threads); the Task returned is then the one already running.
+        """
+        paths = [str(p) for p in paths]
+        if not paths or self.run_id is None or not self._can_predict:
+            return None
+        if self.task is not None:
+            self._pending += paths
+            return self.task
+        run_id = self.run_id
+        predictor = self._predictor if self._predictor_run == run_id else None
+        work = partial(predict_files, self.state.db_path, run_id, predictor, paths)
+        task = Task(work, name="predict", parent=self)
+        self.task = task
+        task.progress.connect(partial(self._on_progress, task))
+        task.finished.connect(partial(self._on_predicted, task))
+        task.failed.connect(partial(self._on_failed, task))
+        task.cancelled.connect(partial(self._on_cancelled, task))
+        for signal in (task.finished, task.failed, task.cancelled):
+            signal.connect(task.deleteLater)
+        self._set_status(
+            f"Predicting with run {run_id}…"
+            if predictor is not None
+            else f"Loading run {run_id} and its data's scaling…"
+        )
+        self.progress.setRange(0, 0)
+        self._update_controls()
+        return task.start()
+
+    def cancel(self) -> None:
+        self._pending = []
+        if self.task is not None:
+            self.task.cancel()
+            self._set_status("Cancelling…")
+            self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
+        if task is not self.task:
+            return
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+            self._set_status(f"{stage}… {done:,}/{total:,}")
+        else:
+            self.progress.setRange(0, 0)
+            self._set_status(f"{stage}…")
+
+    def _on_predicted(self, task: Task, result: Predicted) -> None:
+        if task is not self.task:
+            return
+        self.task = None
+        if result.run_id != self.run_id:
+            return
+        self._predictor, self._predictor_run = result.predictor, result.run_id
+        self.predictions += result.predictions
+        self._thumbnails += [
+            None if image is None else QPixmap.fromImage(image) for image in result.thumbnails
+        ]
+        self._fill_table()
+        unreadable = sum(bool(p.error) for p in result.predictions)
+        text = f"Run {result.run_id} predicted {len(result.predictions) - unreadable:,} images"
+        if unreadable:
+            text += f"; {unreadable:,} could not be read (see their rows)"
+        self._set_status(text + ".")
+        self._update_controls()
+        self.predicted.emit(len(result.predictions))
+        self._next()
+
+    def _on_failed(self, task: Task, message: str) -> None:
+        if task is not self.task:
+            return
+        self.task = None
+        self._pending = []  # they would fail the same way
+        self._set_status(message, error=True)
+        self._update_controls()
+
+    def _on_cancelled(self, task: Task) -> None:
+        if task is not self.task:
+            return
+        self.task = None
+        self._set_status("Prediction cancelled.")
+        self._update_controls()
+        self._next()
+
+    def _next(self) -> None:
+        """Start on the paths that arrived while the last prediction ran."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self.predict_paths(pending)
+
+    # ----------------------------------------------------------------- the rows
+
+    def shown_predictions(self) -> list[Any]:
+        """The predictions as shown and saved: each cut to the chosen top classes."""
+        k = self.top.value()
+        return [replace(p, top=p.top[:k]) for p in self.predictions]
+
+    def clear(self) -> None:
+        self.predictions, self._thumbnails = [], []
+        self._fill_table()
+        self._update_controls()
+
+    def _fill_table(self) -> None:
+        shown = self.shown_predictions()
+        self.table.setRowCount(len(shown))
+        for row, (p, pixmap) in enumerate(zip(shown, self._thumbnails, strict=True)):
+            image = QTableWidgetItem()
+            if pixmap is not None:
+                image.setData(Qt.ItemDataRole.DecorationRole, _fitted(pixmap))
+            self.table.setItem(row, 0, image)
+            name = QTableWidgetItem(Path(p.image).name)
+            name.setToolTip(p.image)
+            self.table.setItem(row, 1, name)
+            if p.error:
+                answer = QTableWidgetItem(f"Not read: {p.error}")
+                answer.setForeground(ERROR_COLOUR)
+            else:
+                answer = QTableWidgetItem(
+                    "   ".join(f"{cls} {probability:.1%}" for cls, probability in p.top)
+                )
+            answer.setToolTip(answer.text())
+            self.table.setItem(row, 2, answer)
+
+    def save_csv(self, path: str) -> bool:
+        """Write the shown predictions as CSV; say where, or why not, in the status line."""
+        from cnn_lab.engine.evaluation.predict import write_csv
+
+        try:
+            write_csv(self.shown_predictions(), path)
+        except OSError as exc:
+            self._set_status(f"Could not write {path}: {exc.strerror or exc}.", error=True)
+            return False
+        self._set_status(f"Saved {len(self.predictions):,} predictions to {path}.")
+        return True
+
+    # ----------------------------------------------------------------- files in
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._can_predict and _local_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _local_paths(event)
+        if paths and self._can_predict:
+            event.acceptProposedAction()
+            self.predict_paths(paths)
+        else:
+            event.ignore()
+
+    def _choose_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to predict", "", IMAGE_FILTER)
+        if paths:
+            self.predict_paths(paths)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder of images to predict")
+        if folder:
+            self.predict_paths([folder])
+
+    def _choose_csv(self) -> None:
+        name = f"predictions-run-{self.run_id}.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Save predictions", name, "CSV (*.csv)")
+        if path:
+            self.save_csv(path)
+
+    def _set_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+
+    def _update_controls(self) -> None:
+        busy = self.task is not None
+        for button in (self.add_images_button, self.add_folder_button):
+            button.setEnabled(self._can_predict)
+        self.clear_button.setEnabled(bool(self.predictions) and not busy)
+        self.save_button.setEnabled(bool(self.predictions))
+        self.cancel_button.setVisible(busy)
+        self.cancel_button.setEnabled(busy)
+        self.progress.setVisible(busy)
+        self.hint.setVisible(self._can_predict and not self.predictions)
+
+
+def _local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+
+def _fitted(pixmap: QPixmap) -> QPixmap:
+    """Small images enlarged with sharp pixels, so a 16-pixel image is not a blur."""
+    if max(pixmap.width(), pixmap.height()) >= THUMBNAIL:
+        return pixmap
+    return pixmap.scaled(
+        THUMBNAIL,
+        THUMBNAIL,
+        Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.FastTransformation,
+    )
+
+
+if __name__ == "__main__":
+    from cnn_lab.app.panels._standalone import run_from_argv, run_standalone
+
+    def _standalone_panel(state: AppState) -> PredictPanel:
+        panel = PredictPanel(state)
+        panel.set_run(run_from_argv())
+        return panel
+
+    raise SystemExit(run_standalone(_standalone_panel))
