@@ -1,25 +1,112 @@
-"""Starting the Qt application: the window, or a screenshot of it."""
+"""Starting the Qt application: the window, or a screenshot of it.
+
+The run store is opened (and checked) before any window appears. One that cannot be read
+is never opened half-way nor deleted: the person chooses to start a new database or restore
+the latest backup (the bad file is moved aside, see ``engine/store/backup.py``) or to quit.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QThreadPool
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.app.state import AppState
-from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.errors import StoreError, UserError
 from cnn_lab.engine.store import RunStore, resolve_db_path
+from cnn_lab.engine.store.backup import latest_backup, move_aside, restore_backup
+from cnn_lab.engine.store.store import UnreadableStore
 
 SCREENSHOT_SIZE = (1280, 800)
+FULL_CHECK_MAX_BYTES = 128 * 1024 * 1024
+"""Up to this size the store's every page is read at start (``quick_check``: about 0.25 s per
+100 MB), so damage is found while recovery can still be offered; a larger store relies on
+SQLite noticing damage where it reads, which the panels show as a sentence."""
+
+NEW_DATABASE = "Start a new database"
+RESTORE_BACKUP = "Restore the backup"
+QUIT = "Quit"
 
 
-def create_window(db: str | None) -> MainWindow:
+def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
+    """The window on the run store at ``db``; None when the person chose to quit.
+
+    With ``ask``, a store that cannot be read offers the recovery dialog and any other refusal
+    (a newer cnn-lab's store, a lock that never frees) shows its sentence in a message box;
+    without (screenshots), the ``StoreError`` goes to the caller.
+    """
     path = resolve_db_path(db)
-    RunStore.open(path).close()  # refuse a bad database before any window appears
-    return MainWindow(AppState(path))
+    note = ""
+    while True:
+        try:
+            RunStore.open(path, check=_worth_checking(path)).close()
+            break
+        except UnreadableStore as exc:
+            if not ask:
+                raise
+            choice = ask_recovery(exc, latest_backup(path))
+            if choice == QUIT:
+                return None
+            try:
+                note = _recover(path, choice)
+            except StoreError as failed:
+                QMessageBox.critical(None, "Cannot open the run store", str(failed))
+                return None
+        except StoreError as exc:
+            if not ask:
+                raise
+            QMessageBox.critical(None, "Cannot open the run store", str(exc))
+            return None
+    window = MainWindow(AppState(path))
+    if note:
+        window.status_label.setText(note)
+    return window
+
+
+def _worth_checking(path: Path) -> bool:
+    try:
+        return 0 < path.stat().st_size <= FULL_CHECK_MAX_BYTES
+    except OSError:  # not there yet: a new store has nothing to check
+        return False
+
+
+def ask_recovery(error: UnreadableStore, backup: Path | None) -> str:
+    """Ask what to do with a store that cannot be read; returns one of the button texts."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "The run store cannot be read", error.message)
+    lines = [
+        f"{NEW_DATABASE}: the file is moved aside (to {error.path.name}.damaged-<date>) and kept; "
+        "cnn-lab starts with an empty run store."
+    ]
+    if backup is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(backup.stat().st_mtime))
+        lines.append(
+            f"{RESTORE_BACKUP}: the file is moved aside and the copy saved at {when} "
+            f"({backup.name}) takes its place; runs recorded since then are not in it."
+        )
+    lines.append(f"{QUIT}: change nothing.")
+    box.setInformativeText("\n\n".join(lines))
+    buttons = {box.addButton(NEW_DATABASE, QMessageBox.ButtonRole.AcceptRole): NEW_DATABASE}
+    if backup is not None:
+        buttons[box.addButton(RESTORE_BACKUP, QMessageBox.ButtonRole.AcceptRole)] = RESTORE_BACKUP
+    quit_button = box.addButton(QUIT, QMessageBox.ButtonRole.RejectRole)
+    buttons[quit_button] = QUIT
+    box.setEscapeButton(quit_button)
+    box.exec()
+    return buttons.get(box.clickedButton(), QUIT)
+
+
+def _recover(path: Path, choice: str) -> str:
+    """Do what the person chose; returns a sentence for the status bar."""
+    backup = latest_backup(path) if choice == RESTORE_BACKUP else None
+    if backup is not None:
+        aside = restore_backup(path, backup)
+        return f"Restored the run store from {backup.name}; the unreadable file is now {aside}."
+    aside = move_aside(path)
+    return f"Started a new run store; the unreadable file is now {aside}."
 
 
 def run_gui(
@@ -31,7 +118,9 @@ def run_gui(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnn-lab")
     app.setOrganizationName("cnn-lab")
-    window = create_window(db)
+    window = create_window(db, ask=not screenshot)
+    if window is None:
+        return 1
     if screenshot:
         return save_screenshot(window, Path(screenshot), panel, runs)
     window.resize(*SCREENSHOT_SIZE)

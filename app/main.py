@@ -24,8 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [int(part) for part in (args.runs or "").split(",") if part.strip()]
     except ValueError:
         parser.error(f"--runs takes run ids separated by commas, not {args.runs!r}")
+    from cnn_lab.app.error_reporting import install_error_reporting
     from cnn_lab.app.gui import run_gui
 
+    install_error_reporting()  # an exception in a slot is logged and shown, never swallowed
     try:
         return run_gui(db=args.db, screenshot=args.screenshot, panel=args.panel, runs=runs)
     except UserError as exc:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.app.bridge.job_controller import JobController
+from cnn_lab.app.close_question import process_alive, question_for_closing
 from cnn_lab.app.panels.architecture_panel import ArchitecturePanel
 from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.panels.data_panel import DataPanel
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self.controller.events.connect(self.monitor_panel.on_events)
         self.controller.run_finished.connect(self._on_run_finished)
         self.controller.busy_changed.connect(self._on_busy_changed)
+        self.controller.store_busy.connect(self._on_store_busy)
         self.controller.queue_changed.connect(self._on_queue_changed)
         self.controller.events.connect(self._refresh_jobs_progress)
         self.runs_panel.run_selected.connect(self._show_run_in_monitor)
@@ -203,6 +205,12 @@ class MainWindow(QMainWindow):
         self._retry: tuple[int, int] | None = None  # (run id, batch size that fits)
         bar = self.statusBar()
         bar.addWidget(self.status_label, 1)
+        # Its own label: the status line goes on showing steps while saving waits.
+        self.store_busy_label = QLabel("")
+        self.store_busy_label.setStyleSheet("color: #b35900;")
+        self.store_busy_label.setVisible(False)
+        self._store_waits: list[int] = []
+        bar.addWidget(self.store_busy_label)
         bar.addPermanentWidget(self.retry_button)
         bar.addPermanentWidget(self.jobs_label)
         bar.addPermanentWidget(self.eta_label)
@@ -284,7 +292,12 @@ class MainWindow(QMainWindow):
         self.status_label.setText("Stopping every run…")
 
     def _cancel(self, run_id: int) -> None:
-        if self.controller.cancel(run_id):
+        try:
+            cancelled = self.controller.cancel(run_id)
+        except UserError as exc:  # the store stayed locked: say so, the run stays queued
+            self.status_label.setText(str(exc))
+            return
+        if cancelled:
             self.status_label.setText(f"Run {run_id} cancelled before it started.")
 
     def _waiting_for(self, run_id: int) -> str:
@@ -391,6 +404,25 @@ class MainWindow(QMainWindow):
         self.retry_button.setVisible(False)
         return self.controller.start(spec.model_copy(update={"train": train}))
 
+    def _on_store_busy(self, run_id: int, waiting: bool) -> None:
+        """Say which runs cannot save while another program holds the run store's lock."""
+        if waiting and run_id not in self._store_waits:
+            self._store_waits.append(run_id)
+        elif not waiting and run_id in self._store_waits:
+            self._store_waits.remove(run_id)
+        runs = self._store_waits
+        self.store_busy_label.setVisible(bool(runs))
+        if not runs:
+            return
+        names = (
+            f"run {runs[0]} waits"
+            if len(runs) == 1
+            else f"runs {', '.join(map(str, runs[:-1]))} and {runs[-1]} wait"
+        )
+        self.store_busy_label.setText(
+            f"The run store is busy (another program is writing to it); {names} to save…"
+        )
+
     def _on_busy_changed(self, busy: bool) -> None:
         self.stop_all_action.setEnabled(busy)
         self._sync_stop()
@@ -418,18 +450,57 @@ class MainWindow(QMainWindow):
             self.jobs_view.set_rows(self.controller.jobs())
 
     def _show_latest_run(self) -> None:
-        with self.state.open_store() as store:
-            latest = store.list_runs(limit=1)
-            if latest:
-                self.monitor_panel.show_stored_run(latest[0], store)
+        try:
+            with self.state.open_store() as store:
+                latest = store.list_runs(limit=1)
+                if latest:
+                    self.monitor_panel.show_stored_run(latest[0], store)
+        except UserError as exc:  # a locked or damaged store: a sentence, not a traceback
+            self.status_label.setText(str(exc))
 
     def _show_run_in_monitor(self, run_id: int) -> None:
         if self._monitor_is_live():
             return  # the monitor belongs to the live run
-        with self.state.open_store() as store:
-            self.monitor_panel.show_stored_run(store.get_run(run_id), store)
+        try:
+            with self.state.open_store() as store:
+                self.monitor_panel.show_stored_run(store.get_run(run_id), store)
+        except UserError as exc:
+            self.status_label.setText(str(exc))
+
+    def close_question(self) -> str | None:
+        """What closing now would stop, as a question; None when nothing runs or waits.
+
+        A run counts while its process lives (or is about to start): once the window has
+        stopped the jobs it is closing anyway, and there is nothing left to ask about.
+        """
+        running = {
+            run_id: slot
+            for run_id, slot in self.controller.assignments().items()
+            if process_alive(self.controller.child_pid(run_id))
+        }
+        return question_for_closing(
+            running,
+            len(self.controller.queued_ids()),
+            sweep=self.sweep_panel.running,
+            tuner=self.tune_panel.running,
+        )
+
+    def confirm_close(self, question: str) -> bool:
+        """Ask ``question``; True to stop everything and close (tests answer it instead)."""
+        answer = QMessageBox.question(
+            self,
+            "Close cnn-lab?",
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        question = self.close_question()
+        if question is not None and not self.confirm_close(question):
+            event.ignore()  # Cancel: the window stays and everything goes on
+            return
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
         self.evaluation_panel.cancel()  # background evaluations and predictions stop at
         self.predict_panel.cancel()  # their next check instead of writing after the window

@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
-from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.errors import UserError, internal_error
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,11 @@ def report_failure(
     ):
         send(("error", *out_of_memory))
         return
+    if isinstance(exc, RuntimeError):  # torch is loaded already if CUDA failed
+        from cnn_lab.engine.train.device_faults import device_fault
+
+        if (fault := device_fault(exc)) is not None:
+            send(("error", fault.message, fault.hint))
+            return
     log.error("%s failed:\n%s", subject, traceback.format_exc())
-    send(
-        (
-            "error",
-            f"{subject} stopped with an internal error: {type(exc).__name__}: {exc}.",
-            BUG_HINT,
-        )
-    )
+    send(("error", internal_error(subject, exc), BUG_HINT))

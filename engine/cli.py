@@ -26,11 +26,14 @@ from cnn_lab.engine.cli_sweep import add_sweep_commands
 from cnn_lab.engine.cli_train import add_train_commands
 from cnn_lab.engine.cli_tune import add_tune_commands
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.specs.base import printable
 from cnn_lab.engine.store import RunStore, resolve_db_path, status
 
 PROG = "cnn-lab"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+MAX_LISTED = 1_000_000
+"""The most runs ``runs list --limit`` lists (SQLite's LIMIT takes no more than 2**63 - 1)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,10 +43,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help').\n")
 
 
-def _add_db(parser: argparse.ArgumentParser) -> None:
+def _add_db(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # A command's own --db is SUPPRESSed when absent, so "cnn-lab --db X runs list" keeps X
+    # instead of the command's default overwriting it with None.
     parser.add_argument(
         "--db",
         metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
         help="the run database (default: $CNN_LAB_DB, else the user data folder)",
     )
 
@@ -54,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="cnn-lab: train, compare and diagnose CNNs. With no command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    _add_db(parser)
+    _add_db(parser, top=True)
     parser.add_argument(
         "--screenshot", metavar="OUT.png", help="render the window to a PNG and exit"
     )
@@ -113,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.store.run_query import RunQuery
 
+    if not 1 <= args.limit <= MAX_LISTED:
+        raise UserError(f"--limit must be between 1 and {MAX_LISTED:,} (got {args.limit}).")
     query = RunQuery(
         text=" ".join(args.search),
         status=args.status,
@@ -227,7 +235,8 @@ def run_command(
     try:
         return int(args.handler(args, out, err))
     except UserError as exc:
-        err.write(f"{PROG}: {exc}\n")
+        # One line whatever the message quotes (a path or a name with a line break in it).
+        err.write(f"{PROG}: {printable(str(exc))}\n")
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (``cnn-lab model list | head``): stop quietly, as Unix tools

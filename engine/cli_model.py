@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.formatting import format_bytes, format_count
 from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
+from cnn_lab.engine.specs.base import load_json
 
 DEFAULT_INPUT = "3x224x224"
 DEFAULT_CLASSES = 1000
@@ -61,7 +62,7 @@ def add_model_commands(commands: Any, parser_class: type[argparse.ArgumentParser
         "--format", choices=("torchscript", "onnx", "torch_export"), default="torchscript"
     )
     export.add_argument("--out", required=True, metavar="PATH")
-    export.add_argument("--db", metavar="PATH", help="the run database")
+    export.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help="the run database")
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=cmd_model_export)
 
@@ -84,25 +85,17 @@ def load_architecture(network: str) -> ArchitectureSpec:
     if not (network.endswith(".json") or path.is_file()):
         return _validated({"preset": network})
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
     except OSError as exc:
         raise UserError(f"Cannot read {network}: {exc.strerror or exc}.") from None
-    except ValueError as exc:
-        raise SpecError(f"{network} is not valid JSON: {exc}.") from None
+    data = load_json(text, what=f"architecture file {network}")
     if isinstance(data, dict) and "architecture" in data:
         return RunSpec.from_dict(data).architecture
     return _validated(data)
 
 
 def _validated(data: Any) -> ArchitectureSpec:
-    from pydantic import ValidationError
-
-    from cnn_lab.engine.specs.base import spec_error
-
-    try:
-        return ArchitectureSpec.model_validate(data)
-    except ValidationError as exc:
-        raise spec_error(exc, what="architecture spec") from None
+    return ArchitectureSpec.from_dict(data)
 
 
 def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -148,7 +141,7 @@ def cmd_model_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     spec = load_architecture(args.network)
     changes = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
     if changes:
-        spec = ArchitectureSpec.model_validate({**spec.model_dump(), **changes})
+        spec = _validated({**spec.model_dump(), **changes})
     channels, height, width = parse_input_shape(args.input or DEFAULT_INPUT)
     classes = args.classes if args.classes is not None else DEFAULT_CLASSES
     if not 1 <= classes <= 100_000:

@@ -102,7 +102,7 @@ def _read_search(path: str) -> Any:
     from cnn_lab.engine.search.spec import SearchSpec
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes()  # from_json decodes, refusing bad bytes in words
     except OSError as exc:
         raise UserError(
             f"Cannot read the search spec {path}: {exc.strerror or exc}.",

@@ -107,7 +107,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     name = getattr(args, "name", None)
     if args.spec:
         try:
-            text = Path(args.spec).read_text(encoding="utf-8")
+            text = Path(args.spec).read_bytes()  # from_json decodes, refusing bad bytes in words
         except OSError as exc:
             raise UserError(f"Cannot read {args.spec}: {exc.strerror or exc}.") from None
         spec = RunSpec.from_json(text)

@@ -45,3 +45,10 @@ class ModelError(UserError):
     def __init__(self, message: str, hint: str | None = None, path: tuple[int, ...] = ()) -> None:
         super().__init__(message, hint)
         self.path = path
+
+
+def internal_error(subject: str, exc: BaseException, *, with_type: bool = True) -> str:
+    """ "``subject`` stopped with an internal error: …" as one sentence (one full stop)."""
+    detail = str(exc).strip().rstrip(".") or "no message"
+    kind = f"{type(exc).__name__}: " if with_type else ""
+    return f"{subject} stopped with an internal error: {kind}{detail}."

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from cnn_lab.engine.child_link import ParentLink
-from cnn_lab.engine.errors import Cancelled, UserError
+from cnn_lab.engine.errors import Cancelled, UserError, internal_error
 from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.store.busy import BusyWatch
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,11 @@ def run_job(
         parallel.run_worker_rank(spec)  # a torchrun rank other than 0: rank 0 records the run
         return None
     store = RunStore.open(db_path)
+    busy = BusyWatch(emit)  # tells the window when another program keeps the store locked
     try:
         if run_id is None:
             run_id = create_run(store, spec)
+        busy.start(run_id)
         store.mark_running(run_id, pid=os.getpid(), device=spec.train.device)
         try:
             finished = _record_training(
@@ -105,6 +108,7 @@ def run_job(
         )
         return store.get_run(run_id)
     finally:
+        busy.stop()
         store.close()
         if parallel is not None:
             parallel.finish()
@@ -130,7 +134,7 @@ def _record_training(
     try:
         if sample_system:
             sampler = _start_sampler(writer, emit, verdicts.tracker)
-        return _train_and_record(
+        result = _train_and_record(
             spec, run_id, writer, store, emit, should_stop, verdicts, resume, dist
         )
     finally:
@@ -138,6 +142,11 @@ def _record_training(
             sampler.stop()
         if not writer.close():
             log.warning("the metric writer did not finish in time: %s", writer.error)
+    # The run's last metrics never reached the disk: it must not stand as completed.
+    if writer.failure is not None and result["status"] != st.FAILED:
+        failed = _failure(writer.failure.message, writer.failure.hint)
+        return {**failed, "summary": result.get("summary", {})}
+    return result
 
 
 def _train_and_record(
@@ -178,6 +187,8 @@ def _train_and_record(
             dist=dist,
         ):
             verdicts.observe(event)
+            if writer.failure is not None:  # the disk stayed full: stop instead of training on
+                raise writer.failure
             if isinstance(event, StepEnd):
                 epoch = event.epoch
                 writer.metrics(
@@ -274,13 +285,13 @@ def _train_and_record(
         else:
             log.error("training failed:\n%s", traceback.format_exc())
             result = _failure(
-                f"Training stopped with an internal error: {exc}.",
+                internal_error("Training", exc, with_type=False),
                 "This is a bug in cnn-lab; please report it with the log.",
             )
     except Exception as exc:  # the run must end recorded, whatever broke
         log.error("training failed:\n%s", traceback.format_exc())
         result = _failure(
-            f"Training stopped with an internal error: {type(exc).__name__}: {exc}.",
+            internal_error("Training", exc),
             "This is a bug in cnn-lab; please report it with the log.",
         )
     else:
@@ -430,15 +441,31 @@ def child_main(
         resume=resume,
     )
     if link.gone.is_set() and record is not None and record.status == st.STOPPED:
-        store = RunStore.open(db_path)
-        try:
-            store.finish_run(
-                run_id,
-                st.STOPPED,
-                reason="The cnn-lab window closed while this run trained; "
-                "it stopped and kept what it had.",
-            )
-        finally:
-            store.close()
+        _record_window_gone(db_path, run_id)
     with contextlib.suppress(OSError):
         conn.close()
+
+
+WINDOW_GONE_REASON = "Stopped because cnn-lab's window closed unexpectedly; resume it to continue."
+WINDOW_GONE_EARLY_REASON = (
+    "Stopped because cnn-lab's window closed unexpectedly before training began; train it again."
+)
+
+
+def _record_window_gone(db_path: str, run_id: int) -> None:
+    """Say why a run stopped that nobody asked to stop: the window's process went away.
+
+    The loop saved a checkpoint as it stopped, so the run can be resumed; one stopped while
+    its data was still being prepared has no checkpoint and must be trained again.
+    """
+    store = RunStore.open(db_path)
+    try:
+        kinds = {artifact["kind"] for artifact in store.artifacts(run_id)}
+        resumable = "checkpoint.last" in kinds
+        store.finish_run(
+            run_id,
+            st.STOPPED,
+            reason=WINDOW_GONE_REASON if resumable else WINDOW_GONE_EARLY_REASON,
+        )
+    finally:
+        store.close()

@@ -19,6 +19,7 @@ def _isolated_paths(
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))  # the error log
     monkeypatch.setenv("CNN_LAB_DB", str(home / "default-runs.sqlite"))
 
 

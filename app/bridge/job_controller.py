@@ -40,6 +40,7 @@ from cnn_lab.engine.queue_eta import estimate_duration, finish_times
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.store.busy import STORE_BUSY_KIND
 
 HISTORY_RUNS = 200
 """How many recent finished runs the queue's time estimates look through."""
@@ -91,6 +92,7 @@ class JobController(QObject):
     busy_changed = Signal(bool)
     queue_changed = Signal()  # something was queued, started, finished, moved or cancelled
     slot_changed = Signal(int, str)  # run id, its slot(s) joined by "+" ("" when it leaves)
+    store_busy = Signal(int, bool)  # run id, whether its job waits for a locked run store
 
     def __init__(
         self,
@@ -116,6 +118,8 @@ class JobController(QObject):
         """Owner (a sweep) -> the slots it trains on outside the queue; queued runs wait."""
         self._busy = False
         self._closing = False
+        self._store_waits: set[int] = set()
+        """Runs whose job said its writes wait for the run store (another program locks it)."""
 
     # ----------------------------------------------------------------- what is where
 
@@ -399,6 +403,7 @@ class JobController(QObject):
         )
         worker.child_started.connect(self.child_started)
         worker.events.connect(self._note_progress)
+        worker.events.connect(self._note_store_busy)
         worker.events.connect(self.events)
         worker.job_finished.connect(self._on_job_finished)
         self._jobs[entry.run_id] = _Job(entry, slots, worker)
@@ -415,7 +420,19 @@ class JobController(QObject):
                 job.progress, job.eta_s = event.progress, event.eta_s
                 return
 
+    def _note_store_busy(self, run_id: int, events: list[Any]) -> None:
+        for event in reversed(events):
+            if getattr(event, "kind", "") == STORE_BUSY_KIND:
+                self._set_store_busy(run_id, bool(event.waiting))
+                return
+
+    def _set_store_busy(self, run_id: int, waiting: bool) -> None:
+        if waiting != (run_id in self._store_waits):
+            (self._store_waits.add if waiting else self._store_waits.discard)(run_id)
+            self.store_busy.emit(run_id, waiting)
+
     def _on_job_finished(self, run_id: int, status: str, reason: str) -> None:
+        self._set_store_busy(run_id, False)  # a job that ended waits for nothing any more
         job = self._jobs.pop(run_id, None)
         if job is not None:
             job.worker.wait()

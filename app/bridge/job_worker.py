@@ -15,6 +15,7 @@ from multiprocessing.connection import wait
 
 from PySide6.QtCore import QThread, Signal
 
+from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs import child_main
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
@@ -133,8 +134,12 @@ class JobWorker(QThread):
         reader.close()
         if pending:
             self.events.emit(self.run_id, pending)
-        status, reason = self._record_end(process.exitcode, killed_after_stop)
-        self.job_finished.emit(self.run_id, status, reason)
+        try:
+            status, reason = self._record_end(process.exitcode, killed_after_stop)
+        except UserError as exc:  # the store stayed locked past its timeout, or broke:
+            log.warning("run %s: its end could not be recorded: %s", self.run_id, exc)
+            status, reason = st.CRASHED, f"The run's end could not be recorded: {exc}"
+        self.job_finished.emit(self.run_id, status, reason)  # its slot must free up regardless
 
     @staticmethod
     def _drain(reader, pending: list[object]) -> bool:

@@ -43,6 +43,7 @@ from cnn_lab.engine.formatting import format_bytes
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
+    "IMPORT_LIMITS",
     "ArchiveLimits",
     "Cancelled",
     "Extracted",
@@ -123,6 +124,11 @@ class Extracted:
     files: int
     bytes: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+IMPORT_LIMITS = ArchiveLimits()
+"""The limits every import uses when its caller passes none: one place to tighten them (a
+locked-down machine, a test that needs a small file-count cap without 200,000 files)."""
 
 
 def is_archive(path: Path) -> bool:
@@ -475,7 +481,7 @@ class _Streamed:
 def extract_archive(
     archive: Path,
     dest: Path,
-    limits: ArchiveLimits = ArchiveLimits(),  # frozen, so one shared default is safe
+    limits: ArchiveLimits | None = None,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Extracted:
@@ -484,11 +490,13 @@ def extract_archive(
     ``progress(bytes_written, bytes_total)`` is called as data is written (total is the sum of
     the declared sizes). ``should_stop()`` is polled between members and between chunks; when
     it returns true everything written is removed and ``Cancelled`` is raised. Limits, damage
-    and disk errors raise ``UserError`` after the same clean-up. See the module docstring for
-    the rules that decide which members are skipped.
+    and disk errors raise ``UserError`` after the same clean-up. ``limits`` defaults to
+    ``IMPORT_LIMITS`` as it is at the call. See the module docstring for the rules that decide
+    which members are skipped.
     """
     archive = Path(archive)
     dest = Path(dest)
+    limits = limits if limits is not None else IMPORT_LIMITS  # read now: it may be changed
     reader = _open_reader(archive)
     try:
         try:

@@ -253,16 +253,28 @@ def _list_archive(source: str, progress: Progress, should_stop: StopFlag) -> Lis
     done_marker = dest / ".cnn-lab-complete"
     if not done_marker.exists():
         shutil.rmtree(dest, ignore_errors=True)  # a half-finished earlier unpack
-        dest.mkdir(parents=True)
-        extracted = extract_archive(
-            path,
-            dest,
-            progress=lambda done, total: progress("Unpacking", done, total),
-            should_stop=should_stop,
-        )
-        skipped = [Skip(name, reason) for name, reason in extracted.skipped]
-        _write_skips(dest / ".cnn-lab-skipped", skipped)
-        done_marker.write_text(str(extracted.root.relative_to(dest)))
+        try:
+            dest.mkdir(parents=True)
+            extracted = extract_archive(
+                path,
+                dest,
+                progress=lambda done, total: progress("Unpacking", done, total),
+                should_stop=should_stop,
+            )
+            skipped = [Skip(name, reason) for name, reason in extracted.skipped]
+            _write_skips(dest / ".cnn-lab-skipped", skipped)
+            done_marker.write_text(str(extracted.root.relative_to(dest)))
+        except BaseException as exc:
+            # A refused archive (a bomb, too many files), a cancel or a full disk leaves no
+            # trace in the imports folder: extract_archive removed what it wrote, this is
+            # the folder made for it.
+            shutil.rmtree(dest, ignore_errors=True)
+            if isinstance(exc, OSError):  # the import's folder or its notes
+                raise DataError(
+                    f"Could not unpack {path.name} into {dest}: {exc.strerror or exc}.",
+                    hint="Check the free space and permissions of cnn-lab's cache folder.",
+                ) from None
+            raise
     root = dest / done_marker.read_text()
     skipped = _read_skips(dest / ".cnn-lab-skipped")
     # One CSV at the top means "path,label" rows (its images may sit in folders beside it);

@@ -13,16 +13,18 @@ import itertools
 import json
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
 from cnn_lab.engine.errors import SpecError
 from cnn_lab.engine.search.paths import apply, check_path
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.specs.base import Spec, spec_error
+from cnn_lab.engine.specs.base import Spec, load_json, spec_error
 
-Scalar = bool | int | float | str | None
+# Finite floats only: JSON has no NaN or infinity, so a sweep holding one could not be saved
+# beside its trials and read back the same.
+Scalar = bool | int | Annotated[float, Field(allow_inf_nan=False)] | str | None
 Strategy = Literal["grid", "random", "tpe"]
 Pruner = Literal["none", "median", "halving", "hyperband"]
 Metric = Literal["val.accuracy", "val.loss"]
@@ -43,7 +45,7 @@ class RangeSpec(Spec):
     low: float
     high: float
     log: bool = False
-    step: Annotated[float | None, Field(gt=0.0)] = None
+    step: Annotated[float | None, Field(gt=0.0, allow_inf_nan=False)] = None
     integer: bool = False
 
     @model_validator(mode="after")
@@ -62,16 +64,31 @@ class RangeSpec(Spec):
                     raise ValueError(f"an integer range needs a whole {name} (got {value})")
         return self
 
-    def grid(self) -> list[float] | list[int] | None:
-        """The points a grid visits, or None when the range is continuous (no step).
+    def _grid_step(self) -> float | None:
+        # An integer range steps by 1 unless told otherwise; a log range only ever has step 1
+        # (integers), so stepping linearly is right for both.
+        return self.step if self.step is not None else (1 if self.integer else None)
 
-        An integer range steps by 1 unless told otherwise; a log range only ever has step 1
-        (integers), so stepping linearly is right for both.
+    def points(self) -> int | None:
+        """How many points a grid visits, counted without listing them; None if continuous.
+
+        A range of 1e300 in steps of 1e-300 is a valid range but not a grid anyone can run;
+        its count is capped at 2**62 (far above MAX_GRID_POINTS), never an overflow or an
+        attempt to list it.
         """
-        step = self.step if self.step is not None else (1 if self.integer else None)
+        step = self._grid_step()
         if step is None:
             return None
-        count = math.floor((self.high - self.low) / step + 1e-9) + 1
+        span = (self.high - self.low) / step
+        return math.floor(min(span, 2.0**62) + 1e-9) + 1
+
+    def grid(self) -> list[float] | list[int] | None:
+        """The points a grid visits, or None when the range is continuous (no step) or too
+        fine to list (more than MAX_GRID_POINTS points, which no grid search accepts)."""
+        step = self._grid_step()
+        count = self.points()
+        if step is None or count is None or count > MAX_GRID_POINTS:
+            return None
         if self.integer:
             return [int(self.low) + i * int(step) for i in range(count)]
         # Rounded so that 0.1 + 2 * 0.1 shows as 0.3 in the trial's parameters.
@@ -96,15 +113,15 @@ class ParamSpec(Spec):
         given = [k for k in ("values", "range", "choices") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"{self.path} needs exactly one of values, range or choices "
+                f"{self.path!r} needs exactly one of values, range or choices "
                 f"(got {', '.join(given) or 'none'})"
             )
         options = self.values if self.values is not None else self.choices
         if options is not None:
             if not options:
-                raise ValueError(f"{self.path} has an empty list; give at least one value")
+                raise ValueError(f"{self.path!r} has an empty list; give at least one value")
             if len(set(map(repr, options))) != len(options):
-                raise ValueError(f"{self.path} lists a value twice; each value once is enough")
+                raise ValueError(f"{self.path!r} lists a value twice; each value once is enough")
         return self
 
     def grid(self) -> list[Any] | None:
@@ -112,6 +129,12 @@ class ParamSpec(Spec):
         if self.range is not None:
             return self.range.grid()
         return list(self.values if self.values is not None else self.choices or ())
+
+    def points(self) -> int | None:
+        """How many values a grid visits (without listing a range's), or None if continuous."""
+        if self.range is not None:
+            return self.range.points()
+        return len(self.values if self.values is not None else self.choices or ())
 
 
 class SearchSpec(Spec):
@@ -137,11 +160,13 @@ class SearchSpec(Spec):
     """Epochs a trial always trains before the median pruner may stop it."""
     metric: Metric = "val.accuracy"
     trials: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
-    timeout_s: Annotated[float | None, Field(gt=0.0)] = None
+    timeout_s: Annotated[float | None, Field(gt=0.0, allow_inf_nan=False)] = None
     seeds: Annotated[int, Field(ge=1, le=100)] = 1
     sampler_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     folds: Annotated[int | None, Field(ge=2, le=20)] = None
     """k-fold cross-validation per trial; None trains one run on the base spec's split."""
+
+    what: ClassVar[str] = "search spec"
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpec:
@@ -165,7 +190,7 @@ class SearchSpec(Spec):
             )
         if self.strategy == "grid":
             for param in self.params:
-                if param.grid() is None:
+                if param.points() is None:
                     raise ValueError(
                         f"a grid cannot step through the continuous range of {param.path}; "
                         "give it a step, a list of values, or use the random or tpe strategy"
@@ -187,7 +212,8 @@ class SearchSpec(Spec):
         return {p.path: p.grid() or [] for p in self.params}
 
     def grid_size(self) -> int:
-        return math.prod(len(values) for values in self.grid_space().values())
+        """The number of grid points (0 with a continuous range), counted without listing."""
+        return math.prod(param.points() or 0 for param in self.params)
 
     def grid_points(self) -> list[dict[str, Any]]:
         space = self.grid_space()
@@ -259,11 +285,7 @@ class SearchSpec(Spec):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SearchSpec:
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SpecError(f"The search spec is not valid JSON: {exc}.") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(text, what=cls.what))
 
     @classmethod
     def from_dict(cls, data: Any) -> SearchSpec:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -35,6 +35,8 @@ class ArchitectureSpec(Spec):
     layers: tuple[LayerSpec, ...] = ()
     pretrained: Annotated[str, Field(max_length=4096)] = ""
     freeze_backbone: bool = False
+
+    what: ClassVar[str] = "architecture spec"
 
     @field_validator("layers")
     @classmethod

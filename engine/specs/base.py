@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -14,9 +15,43 @@ class Spec(BaseModel):
 
     Frozen because specs cross thread and process boundaries; ``extra="forbid"`` because a
     misspelt field in a hand-written JSON file must be an error, not silently ignored.
+
+    ``from_dict`` and ``from_json`` are how a document a person wrote becomes a spec: anything
+    wrong with it is a SpecError naming each bad field, never pydantic's ValidationError (a
+    multi-line dump) or a JSON parser's error.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    what: ClassVar[str] = "spec"
+    """What the sentences call a document of this kind: "architecture spec", "run spec"."""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise SpecError(f"The {cls.what} must be a JSON object of named fields.")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise spec_error(exc, what=cls.what) from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        return cls.from_dict(load_json(text, what=cls.what))
+
+
+def load_json(text: str | bytes, *, what: str) -> Any:
+    """Parse a JSON document; a broken one is a SpecError sentence on one line.
+
+    Python's parser recurses once per nested bracket, so a hostile file of 100,000 "[" ends
+    in a RecursionError rather than a ValueError: that becomes the same kind of sentence.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SpecError(f"The {what} is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise SpecError(f"The {what} is not valid JSON: it nests too deeply.") from None
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -25,8 +60,16 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:
-            parts.append(("." if parts else "") + str(item))
+            parts.append(("." if parts else "") + printable(str(item)))
     return "".join(parts) or "the spec"
+
+
+def printable(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped, so that a message
+    quoting what a person typed (a field name, a path) stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def clean_message(msg: str) -> str:
@@ -34,6 +77,7 @@ def clean_message(msg: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
+    msg = printable(msg)
     return msg[:1].lower() + msg[1:] if msg else msg
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -58,6 +58,8 @@ class DatasetSpec(Spec):
     cutmix_alpha: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0
     class_balance: Literal["none", "weighted_loss", "weighted_sampler"] = "none"
     """Counter class imbalance by weighting the loss or by sampling rare classes more often."""
+
+    what: ClassVar[str] = "dataset spec"
 
     @field_validator("source")
     @classmethod

@@ -9,7 +9,7 @@ sentence naming the unknown kind when it is built).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator
 
@@ -27,6 +27,8 @@ class LayerSpec(Spec):
     kind: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
     params: dict[Annotated[str, Field(max_length=60)], ParamValue] = Field(default_factory=dict)
     layers: tuple[LayerSpec, ...] = ()
+
+    what: ClassVar[str] = "layer spec"
 
     @field_validator("layers")
     @classmethod

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, ValidationError
 
 from cnn_lab.engine.errors import SpecError
 from cnn_lab.engine.specs.architecture import ArchitectureSpec
-from cnn_lab.engine.specs.base import Spec, spec_error
+from cnn_lab.engine.specs.base import Spec, load_json, spec_error
 from cnn_lab.engine.specs.dataset import DatasetSpec
 from cnn_lab.engine.specs.train import TrainSpec
 
@@ -27,6 +27,8 @@ class RunSpec(Spec):
     architecture: ArchitectureSpec = ArchitectureSpec()
     train: TrainSpec = TrainSpec()
 
+    what: ClassVar[str] = "run spec"
+
     def to_json(self, *, indent: int | None = None) -> str:
         return self.model_dump_json(indent=indent)
 
@@ -38,11 +40,7 @@ class RunSpec(Spec):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RunSpec:
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SpecError(f"The run spec is not valid JSON: {exc}.") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(text, what=cls.what))
 
     @classmethod
     def from_dict(cls, data: Any) -> RunSpec:

@@ -9,7 +9,7 @@ with a sentence, never silently ignored.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -85,6 +85,8 @@ class TrainSpec(Spec):
     # ---- where
     device: str = "auto"
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+    what: ClassVar[str] = "training recipe"
 
     @field_validator("device")
     @classmethod

@@ -52,6 +52,18 @@ class QueryError(UserError):
     """A search term that cannot be read; the message names it and says what would work."""
 
 
+_SQLITE_INT_MAX = 2**63 - 1
+
+
+def _number(text: str) -> int | None:
+    """``text`` as a run or experiment number, or None: only ASCII digits (``"²".isdigit()``
+    is true, but int() refuses it) and only what an SQLite integer holds."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= _SQLITE_INT_MAX else None
+
+
 @dataclass(frozen=True)
 class RunQuery:
     """What the Runs browser asks for: the search line plus the panel's own controls."""
@@ -135,10 +147,11 @@ def _field(sql: _Sql, name: str, value: str) -> None:
         sql.where.append("runs.id IN (SELECT run_id FROM run_tags WHERE tag = ? COLLATE NOCASE)")
         sql.params.append(value)
     elif name == "experiment":
-        if not value.isdigit():
+        number = _number(value)
+        if number is None:
             raise QueryError(f"experiment:{value} needs an experiment's number.")
         sql.where.append("runs.experiment_id = ?")
-        sql.params.append(int(value))
+        sql.params.append(number)
     elif name == "is":
         if value != "archived":
             raise QueryError(f"is:{value} is not a filter.", "Write is:archived.")
@@ -165,9 +178,10 @@ def _field(sql: _Sql, name: str, value: str) -> None:
 def _word(sql: _Sql, word: str) -> None:
     lowered = word.lower()
     clause = " OR ".join(f"instr(LOWER(runs.{c}), ?) > 0" for c in ("name", "dataset", "model"))
-    if word.lstrip("#").isdigit():
+    number = _number(word.lstrip("#"))
+    if number is not None:
         clause += " OR runs.id = ?"
-        sql.params.extend([lowered] * 3 + [int(word.lstrip("#"))])
+        sql.params.extend([lowered] * 3 + [number])
     else:
         sql.params.extend([lowered] * 3)
     sql.where.append(f"({clause})")

@@ -1,9 +1,10 @@
 """The run store's schema as an ordered list of migrations.
 
-Each migration is applied once, in its own transaction, and recorded in ``migrations``; a store
-is at the version of its newest recorded migration. New columns or tables get a new entry at
-the end of ``MIGRATIONS``: never edit one that has shipped, because stores in the wild already
-recorded it as applied.
+Each migration is applied once and recorded in ``migrations``; a store is at the version of its
+newest recorded migration. ``RunStore.open`` applies all pending ones in one transaction, after a
+backup copy, so a migration that fails leaves the store at its old version. New columns or
+tables get a new entry at the end of ``MIGRATIONS``: never edit one that has shipped, because
+stores in the wild already recorded it as applied.
 
 Foreign keys from metrics, samples and artifacts to ``runs`` cascade on delete so deleting a run
 can never leave orphaned rows; ``value`` columns are nullable because SQLite stores NaN as NULL.

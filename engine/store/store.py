@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import socket
@@ -29,12 +30,18 @@ import psutil
 import sqlite_utils
 
 from cnn_lab.engine.errors import RunNotFound, StoreError
-from cnn_lab.engine.store import rollups, run_query, schema
+from cnn_lab.engine.store import backup, rollups, run_query, schema
+from cnn_lab.engine.store.busy import LOCK_WAITS
 from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
 from cnn_lab.engine.store.run_query import RunQuery
 from cnn_lab.engine.store.status import ACTIVE, ALL, CRASHED, FINAL, QUEUED, RUNNING
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
+
+SWEEP_WAIT_MS = 1000
+"""How long opening waits for the lock to crash stale runs before leaving it to the next open:
+the sweep is housekeeping, and the GUI opens the store on its own thread."""
 
 _RUN_COLUMNS = (
     "id",
@@ -129,20 +136,48 @@ class SystemSample:
     value: float
 
 
+class UnreadableStore(StoreError):
+    """The file cannot be read as a run store: it is not SQLite, or it is damaged. The window
+    offers to start a new one or restore a backup; nothing has moved or changed it yet."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(
+            f"The file at {path} {what}, so cnn-lab cannot use it as its run store. "
+            "Nothing in it was changed.",
+            "Open the cnn-lab window to start a new database (the file is kept, moved aside) "
+            f"or restore a backup, or point {ENV_VAR} at another file.",
+        )
+        self.path = path
+        self.what = what
+
+    def __reduce__(self) -> tuple[type[UnreadableStore], tuple[Path, str]]:
+        return type(self), (self.path, self.what)  # crosses process pipes whole
+
+
+def _is_locked(exc: BaseException | None) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _is_unreadable(exc: BaseException | None) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and any(
+        word in text for word in ("not a database", "malformed", "corrupt")
+    )
+
+
 def _store_error(exc: sqlite3.Error, path: Path) -> StoreError:
     """Turn a sqlite3 error into a sentence that names the file and what to do."""
     text = str(exc)
     lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
+    if _is_unreadable(exc):
+        what = "is not a SQLite database" if "not a database" in lowered else "is damaged"
+        return UnreadableStore(path, f"{what} ({text})")
+    if _is_locked(exc):
         return StoreError(
             f"The run store at {path} is busy (locked by another process) and did not free up "
             "in time.",
             "Wait for other cnn-lab windows or jobs using it to finish, then try again.",
-        )
-    if "not a database" in lowered or "malformed" in lowered:
-        return StoreError(
-            f"The file at {path} is not a cnn-lab run store, or it is damaged ({text}).",
-            f"Move it aside, or point {ENV_VAR} at another file.",
         )
     if "readonly" in lowered or "read-only" in lowered:
         return StoreError(
@@ -254,14 +289,25 @@ class RunStore:
         stale_after_s: float = 30.0,
         busy_timeout_ms: int = 15000,
         sweep: bool = True,
+        check: bool = False,
     ) -> RunStore:
         """Open (creating if needed) the store at ``path``, migrate it and sweep stale runs.
 
         ``sweep=False`` is for the one who knows better than the sweep why a run ended: the
-        job thread that watched its child die records the exit signal itself.
+        job thread that watched its child die records the exit signal itself. The sweep waits
+        at most ``SWEEP_WAIT_MS`` for the write lock and is otherwise left to the next open.
 
-        Raises ``StoreError`` with a sentence when the file is not a SQLite database, was
-        written by a newer cnn-lab, or cannot be created.
+        ``check=True`` first runs SQLite's ``quick_check`` over the whole file, to find damage
+        in pages that opening does not read (about 0.25 s per 100 MB); the window does it once
+        at start, every other open relies on SQLite noticing damage where it reads.
+
+        A store from an older cnn-lab is backed up beside itself (``backup.backup_path``)
+        before it is migrated, and all its pending migrations run in one transaction: one
+        that fails leaves the file as it was.
+
+        Raises ``UnreadableStore`` when the file is not a SQLite database, is another program's
+        database, or is damaged; ``StoreError`` with a sentence when it was written by a newer
+        cnn-lab, could not be migrated, stays locked, or cannot be created.
         """
         resolved = resolve_db_path(path)
         try:
@@ -277,9 +323,11 @@ class RunStore:
         store = cls(db, resolved, stale_after_s=stale_after_s)
         try:
             store._configure(busy_timeout_ms)
+            if check:
+                store._check()
             store._migrate()
             if sweep:
-                store.sweep_stale()
+                store._sweep_at_open(busy_timeout_ms)
         except BaseException:
             store.close()
             raise
@@ -288,26 +336,95 @@ class RunStore:
     @_guarded
     def _configure(self, busy_timeout_ms: int) -> None:
         # busy_timeout first, so even switching to WAL waits for a writer instead of failing.
-        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._set_busy_timeout(busy_timeout_ms)
+        self._refuse_foreign()  # before WAL mode is written into another program's file
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.enable_wal()
         # NORMAL is durable across application crashes in WAL mode and avoids an fsync per
         # commit; only a power cut can lose the last batch, which a heartbeat sweep tolerates.
         self._db.execute("PRAGMA synchronous = NORMAL")
 
+    def _set_busy_timeout(self, milliseconds: int) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+
+    @_guarded
+    def _check(self) -> None:
+        """Read every page (``quick_check``); damage anywhere becomes ``UnreadableStore``."""
+        try:
+            rows = self._db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:  # so damaged that the check cannot even start
+            if _is_locked(exc):
+                raise _store_error(exc, self._path) from exc
+            raise UnreadableStore(self._path, f"is damaged ({exc})") from exc
+        if [tuple(row) for row in rows] != [("ok",)]:
+            first = str(rows[0][0]).splitlines()
+            detail = first[1] if len(first) > 1 and first[0].startswith("***") else first[0]
+            raise UnreadableStore(self._path, f"is damaged (SQLite's check found: {detail})")
+
     @_guarded
     def _migrate(self) -> None:
         version = schema.current_version(self._db)
         self._refuse_newer(version)
-        for migration in schema.MIGRATIONS:
-            if migration.version <= version:
-                continue
-            with self._write():
-                # Re-read under the write lock: another process may have migrated meanwhile.
-                now_at = schema.current_version(self._db)
-                self._refuse_newer(now_at)
-                if migration.version > now_at:
+        if version >= schema.MIGRATIONS[-1].version:
+            return  # up to date: opening takes no write lock
+        with self._write():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = schema.current_version(self._db)
+            self._refuse_newer(version)
+            pending = [m for m in schema.MIGRATIONS if m.version > version]
+            if not pending:
+                return
+            # Only a store with data is worth a copy. Taken under the write lock, so the copy
+            # is exactly what the migrations start from.
+            saved = backup.make_backup(self._path, version) if version >= 1 else None
+            try:
+                for migration in pending:
                     schema.apply_migration(self._db, migration)
+            except Exception as exc:  # _write rolls every pending migration back
+                if _is_unreadable(exc):  # damage found on the way is not the migration's fault
+                    raise _store_error(exc, self._path) from exc
+                raise self._migration_failed(version, pending[-1].version, saved, exc) from exc
+
+    def _refuse_foreign(self) -> None:
+        """A SQLite file with tables but no migrations record is some other program's.
+
+        Also the first read of the file, so a file that is not SQLite, or is damaged where
+        SQLite starts reading, is refused here, before anything was written to it.
+        """
+        tables = [t for t in self._db.table_names() if not t.startswith("sqlite_")]
+        if tables and "migrations" not in tables:
+            # Not UnreadableStore: its owner still uses it, so it is not offered to move aside.
+            shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreError(
+                f"The file at {self._path} is a SQLite database of another program (tables "
+                f"{shown}), not a cnn-lab run store. Nothing in it was changed.",
+                f"Point {ENV_VAR} (or --db) at another file.",
+            )
+
+    def _migration_failed(
+        self, version: int, target: int, saved: Path | None, exc: Exception
+    ) -> StoreError:
+        _log.error("migrating %s from v%d to v%d failed: %r", self._path, version, target, exc)
+        kept = f"; a copy from before was saved as {saved}" if saved is not None else ""
+        return StoreError(
+            f"The run store at {self._path} could not be upgraded from schema version {version} "
+            f"to {target} ({type(exc).__name__}: {exc}). It was left unchanged at version "
+            f"{version}{kept}.",
+            "Keep using the cnn-lab that wrote it, and report this with the log.",
+        )
+
+    @_guarded
+    def _sweep_at_open(self, busy_timeout_ms: int) -> None:
+        """Crash stale runs if the write lock is free soon; else the next open does it."""
+        self._set_busy_timeout(min(busy_timeout_ms, SWEEP_WAIT_MS))
+        try:
+            self.sweep_stale()
+        except StoreError as exc:
+            if not _is_locked(exc.__cause__):
+                raise
+            _log.info("the run store at %s is busy; stale runs are swept next time", self._path)
+        finally:
+            self._set_busy_timeout(busy_timeout_ms)
 
     def _refuse_newer(self, version: int) -> None:
         if version > schema.SCHEMA_VERSION:
@@ -343,7 +460,8 @@ class RunStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction that holds the write lock from its first statement."""
         conn = self._db.conn
-        conn.execute("BEGIN IMMEDIATE")
+        with LOCK_WAITS.waiting():  # a long wait here shows in the window (store.busy)
+            conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
             conn.execute("COMMIT")

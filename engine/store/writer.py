@@ -8,7 +8,10 @@ written even when nothing is queued, so a long step (a big validation pass, a co
 look like a crash to the sweep.
 
 A failed write keeps its batch and retries on the next tick: queued points are never dropped,
-and ``error`` says what went wrong meanwhile.
+and ``error`` says what went wrong meanwhile. The one exception is a disk that stays full:
+after ``DISK_FULL_GIVE_UP_S`` of failed writes the writer stops and ``failure`` says so, and
+the job fails the run with that sentence (everything committed before is kept). Retrying
+forever would let the run finish "completed" with its last metrics silently missing.
 
 Non-finite values are passed to SQLite as they are: +inf and -inf are stored as REAL infinities,
 and NaN becomes NULL (SQLite has no NaN), which ``RunStore.metrics`` reads back as NaN. A
@@ -28,6 +31,14 @@ from cnn_lab.engine.errors import StoreError
 from cnn_lab.engine.store.store import MetricPoint, RunStore, SystemSample
 
 _log = logging.getLogger(__name__)
+
+DISK_FULL_GIVE_UP_S = 60.0
+"""How long writes may fail on a full disk before the run is failed (read at each failure)."""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "disk is full" in text or "no space left" in text or getattr(exc, "errno", 0) == 28
 
 
 class BatchedWriter:
@@ -59,6 +70,8 @@ class BatchedWriter:
         self._closed = False
         self._close_deadline = 0.0
         self._error: StoreError | None = None
+        self._failure: StoreError | None = None
+        self._full_since: float | None = None
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(
@@ -138,6 +151,11 @@ class BatchedWriter:
         return self._error
 
     @property
+    def failure(self) -> StoreError | None:
+        """Set once the writer gave up (a disk full for too long): the run cannot be recorded."""
+        return self._failure
+
+    @property
     def pending(self) -> int:
         """Points queued but not yet committed."""
         with self._cond:
@@ -189,6 +207,8 @@ class BatchedWriter:
                 self._metrics, self._samples = [], []
             if self._write(store, metrics, samples):
                 metrics, samples = [], []
+            if self._failure is not None:
+                return
             if closing and (not (metrics or samples) or time.monotonic() >= deadline):
                 return
             next_tick = max(next_tick, time.monotonic() - self._interval_s)
@@ -209,7 +229,9 @@ class BatchedWriter:
                 kept = len(metrics) + len(samples)
                 _log.warning("%s Will retry with %d points kept.", error, kept)
             self._error = error
+            self._give_up_if_full(exc, store, len(metrics) + len(samples))
             return False
+        self._full_since = None
         if self._error is not None:
             _log.info("The run store at %s is writable again.", store.path)
         with self._cond:
@@ -217,3 +239,19 @@ class BatchedWriter:
             self._written += len(metrics) + len(samples)
             self._cond.notify_all()
         return True
+
+    def _give_up_if_full(self, exc: BaseException, store: RunStore, unwritten: int) -> None:
+        if not _disk_full(exc):
+            self._full_since = None
+            return
+        now = time.monotonic()
+        if self._full_since is None:
+            self._full_since = now
+        waited = now - self._full_since
+        if waited >= DISK_FULL_GIVE_UP_S:
+            self._failure = StoreError(
+                f"The disk is full: the run store at {store.path} could not be written for "
+                f"{waited:.0f} s, so the run stopped with {unwritten:,} points unsaved.",
+                "Free space on that disk, then resume the run; everything saved before is kept.",
+            )
+            _log.error("%s", self._failure)

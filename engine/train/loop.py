@@ -31,6 +31,7 @@ from cnn_lab.engine.monitor.step_timing import StepClock
 from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train import checkpoint as ck
+from cnn_lab.engine.train.device_faults import translate_device_faults
 from cnn_lab.engine.train.devices import describe_device, resolve_device
 from cnn_lab.engine.train.distributed import DistContext, agree
 from cnn_lab.engine.train.ema import WeightEMA
@@ -135,6 +136,7 @@ def evaluate(
     return float(loss_sum) / n, float(correct) / n
 
 
+@translate_device_faults  # a CUDA error that breaks the context fails the run with a sentence
 def train_events(
     spec: RunSpec,
     *,

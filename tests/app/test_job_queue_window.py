@@ -82,6 +82,7 @@ def stub_window(qtbot, db_path: Path) -> Iterator[tuple[MainWindow, Workers]]:  
 
     controller = JobController(db_path, slots=GPU_SLOTS, slot_labels=LABELS, worker_factory=factory)
     win = MainWindow(AppState(db_path), controller=controller)
+    win.confirm_close = lambda question: True  # asking first: tests/faults/test_gui_faults.py
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()

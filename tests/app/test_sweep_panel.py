@@ -244,6 +244,9 @@ def test_the_window_has_a_sweep_tab_and_closing_it_leaves_no_sweep_child(
     qtbot.waitUntil(lambda: panel.runner.child_pid is not None, timeout=10_000)
     pid = panel.runner.child_pid
     assert pid and psutil.pid_exists(pid)
+    questions: list[str] = []
+    window.confirm_close = lambda question: questions.append(question) or True
     window.close()
+    assert questions and questions[0].startswith("A sweep is running. Stop it and close?")
     assert no_sweep_child_left(pid)
     assert not panel.running and panel.launch_button.isEnabled()

@@ -326,7 +326,12 @@ def test_closing_the_window_leaves_no_tuning_child(qtbot, window: MainWindow) ->
         click(qtbot, panel.speed_section.run_button)
     pid = runner.child_pid
     assert pid and psutil.pid_exists(pid)
+    questions: list[str] = []
+    window.confirm_close = lambda question: questions.append(question) or True
     window.close()
+    assert questions == [
+        "The speed tuner is measuring. Stop it and close? What it measured so far is lost."
+    ]
     assert no_tuning_child_left(pid)
     assert panel.running is None
 

@@ -3,7 +3,8 @@
 Most tests call ``cnn_lab.app.main.main`` (the console script's function) in this process;
 a few run the installed console script as a person would, because only a real process shows
 what reaches the terminal (exit status, stray tracebacks, warnings) and that the store the
-command wrote can be read back by another process.
+command wrote can be read back by another process. Random argument lists (hypothesis) are
+fault cases: tests/faults/test_input_fuzz.py.
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as hs
 
 from cnn_lab.app import main as app_main
-from cnn_lab.engine import __version__, cli, jobs
-from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import ENV_VAR, RunRecord, RunStore
+from cnn_lab.engine import __version__, cli
+from cnn_lab.engine.store import ENV_VAR, RunStore
 from cnn_lab.engine.store import status as st
 
 CNN_LAB = Path(sys.executable).parent / "cnn-lab"
@@ -305,139 +302,6 @@ def test_the_console_script_refuses_in_one_line(db_path: Path, argv: list[str], 
     result = run_script(*argv, "--db", str(db_path))
     assert_refused_in_one_line(result)
     assert result.code == code
-
-
-# ------------------------------------------------------------------- random arguments
-
-FLAGS = (
-    "--data",
-    "--model",
-    "--epochs",
-    "--batch-size",
-    "--lr",
-    "--optimizer",
-    "--device",
-    "--seed",
-    "--limit",
-    "--name",
-    "--db",
-)
-SWITCHES = ("--json", "--help-me", "-x", "--", "-1", "--epochs=2", "--lr=-0.5", "--limit=5")
-VALUES = (
-    "sample:shapes",
-    "nowhere:thing",
-    "sample:nope",
-    "",
-    " ",
-    "cpu",
-    "auto",
-    "gpu",
-    "cuda:0",
-    "CUDA",
-    "mps",
-    "adamw",
-    "sgd",
-    "lbfgs",
-    "small_cnn",
-    "nope",
-    "bad name!",
-    "0",
-    "1",
-    "2",
-    "-1",
-    "5",
-    "19",
-    "20",
-    "64",
-    "0.01",
-    "1e-3",
-    "1e400",
-    "nan",
-    "inf",
-    "-inf",
-    "x",
-    "99999999999999999999",
-    "~no-such-user-here/runs.sqlite",
-)
-# Control characters are left out: argparse echoes an unrecognised argument as it is, so one
-# with a newline in it spans two lines (a person cannot type that by accident).
-TEXT = hs.text(hs.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
-VALUE = hs.one_of(
-    hs.sampled_from(VALUES),
-    hs.integers(-(10**6), 10**7).map(str),
-    hs.floats(allow_nan=True, allow_infinity=True).map(repr),
-    TEXT,
-)
-PAIR = hs.tuples(hs.sampled_from(FLAGS), VALUE).map(list)
-LONE = hs.one_of(hs.sampled_from(FLAGS + SWITCHES), VALUE).map(lambda token: [token])
-TRAIN_ARGS = hs.lists(hs.one_of(PAIR, PAIR, LONE), max_size=6).map(
-    lambda chunks: [token for chunk in chunks for token in chunk]
-)
-
-
-class FakeJob:
-    """Stands in for ``run_job``: the test is about parsing and validation, not training."""
-
-    def __init__(self) -> None:
-        self.specs: list[RunSpec] = []
-
-    def __call__(self, spec: RunSpec, db_path: str | os.PathLike[str], **_: Any) -> RunRecord:
-        assert isinstance(spec, RunSpec)
-        assert Path(db_path).is_absolute()
-        self.specs.append(spec)
-        now = time.time()
-        return RunRecord(
-            id=len(self.specs),
-            name=spec.name,
-            status=st.COMPLETED,
-            reason=None,
-            hint=None,
-            spec_json=spec.to_json(),
-            spec_hash=spec.spec_hash(),
-            dataset=spec.dataset.source,
-            model=spec.architecture.preset,
-            device=spec.train.device,
-            host=None,
-            pid=None,
-            created_at=now,
-            started_at=now,
-            ended_at=now,
-            heartbeat_at=now,
-            summary={"epochs": spec.train.epochs, "best_val_accuracy": 0.5},
-        )
-
-
-@pytest.fixture
-def fake_job(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJob]:
-    fake = FakeJob()
-    monkeypatch.setattr(jobs, "run_job", fake)  # cmd_train imports it from jobs when called
-    yield fake
-
-
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,  # the same 40 argument lists every run: a failure here is never flaky
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(argv=TRAIN_ARGS)
-def test_random_train_arguments_are_accepted_or_refused_in_one_line(
-    fake_job: FakeJob, argv: list[str]
-) -> None:
-    before = len(fake_job.specs)
-    result = invoke(["train", *argv])  # any exception but SystemExit fails the test
-    assert "Traceback" not in result.err + result.out
-    if result.code == 0:
-        assert len(fake_job.specs) == before + 1
-        assert len(result.out.splitlines()) == 1, result.out
-        assert result.err == ""
-        spec = fake_job.specs[-1]
-        assert RunSpec.from_json(spec.to_json()) == spec  # what was accepted is a valid spec
-    else:
-        assert len(fake_job.specs) == before
-        assert_refused_in_one_line(result)
-        assert result.code == cli.EXIT_USAGE
 
 
 def test_train_takes_a_cross_validation_fold(db_path: Path) -> None:

@@ -4,13 +4,12 @@ What only a GPU shows: mixed precision (bf16, and fp16 with its scaler), channel
 cuDNN autotuning and fused optimizer kernels really run; the training images really live on
 the device with their augmentation; NVML reads the real board and the sweep planner packs
 trials onto it; two sweep trials really share cuda:0; evaluation and prediction on the GPU
-agree with the CPU; a real out-of-memory error becomes the engine's sentence while the
-metrics trained so far stay stored; and the batch-size finder measures steps with the CUDA
-allocator's counters.
+agree with the CPU; and the batch-size finder measures steps with the CUDA allocator's
+counters. The GPU's faults (a real out-of-memory error, a real device-side assert) are tested
+with the other faults, in tests/faults/test_gpu_faults.py.
 
 Without CUDA every test is skipped. ``CNN_LAB_TEST_DEVICE=cpu`` runs them on the CPU instead
-(fp16 becomes bf16, the out-of-memory error is raised by hand, NVML is skipped), to check the
-tests' own logic on a machine without a GPU.
+(fp16 becomes bf16, NVML is skipped), to check the tests' own logic on a machine without a GPU.
 """
 
 from __future__ import annotations
@@ -135,14 +134,16 @@ def assert_trained_here(db: Path, run_id: int) -> RunRecord:
     return record
 
 
-def child_events(db: Path, spec: RunSpec) -> tuple[int, list[Any], int | None]:
+def child_events(
+    db: Path, spec: RunSpec, target: Any = child_main
+) -> tuple[int, list[Any], int | None]:
     """Train ``spec`` in a spawned job process as the window's job queue does."""
     ctx = multiprocessing.get_context("spawn")
     with RunStore.open(db) as store:
         run_id = create_run(store, spec)
     reader, writer = ctx.Pipe(duplex=False)
     stop = ctx.Event()
-    process = ctx.Process(target=child_main, args=(spec.to_json(), str(db), run_id, writer, stop))
+    process = ctx.Process(target=target, args=(spec.to_json(), str(db), run_id, writer, stop))
     process.start()
     writer.close()  # the child holds the only write end: EOF means it is done
     events: list[Any] = []
@@ -390,92 +391,6 @@ def test_the_predictor_on_the_gpu_answers_as_on_the_cpu(
     for a, b in zip(here, cpu, strict=True):
         if a.top[0][0] == b.top[0][0]:
             assert a.top[0][1] == pytest.approx(b.top[0][1], abs=1e-3)
-
-
-# --------------------------------------------------------------------------- out of memory
-
-
-def fill_device(device: torch.device) -> list[torch.Tensor]:
-    """Take every block the caching allocator can still get, down to its smallest (512 B)."""
-    taken: list[torch.Tensor] = []
-    size = 1 << 36
-    while size >= 512:
-        try:
-            taken.append(torch.empty(size, dtype=torch.uint8, device=device))
-        except torch.OutOfMemoryError:
-            size //= 2
-    return taken
-
-
-def test_running_out_of_gpu_memory_fails_the_run_with_a_sentence_and_keeps_its_metrics(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A real out-of-memory error in epoch 2: the memory is filled just before a forward pass.
-
-    The filler is a forward pre-hook on the model the loop builds, so the batch is already on
-    the device and the error comes from the forward pass, where the loop catches it. On the
-    CPU (CNN_LAB_TEST_DEVICE=cpu) the hook raises the error itself.
-    """
-    from cnn_lab.engine.train import loop
-
-    spec = spec_of(
-        {"precision": "fp32", "channels_last": False, "cudnn_benchmark": False, "epochs": 3}
-    )
-    fill_after: float = math.inf  # steps: two into epoch 2, once the run says where that is
-    steps_done = 0
-    hog: list[torch.Tensor] = []
-    free_after: list[int] = []
-
-    def exhaust(module: torch.nn.Module, inputs: tuple[Any, ...]) -> None:
-        # The loop also traces a meta-device twin (a deep copy, hook included): not a step.
-        if not module.training or inputs[0].device.type == "meta" or steps_done < fill_after:
-            return
-        if not ON_CUDA:
-            raise torch.OutOfMemoryError("CPU out of memory (raised by the test)")
-        if not hog:
-            hog.extend(fill_device(inputs[0].device))
-            free_after.append(int(torch.cuda.mem_get_info(inputs[0].device)[0]))
-
-    build_model = loop.build_model
-
-    def build_and_watch(*args: Any, **kwargs: Any) -> torch.nn.Module:
-        model = build_model(*args, **kwargs)
-        model.register_forward_pre_hook(exhaust)
-        return model
-
-    monkeypatch.setattr(loop, "build_model", build_and_watch)
-    events: list[Any] = []
-
-    def emit(event: Any) -> None:
-        nonlocal fill_after, steps_done
-        if isinstance(event, RunStarted):
-            fill_after = event.steps_per_epoch + 2
-        elif isinstance(event, StepEnd):
-            steps_done += 1
-        events.append(event)
-
-    try:
-        record = run_job(spec, db_path, emit=emit, flush_interval_s=0.2)
-    finally:
-        hog.clear()
-        if ON_CUDA:
-            torch.cuda.empty_cache()
-    assert record is not None
-    where = "GPU" if ON_CUDA else "CPU"
-    assert record.status == st.FAILED
-    assert record.reason == f"The {where} ran out of memory at batch size {BATCH}.", record.reason
-    assert record.hint and record.hint.endswith("."), record.hint
-    assert "suggested_batch_size" in record.summary
-    if ON_CUDA:
-        assert free_after and free_after[0] < 1024 * MIB, free_after  # the device really was full
-    finished = [e for e in events if isinstance(e, RunFinished)]
-    assert len(finished) == 1 and finished[0].reason == record.reason
-    with RunStore.open(db_path) as store:
-        keys = store.metric_keys(record.id)
-        losses = store.metrics(record.id, "train.loss")
-    assert keys["train.loss"] == fill_after == len(losses)  # every step before the error
-    assert keys["val.accuracy"] == 1  # and epoch 1's validation
-    assert all(math.isfinite(p.value) for p in losses)
 
 
 # --------------------------------------------------------------------------- tuners

@@ -220,3 +220,15 @@ def test_the_cli_lists_what_a_search_finds(store: RunStore) -> None:
     assert invoke(["runs", "list", "--db", db, "lr>5"]).out == "No run matches.\n"
     refused = invoke(["runs", "list", "--db", db, "status:done"])
     assert refused.code == 2 and refused.err.count("\n") == 1 and "not a run status" in refused.err
+
+
+def test_the_global_db_option_reaches_every_command(store: RunStore) -> None:
+    from tests.engine.test_cli import invoke
+
+    before = invoke(["--db", str(store.path), "runs", "list", "--json"])
+    assert [r["name"] for r in json.loads(before.out)] == [
+        "delta dogs",
+        "gamma dogs",
+        "beta cats",
+        "alpha cats",
+    ]

@@ -1,12 +1,13 @@
-"""Specs: JSON round trip, sentences for bad input, schema versions."""
+"""Specs: JSON round trip, sentences for bad input, schema versions.
+
+Random documents (hypothesis) are fault cases: tests/faults/test_input_fuzz.py.
+"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as hs
 
 from cnn_lab.engine.errors import SpecError
 from cnn_lab.engine.specs import SCHEMA_VERSION, DatasetSpec, RunSpec, TrainSpec
@@ -56,55 +57,3 @@ def test_blank_source_is_refused() -> None:
     with pytest.raises(SpecError, match=r"dataset\.source"):
         RunSpec.from_dict({"dataset": {"source": "   "}})
     assert DatasetSpec(source=" sample:shapes ").source == "sample:shapes"
-
-
-json_values = hs.recursive(
-    hs.none() | hs.booleans() | hs.integers() | hs.floats(allow_nan=True) | hs.text(max_size=20),
-    lambda children: (
-        hs.lists(children, max_size=4) | hs.dictionaries(hs.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-section = hs.dictionaries(
-    hs.sampled_from(
-        [
-            "epochs",
-            "batch_size",
-            "lr",
-            "optimizer",
-            "device",
-            "seed",
-            "source",
-            "limit",
-            "preset",
-            "width",
-            "val_fraction",
-            "momentum",
-            "bogus",
-        ]
-    ),
-    json_values,
-    max_size=5,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    hs.fixed_dictionaries(
-        {},
-        optional={
-            "schema_version": json_values,
-            "name": json_values,
-            "dataset": section,
-            "architecture": section,
-            "train": section,
-        },
-    )
-)
-def test_random_documents_are_accepted_or_refused_with_a_sentence(doc: dict) -> None:
-    try:
-        spec = RunSpec.from_dict(doc)
-    except SpecError as exc:
-        assert str(exc) and "\n" not in str(exc) and "Traceback" not in str(exc)
-    else:
-        assert RunSpec.from_json(spec.to_json()) == spec
