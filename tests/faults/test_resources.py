@@ -200,13 +200,22 @@ def test_a_long_run_keeps_memory_flat_in_the_window_and_the_job(
     # the first epoch's checkpoint and validation).
     first, last = samples[1], samples[-1]
     span = last.step - first.step
-    gui_bound = (last.chart_points - first.chart_points) * CHART_BYTES_PER_POINT
-    gui_bound += span * NOISE_PER_STEP
     child_bound = SQLITE_PAGE_CACHE + span * NOISE_PER_STEP
-    assert max(gui_bound, child_bound) < span * CAUGHT_LEAK_PER_STEP  # the bounds can fail
-    assert last.gui_rss - first.gui_rss <= gui_bound, report
+    assert child_bound < span * CAUGHT_LEAK_PER_STEP  # the bound can fail
     assert last.child_rss - first.child_rss <= child_bound, report
     assert last.gui_objects - first.gui_objects <= span * GUI_OBJECTS_PER_STEP, report
+    # The window: a leak grows in both halves of the run, while the allocator grows in
+    # one-off jumps (a new arena: +6.6 MiB at once, seen in a whole-suite run whose process
+    # held 1.85 GB) that land in one half. So it is flat when one half stays in its bound.
+    middle = (len(samples) + 1) // 2
+    grew = []
+    for start, end in ((samples[1], samples[middle]), (samples[middle], samples[-1])):
+        half = end.step - start.step
+        gui_bound = (end.chart_points - start.chart_points) * CHART_BYTES_PER_POINT
+        gui_bound += half * NOISE_PER_STEP
+        assert gui_bound < half * CAUGHT_LEAK_PER_STEP  # the bound can fail
+        grew.append(end.gui_rss - start.gui_rss > gui_bound)
+    assert not all(grew), f"the window grew in both halves of the run:\n{report}"
 
     # Nothing was dropped on the way, and the store holds the run at its per-point size.
     with RunStore.open(db_path) as store:
