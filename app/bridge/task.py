@@ -167,6 +167,31 @@ class Task(QObject):
             self._end(CANCELLED)
             self.cancelled.emit()
 
+    def connect_outcomes(
+        self,
+        *,
+        progress: Callable[[str, int, int], Any] | None = None,
+        finished: Callable[[Any], Any] | None = None,
+        failed: Callable[[str], Any] | None = None,
+        cancelled: Callable[[], Any] | None = None,
+    ) -> Task:
+        """Connect the slots given, and delete the Task once it has ended (whichever way).
+
+        The one place panels' Tasks are wired: each panel used to repeat the connections and
+        the ``deleteLater`` on all three endings.
+        """
+        for signal, slot in (
+            (self.progress, progress),
+            (self.finished, finished),
+            (self.failed, failed),
+            (self.cancelled, cancelled),
+        ):
+            if slot is not None:
+                signal.connect(slot)
+        for ending in (self.finished, self.failed, self.cancelled):
+            ending.connect(self.deleteLater)
+        return self
+
     @property
     def running(self) -> bool:
         return self.state == RUNNING

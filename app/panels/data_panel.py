@@ -577,12 +577,12 @@ class DataPanel(QWidget):
         self._import_key = _import_key(spec)
         task = Task(partial(import_dataset, spec), name="import", parent=self)
         self.import_task = task
-        task.progress.connect(partial(self._on_import_progress, task))
-        task.finished.connect(partial(self._on_import_done, task, spec))
-        task.failed.connect(partial(self._on_import_failed, task))
-        task.cancelled.connect(partial(self._on_import_cancelled, task))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            progress=partial(self._on_import_progress, task),
+            finished=partial(self._on_import_done, task, spec),
+            failed=partial(self._on_import_failed, task),
+            cancelled=partial(self._on_import_cancelled, task),
+        )
         self._set_busy(True, f"Importing {_shown_source(spec.source)}…")
         task.start()
 
@@ -712,10 +712,10 @@ class DataPanel(QWidget):
         )
         task = Task(lambda _progress, _stop: work(), name="preview", parent=self)
         self.preview_task = task
-        task.finished.connect(partial(self._on_preview_done, task, imported, classes))
-        task.failed.connect(partial(self._on_preview_failed, task))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            finished=partial(self._on_preview_done, task, imported, classes),
+            failed=partial(self._on_preview_failed, task),
+        )
         task.start()
 
     def _on_preview_done(

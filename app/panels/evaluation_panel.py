@@ -274,12 +274,12 @@ class EvaluationPanel(QWidget):
         work = partial(evaluate_and_store, self.state.db_path, run_id, chosen, self.mistake_limit)
         task = Task(work, name="evaluate", parent=self)
         self.task = task
-        task.progress.connect(partial(self._on_progress, task))
-        task.finished.connect(partial(self._on_evaluated, task))
-        task.failed.connect(partial(self._on_failed, task))
-        task.cancelled.connect(partial(self._on_cancelled, task))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            progress=partial(self._on_progress, task),
+            finished=partial(self._on_evaluated, task),
+            failed=partial(self._on_failed, task),
+            cancelled=partial(self._on_cancelled, task),
+        )
         self._set_status(f"Evaluating run {run_id}…")
         self.progress.setRange(0, 0)
         self._update_controls()
@@ -391,10 +391,10 @@ class EvaluationPanel(QWidget):
         work = partial(load_mistake_images, self.state.db_path, run_id, data)
         task = Task(work, name="mistake images", parent=self)
         self.images_task = task
-        task.finished.connect(partial(self._on_images, task))
-        task.failed.connect(partial(self._on_images_failed, task))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            finished=partial(self._on_images, task),
+            failed=partial(self._on_images_failed, task),
+        )
         task.start()
 
     def _on_images(self, task: Task, images: list[np.ndarray | None]) -> None:

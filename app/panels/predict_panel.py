@@ -257,12 +257,12 @@ class PredictPanel(QWidget):
         work = partial(predict_files, self.state.db_path, run_id, predictor, paths)
         task = Task(work, name="predict", parent=self)
         self.task = task
-        task.progress.connect(partial(self._on_progress, task))
-        task.finished.connect(partial(self._on_predicted, task))
-        task.failed.connect(partial(self._on_failed, task))
-        task.cancelled.connect(partial(self._on_cancelled, task))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            progress=partial(self._on_progress, task),
+            finished=partial(self._on_predicted, task),
+            failed=partial(self._on_failed, task),
+            cancelled=partial(self._on_cancelled, task),
+        )
         self._set_status(
             f"Predicting with run {run_id}…"
             if predictor is not None

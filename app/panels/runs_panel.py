@@ -522,10 +522,10 @@ class RunsPanel(QWidget):
         self.report_task = task
         self.report_button.setEnabled(False)
         self.detail.setText(f"Writing run {run_id}'s report…")
-        task.finished.connect(partial(self._report_done, True))
-        task.failed.connect(partial(self._report_done, False))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            finished=partial(self._report_done, True),
+            failed=partial(self._report_done, False),
+        )
         return task.start()
 
     def _report_done(self, ok: bool, message: str) -> None:
@@ -557,10 +557,10 @@ class RunsPanel(QWidget):
         self.export_task = task
         self.export_button.setEnabled(False)
         self.detail.setText(f"Exporting run {run_id} as {fmt}…")
-        task.finished.connect(partial(self._export_done, True))
-        task.failed.connect(partial(self._export_done, False))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            finished=partial(self._export_done, True),
+            failed=partial(self._export_done, False),
+        )
         return task.start()
 
     def _export_done(self, ok: bool, message: str) -> None:

@@ -550,10 +550,10 @@ class SweepPanel(QWidget):
             self.report_button.setEnabled(True)
             self.best_label.setText(message if ok else f"The report was not written: {message}")
 
-        task.finished.connect(lambda message: done(True, message))
-        task.failed.connect(lambda message: done(False, message))
-        for signal in (task.finished, task.failed, task.cancelled):
-            signal.connect(task.deleteLater)
+        task.connect_outcomes(
+            finished=lambda message: done(True, message),
+            failed=lambda message: done(False, message),
+        )
         return task.start()
 
     def _on_failed(self, message: str) -> None:
