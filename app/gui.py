@@ -7,18 +7,23 @@ the latest backup (the bad file is moved aside, see ``engine/store/backup.py``) 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QMessageLogContext, QThreadPool, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cnn_lab.app.main_window import MainWindow
+from cnn_lab.app.settings import Settings
 from cnn_lab.app.state import AppState
+from cnn_lab.app.theme import apply_theme
 from cnn_lab.engine.errors import StoreError, UserError
 from cnn_lab.engine.store import RunStore, resolve_db_path
 from cnn_lab.engine.store.backup import latest_backup, move_aside, restore_backup
+from cnn_lab.engine.store.paths import ENV_VAR
 from cnn_lab.engine.store.store import UnreadableStore
 
 SCREENSHOT_SIZE = (1280, 800)
@@ -39,7 +44,8 @@ def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
     (a newer cnn-lab's store, a lock that never frees) shows its sentence in a message box;
     without (screenshots), the ``StoreError`` goes to the caller.
     """
-    path = resolve_db_path(db)
+    settings = Settings()
+    path = resolve_db_path(db if db is not None else _last_database(settings))
     note = ""
     while True:
         try:
@@ -61,10 +67,21 @@ def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
                 raise
             QMessageBox.critical(None, "Cannot open the run store", str(exc))
             return None
-    window = MainWindow(AppState(path))
+    if ask:  # a launch, not a screenshot: this database is the last one used
+        settings.remember_database(str(path))
+    window = MainWindow(AppState(path), settings=settings)
     if note:
         window.status_label.setText(note)
     return window
+
+
+def _last_database(settings: Settings) -> str | None:
+    """The database used last, when neither ``--db`` nor ``$CNN_LAB_DB`` says another and
+    the file is still there (a moved or deleted one falls back to the default quietly)."""
+    if os.environ.get(ENV_VAR):
+        return None
+    last = settings.last_database
+    return last if last and Path(last).is_file() else None
 
 
 def _worth_checking(path: Path) -> bool:
@@ -109,34 +126,72 @@ def _recover(path: Path, choice: str) -> str:
     return f"Started a new run store; the unreadable file is now {aside}."
 
 
+PLATFORM_NOISE = frozenset({"This plugin does not support propagateSizeHints()"})
+"""Warnings of the offscreen platform (screenshots, CI) about what it cannot do by design."""
+
+
+def _quiet_platform_noise() -> None:
+    """Drop the offscreen platform's warnings; every other Qt message still reaches stderr."""
+
+    def handler(_mode: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+        if message not in PLATFORM_NOISE:
+            sys.stderr.write(f"{message}\n")
+
+    qInstallMessageHandler(handler)
+
+
 def run_gui(
     db: str | None = None,
     screenshot: str | None = None,
     panel: str | None = None,
     runs: list[int] | None = None,
+    drops: list[str] | None = None,
+    theme: str | None = None,
 ) -> int:
+    _quiet_platform_noise()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("cnn-lab")
     app.setOrganizationName("cnn-lab")
+    app.setWindowIcon(_icon())
     window = create_window(db, ask=not screenshot)
     if window is None:
         return 1
     if screenshot:
-        return save_screenshot(window, Path(screenshot), panel, runs)
+        return save_screenshot(window, Path(screenshot), panel, runs, drops, theme)
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     return app.exec()
 
 
+def _icon() -> QIcon:
+    from importlib import resources
+
+    icon = QIcon()
+    folder = resources.files("cnn_lab.resources")
+    for size in (48, 128, 256):
+        png = folder.joinpath(f"cnn-lab-{size}.png")
+        if png.is_file():
+            icon.addFile(str(png))
+    return icon
+
+
 def save_screenshot(
-    window: MainWindow, out: Path, panel: str | None = None, runs: list[int] | None = None
+    window: MainWindow,
+    out: Path,
+    panel: str | None = None,
+    runs: list[int] | None = None,
+    drops: list[str] | None = None,
+    theme: str | None = None,
 ) -> int:
     """Render the window (or one panel, as the window shows it) to ``out`` as PNG.
 
     ``runs`` are selected in Runs first, as a person would before opening Evaluate, Predict or
-    (with two or more) Compare.
+    (with two or more) Compare; ``drops`` are then dropped on the panel (images on Predict, a
+    folder on Data), so every screenshot in the README comes from this one command.
     """
     app = QApplication.instance()
+    if theme is not None:
+        window.theme = apply_theme(theme)
     if runs:
         if not window.runs_panel.select_runs(runs):
             raise UserError(f"None of the runs {runs} is listed in {window.state.db_path}.")
@@ -150,12 +205,19 @@ def save_screenshot(
                 f"There is no panel called {panel!r}. Panels: {', '.join(window.panels)}."
             )
         window.tabs.setCurrentWidget(window.panels[key])
+    for path in drops or []:
+        window.drop_on_panel(path)
     window.resize(*SCREENSHOT_SIZE)
+    window.keep_settings = False  # a screenshot's size and database are not the person's
     window.show()
-    # Let background work (sample previews) finish, its results land, and layouts settle.
-    QThreadPool.globalInstance().waitForDone(30_000)
-    for _ in range(5):
-        app.processEvents()
+    if window.tabs.currentWidget() is window.sweep_panel and window.sweep_panel.is_empty():
+        window.sweep_panel.open_saved()  # Open on the newest past sweep, as a person would
+    # Let background work (imports, previews, predictions) finish, its results land (which
+    # may start more work, as an import starts its preview), and layouts settle.
+    for _ in range(4):
+        QThreadPool.globalInstance().waitForDone(60_000)
+        for _ in range(5):
+            app.processEvents()
     out.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(out), "PNG"):
         raise UserError(f"Could not write the screenshot to {out}.")

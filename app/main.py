@@ -18,8 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is not None:
         return run_command(args)
-    if (args.panel or args.runs) and not args.screenshot:
-        parser.error("--panel and --runs only work with --screenshot")
+    if (args.panel or args.runs or args.drop or args.theme) and not args.screenshot:
+        parser.error("--panel, --runs, --drop and --theme only work with --screenshot")
     try:
         runs = [int(part) for part in (args.runs or "").split(",") if part.strip()]
     except ValueError:
@@ -29,7 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_error_reporting()  # an exception in a slot is logged and shown, never swallowed
     try:
-        return run_gui(db=args.db, screenshot=args.screenshot, panel=args.panel, runs=runs)
+        return run_gui(
+            db=args.db,
+            screenshot=args.screenshot,
+            panel=args.panel,
+            runs=runs,
+            drops=args.drop or [],
+            theme=args.theme,
+        )
     except UserError as exc:
         sys.stderr.write(f"cnn-lab: {exc}\n")
         return 2

@@ -3,20 +3,29 @@
 Train queues a run (engine/job_queue.py decides when and where it trains); the Jobs dock
 shows what runs where and what waits. The Monitor follows one live run at a time: the one
 started by Train when it starts at once, else the next to start while it shows none.
+
+Around the panels: the menus (app/window_menus.py), the first-run card and the guided tour
+(app/welcome.py), settings kept between launches (app/settings.py), the themes
+(app/theme.py), Edit ▸ Undo over the editing panels' undo stacks, drops of datasets, specs
+and databases anywhere on the window, and a notification when a long job ends.
 """
 
 from __future__ import annotations
 
-import platform
 import time
 from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QKeySequence,
+    QUndoGroup,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -24,11 +33,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
+from cnn_lab.app.about_dialog import AboutDialog
 from cnn_lab.app.bridge.job_controller import JobController
 from cnn_lab.app.close_question import process_alive, question_for_closing
+from cnn_lab.app.notifier import JobNotifier
 from cnn_lab.app.panels.architecture_panel import ArchitecturePanel
 from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.panels.data_panel import DataPanel
@@ -39,11 +51,22 @@ from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.panels.sweep_panel import SweepPanel
 from cnn_lab.app.panels.tune_panel import TunePanel
+from cnn_lab.app.settings import (
+    GEOMETRY_KEY,
+    PANEL_KEY,
+    WELCOME_DISMISSED_KEY,
+    WINDOW_STATE_KEY,
+    Settings,
+)
 from cnn_lab.app.state import AppState
+from cnn_lab.app.theme import SYSTEM, apply_theme
+from cnn_lab.app.welcome import DEFAULT_PRESET, DEFAULT_SAMPLE, TourBar, WelcomeCard
 from cnn_lab.app.widgets.job_queue_view import JobQueueView, format_eta, summary_text
+from cnn_lab.app.window_files import WindowFiles
+from cnn_lab.app.window_menus import build_menus, shortcut_rows
 from cnn_lab.engine import __version__
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.specs import RunSpec, TrainSpec
+from cnn_lab.engine.specs import ArchitectureSpec, RunSpec, TrainSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 
@@ -53,18 +76,27 @@ JOBS_PROGRESS_INTERVAL_S = 1.0
 """How often the Jobs dock redraws progress while runs train."""
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowFiles, QMainWindow):
     def __init__(
         self,
         state: AppState,
         parent: QWidget | None = None,
         *,
         controller: JobController | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        """``controller`` lets tests give the window fake job slots or workers."""
+        """``controller`` lets tests give the window fake job slots or workers; ``settings``
+        defaults to the user's settings file (tests point its folder at tmp_path)."""
         super().__init__(parent)
         self.state = state
+        self.settings = settings or Settings()
+        self.menu_actions: dict[str, QAction] = {}
+        self.theme_group: QActionGroup | None = None
+        self.theme = SYSTEM
+        self._sweep_owner = "sweep"
+        self.keep_settings = True  # False: closing leaves the settings file as it was
         self.setWindowTitle(f"cnn-lab {__version__}")
+        self.setAcceptDrops(True)
         self.controller = controller or JobController(state.db_path)
         self.controller.setParent(self)
         self._focus_next_start = False
@@ -95,11 +127,46 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         for panel in self.panels.values():
             self.tabs.addTab(panel, panel.title)
-        self.setCentralWidget(self.tabs)
+        # Edit ▸ Undo acts on the undo stack of the panel in front (those that edit have one).
+        self.undo_group = QUndoGroup(self)
+        for panel in self.panels.values():
+            stack = getattr(panel, "undo_stack", None)
+            if stack is not None:
+                self.undo_group.addStack(stack)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.welcome = WelcomeCard()
+        self.tour = TourBar()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(4, 4, 4, 0)
+        column.addWidget(self.welcome)
+        column.addWidget(self.tour)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.notifier = JobNotifier(self)
+        self.monitor_panel.empty_state.add_action(
+            "Train", self.train, "Train the current data, architecture and hyperparameters"
+        )
 
         self._build_jobs_dock()
         self._build_actions()
         self._build_status_bar()
+        self.welcome.train_requested.connect(self.train_sample)
+        self.welcome.import_requested.connect(self.choose_dataset_folder)
+        self.welcome.tour_requested.connect(self.start_tour)
+        self.welcome.hide_requested.connect(self.dismiss_welcome)
+        self.tour.step_shown.connect(self.show_panel)
+        self.tour.ended.connect(self._update_welcome)
+        self.notifier.notified.connect(lambda _title, text: self.status_label.setText(text))
+        self.sweep_panel.slots_taken.connect(self._on_sweep_started)
+        self.sweep_panel.sweep_ended.connect(self._on_sweep_ended)
+        self.tune_panel.tuner_started.connect(lambda kind: self.notifier.started(f"tuner {kind}"))
+        self.tune_panel.tuner_ended.connect(
+            lambda kind, outcome: self.notifier.ended(
+                f"tuner {kind}", f"Tuner {outcome}", f"The {kind} tuner {outcome}: see Tune."
+            )
+        )
+        self.state.db_changed.connect(lambda _path: self._update_welcome())
         self.controller.run_started.connect(self._on_run_started)
         self.controller.events.connect(self._on_events)
         self.controller.events.connect(self.monitor_panel.on_events)
@@ -128,6 +195,9 @@ class MainWindow(QMainWindow):
         self.jobs_view.cancel_requested.connect(self._cancel)
         self.jobs_view.stop_requested.connect(self.controller.stop)
         self._show_latest_run()
+        self._on_tab_changed(self.tabs.currentIndex())
+        self.restore_settings()
+        self._update_welcome()
 
     # ----------------------------------------------------------------- building
 
@@ -157,29 +227,7 @@ class MainWindow(QMainWindow):
         self.stop_all_action.setShortcut(QKeySequence("Ctrl+Shift+."))
         self.stop_all_action.setEnabled(False)
         self.stop_all_action.triggered.connect(self.stop_all)
-        open_db = QAction("Open Run Database…", self)
-        open_db.setShortcut(QKeySequence.StandardKey.Open)
-        open_db.triggered.connect(self._open_database)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        about = QAction("About cnn-lab", self)
-        about.triggered.connect(self._about)
-
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction(open_db)
-        file_menu.addSeparator()
-        file_menu.addAction(quit_action)
-        run_menu = menu.addMenu("&Run")
-        run_menu.addAction(self.train_action)
-        run_menu.addAction(self.stop_action)
-        run_menu.addAction(self.stop_all_action)
-        view_menu = menu.addMenu("&View")
-        jobs_toggle = self.jobs_dock.toggleViewAction()
-        jobs_toggle.setShortcut(QKeySequence("Ctrl+J"))
-        view_menu.addAction(jobs_toggle)
-        menu.addMenu("&Help").addAction(about)
+        build_menus(self)
 
         toolbar = QToolBar("Training")
         toolbar.setObjectName("training-toolbar")
@@ -304,42 +352,146 @@ class MainWindow(QMainWindow):
         row = next((r for r in self.controller.jobs() if r.run_id == run_id), None)
         return row.where if row else "waiting"
 
-    def _open_database(self) -> None:
-        if self.controller.busy:  # queued run ids belong to the database they were made in
-            QMessageBox.information(
-                self,
-                "Runs are training",
-                "Switch databases once every run has finished, or stop them first.",
-            )
-            return
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Open or create a run database",
-            self.state.db_path,
-            "SQLite databases (*.sqlite *.db);;All files (*)",
-            options=QFileDialog.Option.DontConfirmOverwrite,
-        )
-        if not path:
+    def show_panel(self, key: str) -> None:
+        """Bring panel ``key`` (a key of ``panels``) to the front."""
+        panel = self.panels.get(key)
+        if panel is not None:
+            self.tabs.setCurrentWidget(panel)
+
+    def current_panel_key(self) -> str:
+        current = self.tabs.currentWidget()
+        return next((k for k, p in self.panels.items() if p is current), "data")
+
+    def _on_tab_changed(self, _index: int) -> None:
+        stack = getattr(self.tabs.currentWidget(), "undo_stack", None)
+        self.undo_group.setActiveStack(stack)
+
+    def start_tour(self) -> None:
+        """The tour takes the card's place above the panels until it ends."""
+        self.welcome.setVisible(False)
+        self.tour.start()
+
+    def show_welcome(self) -> None:
+        """Help ▸ Welcome: the first-run card again, whatever the database holds."""
+        self.settings.set_flag(WELCOME_DISMISSED_KEY, False)
+        self.welcome.setVisible(True)
+
+    def dismiss_welcome(self) -> None:
+        self.settings.set_flag(WELCOME_DISMISSED_KEY, True)
+        self.welcome.setVisible(False)
+
+    def _update_welcome(self) -> None:
+        """The card shows while the database has no runs, unless the person hid it."""
+        if self.settings.flag(WELCOME_DISMISSED_KEY) or self.controller.busy:
+            self.welcome.setVisible(False)
             return
         try:
-            RunStore.open(path).close()
-        except UserError as exc:
-            QMessageBox.warning(self, "Cannot open the database", str(exc))
-            return
-        self.state.set_db_path(path)
-        self.controller.db_path = path
+            with self.state.open_store() as store:
+                empty = not store.list_runs(limit=1)
+        except UserError:
+            empty = False
+        self.welcome.setVisible(empty)
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About cnn-lab",
-            f"<b>cnn-lab {__version__}</b><br>A desktop experiment manager for CNNs.<br><br>"
-            f"Python {platform.python_version()}<br>Run database: {self.state.db_path}",
-        )
+    def train_sample(
+        self, sample: str = DEFAULT_SAMPLE, preset: str = DEFAULT_PRESET
+    ) -> int | None:
+        """The first-run click: the sample in Data, the preset in Architecture, then Train.
+
+        The hyperparameters stay as they are (the defaults train the sample in about a minute
+        on a CPU); the run is an ordinary run, saved and shown like any other.
+        """
+        self.data_panel.open_source(f"sample:{sample}")
+        if self.state.architecture.preset != preset or self.state.architecture.layers:
+            self.state.update(architecture=ArchitectureSpec(preset=preset))
+        previous = self.state.name
+        self.state.name = previous or f"{sample} {preset}"  # this run's name, not the next's
+        try:
+            return self.train()
+        finally:
+            self.state.name = previous
+
+    # ----------------------------------------------------------------- view
+
+    def set_theme(self, name: str) -> None:
+        """Light, dark or the desktop's; kept for the next launch."""
+        self.theme = apply_theme(name)
+        self.settings.theme = self.theme
+        self._check_theme_action()
+
+    def _check_theme_action(self) -> None:
+        if self.theme_group is not None:
+            for action in self.theme_group.actions():
+                action.setChecked(action.data() == self.theme)
+
+    def toggle_full_screen(self) -> None:
+        self.setWindowState(self.windowState() ^ Qt.WindowState.WindowFullScreen)
+
+    def reset_layout(self) -> None:
+        self.jobs_dock.setFloating(False)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.jobs_dock.setVisible(True)
+        self.resizeDocks([self.jobs_dock], [170], Qt.Orientation.Vertical)
+        self.resize(1280, 800)
+
+    def find_runs(self) -> None:
+        self.show_panel("runs")
+        self.runs_panel.search.setFocus()
+        self.runs_panel.search.selectAll()
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{what}</td><td><b>{keys}</b></td></tr>" for what, keys in
+                       shortcut_rows(self))  # fmt: skip
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setText(f"<table cellspacing=4>{rows}</table>")
+        box.setModal(False)
+        box.show()
+
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self.state.db_path, str(self.settings.path), self)
+        dialog.setModal(False)
+        dialog.show()
+        return dialog
+
+    # ----------------------------------------------------------------- settings
+
+    def restore_settings(self) -> None:
+        """Window size and place, the Jobs dock, the panel in front and the theme, as last left."""
+        geometry = self.settings.bytes(GEOMETRY_KEY)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.bytes(WINDOW_STATE_KEY)
+        if state is not None:
+            self.restoreState(state)
+        self.show_panel(self.settings.text(PANEL_KEY, "data"))
+        theme = self.settings.theme
+        if theme != SYSTEM:  # the desktop's look needs nothing done
+            self.theme = apply_theme(theme)
+        self._check_theme_action()
+
+    def save_settings(self) -> None:
+        if not self.keep_settings:
+            return
+        self.settings.set_bytes(GEOMETRY_KEY, self.saveGeometry())
+        self.settings.set_bytes(WINDOW_STATE_KEY, self.saveState())
+        self.settings.set_text(PANEL_KEY, self.current_panel_key())
+        self.settings.theme = self.theme
+        self.settings.remember_database(self.state.db_path)
+        self.settings.sync()
+
+    def _on_sweep_started(self, owner: str, _slots: list[str]) -> None:
+        self._sweep_owner = owner
+        self.notifier.started(owner)
+
+    def _on_sweep_ended(self, outcome: str) -> None:
+        owner = self._sweep_owner
+        self.notifier.ended(owner, f"Sweep {outcome}", f"The {owner} {outcome}: see Sweep.")
 
     # ----------------------------------------------------------------- job signals
 
     def _on_run_started(self, run_id: int) -> None:
+        self.notifier.started(f"run {run_id}")
+        self.welcome.setVisible(False)  # the first run is on its way: the card has done its job
         self.runs_panel.refresh()
         if not self._focus_next_start and self._monitor_is_live():
             return  # the Monitor keeps following the run it shows
@@ -373,6 +525,9 @@ class MainWindow(QMainWindow):
             self.progress.setVisible(False)
             self.eta_label.setText("")
         self.status_label.setText(f"Run {run_id} {status}." + (f" {reason}" if reason else ""))
+        self.notifier.ended(
+            f"run {run_id}", f"Run {run_id} {status}", f"Run {run_id} {status}. {reason}".strip()
+        )
         self.runs_panel.refresh()
         self.runs_panel.select_run(run_id)
         self._offer_retry(run_id, status)
@@ -455,6 +610,8 @@ class MainWindow(QMainWindow):
                 latest = store.list_runs(limit=1)
                 if latest:
                     self.monitor_panel.show_stored_run(latest[0], store)
+                else:  # the last runs were deleted, or another database has none
+                    self.monitor_panel.show_nothing()
         except UserError as exc:  # a locked or damaged store: a sentence, not a traceback
             self.status_label.setText(str(exc))
 
@@ -510,4 +667,5 @@ class MainWindow(QMainWindow):
         # After the controller: the sweep gives its held slots back as it ends, and a run
         # queued for them must not start while the window closes.
         self.sweep_panel.shutdown()  # a sweep's child never outlives the window either
+        self.save_settings()
         event.accept()

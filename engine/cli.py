@@ -70,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID,ID",
         help="with --screenshot: select these runs first (Compare compares them)",
     )
+    parser.add_argument(
+        "--drop",
+        metavar="PATH",
+        action="append",
+        help="with --screenshot: drop this file or folder on the panel first (repeatable)",
+    )
+    parser.add_argument(
+        "--theme",
+        choices=["system", "light", "dark"],
+        help="with --screenshot: draw in this theme (the window keeps the last one chosen)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     add_train_commands(commands, _Parser, _add_db)

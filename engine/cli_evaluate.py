@@ -29,7 +29,7 @@ from cnn_lab.engine.store import RunStore, resolve_db_path
 
 def add_evaluate_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
     evaluate = commands.add_parser(
-        "evaluate", help="score a trained run on its test split: per class, confusion, mistakes"
+        "evaluate", help="score a trained run: per class, confusion, mistakes"
     )
     evaluate.add_argument("run_id", type=int, metavar="RUN_ID")
     add_db(evaluate)
@@ -47,7 +47,7 @@ def add_evaluate_commands(commands: Any, add_db: Callable[[argparse.ArgumentPars
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser(
-        "predict", help="the top classes of images (files or folders) by a trained run"
+        "predict", help="the top classes of images or folders by a trained run"
     )
     predict.add_argument("run_id", type=int, metavar="RUN_ID")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")

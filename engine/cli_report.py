@@ -22,7 +22,7 @@ from cnn_lab.engine.store import RunStore, resolve_db_path
 def add_report_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
     report = commands.add_parser(
         "report",
-        help="write a run's or a sweep's report: self-contained HTML, PDF, CSV or JSON",
+        help="a run's or a sweep's report: HTML, PDF, CSV or JSON",
         description="Write a report of a run (RUN_ID) or of a sweep (--sweep ID_OR_NAME). "
         "HTML and PDF show the dataset, architecture, hyperparameters, curves, system use, "
         "bottleneck verdict, evaluation and environment (a sweep: its trials, parallel "

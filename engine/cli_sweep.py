@@ -28,9 +28,7 @@ from cnn_lab.engine.store import resolve_db_path
 
 
 def add_sweep_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
-    sweep = commands.add_parser(
-        "sweep", help="run or resume a hyperparameter search (grid, random, TPE)"
-    )
+    sweep = commands.add_parser("sweep", help="run or resume a search: grid, random or TPE")
     sweep.add_argument("search", metavar="SEARCH.json", help="the search spec file")
     add_db(sweep)
     sweep.add_argument(
@@ -49,7 +47,7 @@ def add_sweep_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser]
     sweep.set_defaults(handler=cmd_sweep)
 
     worker = commands.add_parser(
-        "sweep-worker", help="join a sweep in a shared storage and train its queued trials"
+        "sweep-worker", help="join a shared sweep and train its queued trials"
     )
     worker.add_argument("study", metavar="STUDY", help="the sweep's name, as `sweep` printed it")
     worker.add_argument(

@@ -32,9 +32,7 @@ def add_train_commands(commands: Any, parser_class: type, add_db: Callable[..., 
     train.add_argument("--json", action="store_true", help="print one JSON object when done")
     train.set_defaults(handler=cmd_train)
 
-    resume = commands.add_parser(
-        "resume", help="continue a stopped (or finished) run from its last checkpoint"
-    )
+    resume = commands.add_parser("resume", help="continue a run from its last checkpoint")
     add_db(resume)
     resume.add_argument("run_id", type=int, metavar="RUN_ID")
     resume.add_argument(

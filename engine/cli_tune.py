@@ -213,9 +213,7 @@ TUNERS: dict[str, _Tuner] = {
 
 
 def add_tune_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    tune = commands.add_parser(
-        "tune", help="measure what to set: learning rate, batch size, speed options"
-    )
+    tune = commands.add_parser("tune", help="measure what to set: learning rate, batch size, speed")
     tuners = tune.add_subparsers(
         dest="tune_command", metavar="TUNER", required=True, parser_class=parser_class
     )

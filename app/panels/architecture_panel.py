@@ -6,6 +6,11 @@ spec before and after, so undo is always exact. A spec that does not validate (a
 with no layers yet) stays the panel's own draft with a sentence in the banner; only valid
 specs reach AppState. The summary is recomputed off the GUI thread after every edit, and a
 build error marks the layer that causes it instead of ever showing a traceback.
+
+The panel has no undo shortcuts of its own: the window's Edit menu owns Ctrl+Z and Ctrl+Y
+through a QUndoGroup whose active stack is the current tab's ``undo_stack`` (a second action
+with the same shortcut would make Qt's shortcut ambiguous, and neither would fire). The bar's
+Undo and Redo buttons stay; run on its own, ``run_standalone`` adds the shortcuts.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from pydantic_core import ValidationError
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence, QShowEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import QShowEvent, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -161,13 +166,6 @@ class ArchitecturePanel(QWidget):
         layout.addWidget(split, 1)
 
     def _wire(self) -> None:
-        undo, redo = QAction("Undo", self), QAction("Redo", self)
-        undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        for action, slot in ((undo, self.undo_stack.undo), (redo, self.undo_stack.redo)):
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)
         bar, stack = self.bar, self.undo_stack
         bar.undo_button.clicked.connect(stack.undo)
         bar.redo_button.clicked.connect(stack.redo)

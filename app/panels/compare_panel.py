@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QSplitter,
-    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import PALETTE, LiveChart
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.engine.errors import RunNotFound, UserError
 from cnn_lab.engine.store import MetricPoint, RunRecord
@@ -58,7 +58,12 @@ from cnn_lab.engine.store.compare import (
     spec_diff,
 )
 
-EMPTY_TEXT = "Select two or more runs in Runs and press Compare."
+EMPTY_TITLE = "Nothing to compare yet"
+EMPTY_TEXT = (
+    "Compare overlays the curves of several runs, lists their results side by side and shows "
+    "the settings they differ in; runs that repeat a recipe with other seeds or folds can be "
+    "averaged. In Runs, select two or more runs (Ctrl+click or Shift+click) and press Compare."
+)
 BAND_ALPHA = 60
 """Opacity (of 255) of a group's spread band: the mean line stays readable through it."""
 MARKED_POINTS = 100
@@ -103,9 +108,6 @@ class ComparePanel(QWidget):
         self._curves: dict[str, dict[int, list[MetricPoint]]] = {}
         self._bands: dict[str, dict[str, pg.FillBetweenItem]] = {c: {} for c in CHARTS}
 
-        self.empty_label = QLabel(EMPTY_TEXT)
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
         self.aggregate = QCheckBox("Aggregate seeds and folds")
         self.aggregate.setToolTip(
             "Draw the runs that differ only in their seed or cross-validation fold as one mean "
@@ -156,11 +158,11 @@ class ComparePanel(QWidget):
         content_layout.addLayout(controls)
         content_layout.addWidget(self.info)
         content_layout.addWidget(splitter, 1)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.empty_label)
-        self.pages.addWidget(content)
+        self.empty_state = EmptyState(EMPTY_TITLE, EMPTY_TEXT, replaces=[content])
         layout = QVBoxLayout(self)
-        layout.addWidget(self.pages)
+        layout.addWidget(content, 1)
+        layout.addWidget(self.empty_state, 1)
+        self.empty_state.set_empty(True)
 
         self.aggregate.toggled.connect(self._on_aggregate)
         self.spread.currentIndexChanged.connect(
@@ -202,12 +204,12 @@ class ComparePanel(QWidget):
         self._groups = group_runs(records)
         self._diff = spec_diff({r.id: parse_spec(r.spec_json) for r in records})
         if len(records) < 2:
-            self.empty_label.setText(f"{note}\n\n{EMPTY_TEXT}".strip())
-            self.pages.setCurrentIndex(0)
+            self.empty_state.set_message(EMPTY_TITLE, f"{note}\n\n{EMPTY_TEXT}".strip())
+            self.empty_state.set_empty(True)
             self._clear_charts()
             self._fill_tables()
             return
-        self.pages.setCurrentIndex(1)
+        self.empty_state.set_empty(False)
         self.info.setText(self._describe(note))
         self._fill_metric_choices(keys)
         self._fill_diff_table()
@@ -217,8 +219,8 @@ class ComparePanel(QWidget):
         return [r.id for r in self.records]
 
     def is_empty(self) -> bool:
-        """Whether the hint shows instead of a comparison."""
-        return self.pages.currentIndex() == 0
+        """Whether the panel shows its empty state (fewer than two runs) instead of a comparison."""
+        return self.empty_state.is_shown()
 
     def curve_names(self, chart: str = "loss") -> list[str]:
         """The legend names of one chart's lines ("#id name", or group labels aggregated)."""

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -39,8 +38,10 @@ from PySide6.QtWidgets import (
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.confusion_matrix import ConfusionMatrix
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.image_gallery import ImageGallery
 from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
@@ -57,6 +58,41 @@ MISTAKES = 24
 """Costliest mistakes kept and shown: two screenfuls of tiles at most."""
 ERROR_STYLE = "color: #c62828;"
 TABLE_COLUMNS = ("Class", "Precision", "Recall", "F1", "Support")
+WHAT_IT_SHOWS = (
+    "the accuracy and loss, precision, recall and F1 per class, the confusion matrix, and the "
+    "misclassified images with the highest loss"
+)
+NO_RUN = (
+    "No run selected",
+    f"Evaluate scores a finished run on images it never trained on: {WHAT_IT_SHOWS}. "
+    "Select a completed run in Runs to evaluate it.",
+)
+STILL_ACTIVE = (
+    "Run {run_id} is still {status}",
+    "Only a finished run can be evaluated: wait for it to end (the Monitor follows it), or "
+    "select a completed run in Runs.",
+)
+NO_WEIGHTS = (
+    "Run {run_id} has no trained weights",
+    "It ended before it saved any, so there is nothing to score. Select a completed run in "
+    "Runs, or resume this one from Runs if it stopped early.",
+)
+UNREADABLE = ("Run {run_id} cannot be read", "Select another run in Runs.")
+NOT_EVALUATED = (
+    "Run {run_id} has not been evaluated yet",
+    "Press Evaluate to score it on its test split, the images it never saw (or on its "
+    f"validation split): {WHAT_IT_SHOWS}. It takes seconds on a small test split, longer "
+    "on a large one, and the result is kept with the run.",
+)
+EVALUATING = (
+    "Evaluating run {run_id}…",
+    "The scores, the confusion matrix and the costliest mistakes appear here when it is done; "
+    "the bar above says how far it is and how long is left.",
+)
+BAD_STORED = (
+    "Run {run_id}'s stored evaluation cannot be read",
+    "Evaluate it again to replace it.",
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +177,9 @@ class EvaluationPanel(QWidget):
         self.images_task: Task | None = None
         self.mistake_limit = MISTAKES
         self._can_evaluate = False
+        self._why_empty = NO_RUN
+        """The empty state's heading and text while no evaluation shows (formatted per run)."""
+        self._run_status = ""
 
         self.status = plain_label()
         self.split = QComboBox()
@@ -153,10 +192,7 @@ class EvaluationPanel(QWidget):
         self.evaluate_button = QPushButton("Evaluate")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(200)
-        self.progress.setTextVisible(False)
-        self.progress.setVisible(False)
+        self.progress = TaskProgress()
 
         self.summary = plain_label()
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
@@ -201,13 +237,16 @@ class EvaluationPanel(QWidget):
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.summary)
         results_layout.addWidget(body, 1)
+        self.empty_state = EmptyState(replaces=[self.results])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.results, 1)
+        layout.addWidget(self.empty_state, 1)
 
         self.evaluate_button.clicked.connect(lambda: self.evaluate())
         self.cancel_button.clicked.connect(self.cancel)
         state.db_changed.connect(lambda _path: self.set_run(None))
+        self.empty_state.set_empty(True)
         self.set_run(None)
 
     # ----------------------------------------------------------------- choosing a run
@@ -239,21 +278,28 @@ class EvaluationPanel(QWidget):
         """
         run_id = self.run_id
         self._can_evaluate = False
+        self._run_status = ""
         if run_id is None:
+            self._why_empty = NO_RUN
             return "Select a run to evaluate it.", False, None
         try:
             with self.state.open_store() as store:
                 record = store.get_run(run_id)
                 has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
         except UserError as exc:
+            self._why_empty = UNREADABLE
             return str(exc), True, None
         stored = record.summary.get("evaluation")
+        self._run_status = record.status
         if record.status in st.ACTIVE:
+            self._why_empty = STILL_ACTIVE
             message = f"Run {run_id} is still {record.status}: evaluate it once it has finished."
         elif not has_weights:
+            self._why_empty = NO_WEIGHTS
             message = f"Run {run_id} has no trained weights to evaluate."
         else:
             self._can_evaluate = True
+            self._why_empty = NOT_EVALUATED
             message = (
                 f"Run {run_id}'s stored evaluation."
                 if isinstance(stored, dict)
@@ -281,7 +327,7 @@ class EvaluationPanel(QWidget):
             cancelled=partial(self._on_cancelled, task),
         )
         self._set_status(f"Evaluating run {run_id}…")
-        self.progress.setRange(0, 0)
+        self.progress.start("Loading the run")
         self._update_controls()
         return task.start()
 
@@ -294,13 +340,8 @@ class EvaluationPanel(QWidget):
     def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
         if task is not self.task:
             return
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(done, total))
-            self._set_status(f"Evaluating run {self.run_id}… {stage} {done:,}/{total:,}")
-        else:
-            self.progress.setRange(0, 0)
-            self._set_status(f"Evaluating run {self.run_id}… {stage}")
+        # The bar's label says the stage, "N of M" and the time left; the status line stays.
+        self.progress.update_progress(stage[:1].upper() + stage[1:], done, total)
 
     def _on_evaluated(self, task: Task, result: Evaluated) -> None:
         if task is not self.task:
@@ -345,7 +386,7 @@ class EvaluationPanel(QWidget):
             self.images_task.cancel()
             self.images_task = None
         self.evaluation = data
-        self.results.setVisible(data is not None)
+        self.empty_state.set_empty(data is None)
         if data is None:
             self.table.setRowCount(0)
             self.matrix.clear()
@@ -363,7 +404,9 @@ class EvaluationPanel(QWidget):
             )
         except (KeyError, TypeError, ValueError):
             self.evaluation = None
-            self.results.setVisible(False)
+            self._why_empty = BAD_STORED
+            self._update_empty_state()
+            self.empty_state.set_empty(True)
             self._set_status(
                 f"Run {self.run_id}'s stored evaluation cannot be read; evaluate it again.",
                 error=True,
@@ -413,9 +456,21 @@ class EvaluationPanel(QWidget):
         self.status.setText(text)
         self.status.setStyleSheet(ERROR_STYLE if error else "")
 
+    def is_empty(self) -> bool:
+        """Whether the panel shows its empty state (no evaluation to show) instead of results."""
+        return self.empty_state.is_shown()
+
+    def _update_empty_state(self) -> None:
+        """Say why there is nothing to show and what to do (the run as last read)."""
+        title, text = EVALUATING if self.task is not None else self._why_empty
+        values = {"run_id": self.run_id, "status": self._run_status}
+        self.empty_state.set_message(title.format(**values), text.format(**values))
+
     def _update_controls(self) -> None:
         busy = self.task is not None
-        self.progress.setVisible(busy)
+        if not busy:
+            self.progress.finish()
+        self._update_empty_state()
         self.cancel_button.setVisible(busy)
         self.cancel_button.setEnabled(busy)
         self.split.setEnabled(not busy)

@@ -12,7 +12,12 @@ optimizer or schedule are hidden (the registries' ``fields`` say which), and the
 under each choice says what it does.
 
 The panel also listens to the state: a TrainSpec set there by someone else (a stored run
-loaded by the window) is shown with ``load_spec``.
+loaded by the window, a recommendation applied) is shown with ``load_spec``.
+
+Every change made in the form (a field, "Reset to defaults", "Fast defaults") that gives a new
+valid spec is one step on ``undo_stack``, which the window's Edit menu drives. Consecutive
+edits of one field merge, so typing a rate is one step. A spec set in the state by someone
+else is not this panel's edit and is only shown: undo here undoes this panel's own edits.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic_core import ValidationError  # not pydantic's: see data_panel.py
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -42,6 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_lab.app.panels._spec_undo import SpecEdit, change_text, changed_fields, plain_value
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.rate_box import ScientificBox
 from cnn_lab.engine.monitor.nvml import GpuInventory, gpu_inventory
@@ -59,10 +66,15 @@ ADVICE_STYLE = "color: #9a6700;"
 HELP: dict[str, str] = {
     "epochs": "Passes over the training images. More epochs usually raise accuracy until the "
     "model starts to overfit; training time grows in proportion.",
-    "batch_size": "Images per step. Larger batches use the hardware better (more images per "
-    "second) but need more memory and often a larger learning rate.",
-    "lr": "Step size of the optimizer: too high diverges, too low crawls. Choosing another "
+    "batch_size": "Images per step. Larger batches use the hardware better (faster epochs, more "
+    "images per second) but need more memory and often a larger learning rate; very large "
+    "ones can cost some accuracy.",
+    "lr": "Step size of the optimizer, the setting that matters most for accuracy: too high "
+    "diverges, too low crawls and ends less accurate in the same time. Choosing another "
     "optimizer puts in its usual rate, unless you typed a rate of your own.",
+    "optimizer": "How the gradients become weight updates. SGD with momentum often ends most "
+    "accurate on CNNs given a tuned rate; Adam-type optimizers converge faster with less "
+    "tuning. Similar speed per step. Hover an entry for its description.",
     "momentum": "Carries this fraction of the last step into the next: smooths noisy gradients "
     "and speeds progress along steady directions (0.9 is usual). No cost in time.",
     "nesterov": "Takes the gradient after a look-ahead along the momentum: usually converges a "
@@ -73,6 +85,9 @@ HELP: dict[str, str] = {
     "warmup_epochs": "Raises the rate linearly from 1% to the full rate over this many epochs "
     "(fractions allowed) before the schedule: steadies the first steps of large rates or "
     "batches. 0 = none.",
+    "schedule": "How the learning rate changes during training. Decaying schedules (cosine, "
+    "one-cycle) usually reach higher accuracy in the same number of epochs than a constant "
+    "rate; no cost in speed. Hover an entry for its description.",
     "lr_decay": "What the rate is multiplied by at each drop (step schedule: at 50% and 75% of "
     "training; plateau: when the monitored metric stalls).",
     "plateau_patience": "Epochs without improvement of the monitored metric before the rate "
@@ -80,8 +95,9 @@ HELP: dict[str, str] = {
     "label_smoothing": "Trains against softened targets (1 − ε for the true class): curbs "
     "over-confidence and often adds half a point or more of accuracy; 0.1 is typical. No "
     "speed cost.",
-    "grad_clip": "Clips the gradients' global norm to this value: guards against a rare huge "
-    "step derailing training (high rates, no normalisation layers). Costs one norm per step.",
+    "grad_clip": "Clips the gradients' global norm to this value: steadier training with high "
+    "learning rates, mixed precision or no normalisation layers, where a rare huge step would "
+    "derail it. Costs a little speed per step (one norm).",
     "ema_decay": "Evaluates an exponential moving average of the weights (e.g. 0.999): often a "
     "smoother, slightly more accurate model, for one extra copy of the weights and a cheap "
     "update per step.",
@@ -105,13 +121,16 @@ HELP: dict[str, str] = {
     "kernel (fastest), foreach groups them, off loops over tensors. Same results; automatic "
     "takes fused where PyTorch has it.",
     "grad_accumulation": "Takes an optimizer step every N batches, so training behaves as if "
-    "the batch were N times larger when that does not fit in memory. Same time per image.",
+    "the batch were N times larger when that does not fit in memory. Same speed per image: "
+    "it buys the large batch's behaviour, not its speed.",
     "world_size": "Data-parallel processes (DDP): one per GPU on CUDA, or gloo processes on "
-    "the CPU. Each takes its share of the batch; worth it with several GPUs, rarely on a CPU.",
-    "max_steps": "Stops after this many optimizer steps in all: for quick probes of speed, or "
-    "of whether a recipe starts to learn at all.",
+    "the CPU. Each takes its share of the batch: nearly N times faster with N GPUs, rarely "
+    "faster on a CPU.",
+    "max_steps": "Stops after this many optimizer steps in all: fast probes of speed, or of "
+    "whether a recipe starts to learn at all; the model is far from its best accuracy.",
     "early_stopping": "Stops after this many epochs without improvement of the monitored "
-    "metric: saves the epochs that would not help. The best checkpoint is kept.",
+    "metric: a faster search that skips the epochs that would not help accuracy. The best "
+    "checkpoint is kept.",
     "monitor": "The validation metric that early stopping, the plateau schedule and the best "
     "checkpoint follow.",
     "min_delta": "How much the monitored metric must improve to count as better (0 = any "
@@ -286,14 +305,34 @@ class Choice(QComboBox):
         index = self.currentIndex()
         return self._values[index] if 0 <= index < len(self._values) else None
 
-    def set_value(self, value: Any, missing_label: str | None = None) -> None:
-        """Select ``value``; one this combo does not list is added (e.g. from a stored run)."""
+    def label_of(self, value: Any) -> str | None:
+        """The label shown for ``value`` (for undo texts), None if this combo lacks it."""
+        index = self._index_of(value)
+        return self.itemText(index) if index >= 0 else None
+
+    def _index_of(self, value: Any) -> int:
         for index, known in enumerate(self._values):
             if known is value or (type(known) is type(value) and known == value):
-                self.setCurrentIndex(index)
-                return
+                return index
+        return -1
+
+    def set_value(self, value: Any, missing_label: str | None = None) -> None:
+        """Select ``value``; one this combo does not list is added (e.g. from a stored run)."""
+        index = self._index_of(value)
+        if index >= 0:
+            self.setCurrentIndex(index)
+            return
         self.add(missing_label or str(value), value)
         self.setCurrentIndex(self.count() - 1)
+
+
+def _set_help(widget: QWidget, text: str) -> None:
+    """The tooltip on a field's widget, and on the check and number of an OptionalBox too
+    (each is hovered on its own, and a form label only explains the row's own widget)."""
+    widget.setToolTip(text)
+    if isinstance(widget, OptionalBox):
+        widget.check.setToolTip(text)
+        widget.box.setToolTip(text)
 
 
 @dataclass(frozen=True)
@@ -341,6 +380,8 @@ class HyperparametersPanel(QWidget):
         self._passthrough: dict[str, Any] = {}  # loaded values of fields the form lacks
         self._lr_own = False
         self._optimizer_shown = state.train.optimizer
+        self.undo_stack = QUndoStack(self)
+        """This panel's own edits; the window's Edit menu drives it through a QUndoGroup."""
 
         self._make_widgets()
         self._fields = self._field_table()
@@ -450,7 +491,7 @@ class HyperparametersPanel(QWidget):
             else:
                 field = _Field(widget, widget.value, widget.setValue, widget.valueChanged)
             if name in HELP:
-                widget.setToolTip(HELP[name])
+                _set_help(widget, HELP[name])
             fields[name] = field
         return fields
 
@@ -544,15 +585,22 @@ class HyperparametersPanel(QWidget):
         return values
 
     def load_spec(self, spec: TrainSpec) -> None:
-        """Show ``spec`` in the form (a stored run's recipe, say) and make it the state's."""
+        """Show ``spec`` in the form (a stored run's recipe, say) and make it the state's.
+
+        Not an undo step: undo and redo come through here themselves, and a spec from
+        elsewhere is not this panel's edit.
+        """
+        self._load(spec)
+
+    def _load(self, spec: TrainSpec, undo_text: str | None = None) -> None:
         self._show(spec.model_dump())
         self._lr_own = self._is_own_rate(spec.lr, spec.optimizer)
         self._note = ""
-        self._push()
+        self._push(undo_text=undo_text)
 
     def reset(self) -> None:
-        """Every field back to TrainSpec's defaults."""
-        self.load_spec(TrainSpec())
+        """Every field back to TrainSpec's defaults (one undo step)."""
+        self._load(TrainSpec(), undo_text="Reset to defaults")
 
     def apply_fast_defaults(self) -> None:
         """Merge the fast settings for the device chosen in the device box into the form."""
@@ -560,8 +608,9 @@ class HyperparametersPanel(QWidget):
         values = self.values()
         values.update(fast_defaults(kind, gpu_name))
         self._show(values)
-        self._note = f"Applied the fast defaults for {self._device_label()}."
-        self._push()
+        label = self._device_label()
+        self._note = f"Applied the fast defaults for {label}."
+        self._push(undo_text=f"Apply fast defaults for {label}")
 
     def device_target(self) -> tuple[str, str | None]:
         """(kind, GPU name) of the device chosen: automatic is the first GPU if any, else CPU."""
@@ -612,7 +661,7 @@ class HyperparametersPanel(QWidget):
         elif name == "lr":
             self._lr_own = self._is_own_rate(self.lr.value(), str(self.optimizer.value()))
         self._refresh()
-        self._push()
+        self._push(edited=name)
 
     def _optimizer_changed(self, new: str) -> None:
         """Offer the new optimizer's usual rate (see the class docstring for when it is set)."""
@@ -640,8 +689,12 @@ class HyperparametersPanel(QWidget):
             suggested.append(info.default_lr)
         return not any(math.isclose(lr, s, rel_tol=1e-9) for s in suggested)
 
-    def _push(self) -> None:
-        """Validate the form; a valid recipe becomes ``state.train``, a refused one a sentence."""
+    def _push(self, *, edited: str | None = None, undo_text: str | None = None) -> None:
+        """Validate the form; a valid recipe becomes ``state.train``, a refused one a sentence.
+
+        ``edited`` (the field the person changed) or ``undo_text`` (a whole-form change) make
+        a new recipe one undo step; without either it is shown and pushed, not recorded.
+        """
         try:
             spec = TrainSpec(**self.values())
         except ValidationError as error:
@@ -652,7 +705,9 @@ class HyperparametersPanel(QWidget):
             self._show_problem(problem)
             return
         self._show_problem("")
-        self._pushed = spec
+        before, self._pushed = self._pushed, spec
+        if (edited or undo_text) and spec != before:
+            self._record(before, spec, edited, undo_text)
         if spec != self.state.train:
             self._pushing = True
             try:
@@ -664,6 +719,31 @@ class HyperparametersPanel(QWidget):
     def _state_changed(self) -> None:
         if not self._pushing and self.state.train != self._pushed:
             self.load_spec(self.state.train)  # set elsewhere, e.g. from a stored run
+
+    # ------------------------------------------------------------------ undo
+
+    def _record(
+        self, before: TrainSpec, after: TrainSpec, edited: str | None, text: str | None
+    ) -> None:
+        """One undo step; a field's consecutive edits merge (typing "0.001" is one step)."""
+        merge_key = None
+        if text is None:
+            changed = changed_fields(before, after)
+            # The field the person touched names the step, even when the form moved another
+            # with it (a new optimizer brings its usual rate).
+            names = [edited] if edited in changed else changed
+            text = change_text(names, after, LABELS, self._value_text)
+            merge_key = edited
+        self.undo_stack.push(SpecEdit(before, after, text, self.load_spec, merge_key))
+
+    def _value_text(self, name: str, value: Any) -> str:
+        """A field's value as the form shows it: a choice's label, "off" for an unticked box."""
+        widget = self._fields[name].widget if name in self._fields else None
+        if isinstance(widget, Choice):
+            label = widget.label_of(value)
+            if label is not None:
+                return label
+        return plain_value(value)
 
     # ------------------------------------------------------------------ what is shown
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import DENSE_WIDTH, LiveChart
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.gpu_charts import GPU_CURVES, GpuCharts
 from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.step_time_bar import StepTimeBar, format_ms
@@ -43,6 +44,13 @@ MAX_GPUS = 16
 """How many GPU indices a stored run is searched for (the store has no list of its keys)."""
 MAX_CORES = 1024
 TIMING_KEYS = ("time.data_ms", "time.copy_ms", "time.compute_ms", "time.other_ms")
+EMPTY_TITLE = "No run to watch yet"
+EMPTY_TEXT = (
+    "Press Train (Ctrl+Return) to train the current data, architecture and hyperparameters. "
+    "While it trains, the loss, accuracy, learning rate and images per second are drawn here, "
+    "the Hardware tab shows CPU, memory and GPU use, and the side column splits each step's "
+    "time and says what slows the run down. Or select a finished run in Runs to see how it went."
+)
 
 
 @dataclass(frozen=True)
@@ -156,18 +164,26 @@ class MonitorPanel(QWidget):
         self.tabs.addTab(self._training_tab(), "Training")
         self.hardware_tab = self._hardware_tab()
         self.tabs.addTab(self.hardware_tab, "Hardware")
-        body = QHBoxLayout()
+        self.content = QWidget()
+        body = QHBoxLayout(self.content)
+        body.setContentsMargins(0, 0, 0, 0)
         body.addWidget(self.tabs, 1)
         body.addWidget(self._side_column())
+        self.empty_state = EmptyState(EMPTY_TITLE, EMPTY_TEXT, replaces=[self.content])
         layout = QVBoxLayout(self)
         layout.addLayout(self._header)
-        layout.addLayout(body, 1)
+        layout.addWidget(self.content, 1)
+        layout.addWidget(self.empty_state, 1)
         self._reset_curves()
+        self.empty_state.set_empty(True)
+        # Another database has other runs: what was shown belongs to the old one. (The window
+        # refuses to switch while runs train, so this never hides a live run.)
+        state.db_changed.connect(lambda _path: self.show_nothing())
 
     # ------------------------------------------------------------------ layout
 
     def _build_header(self) -> None:
-        self.run_label = plain_label("No run yet: press Train to start one.", wrap=False)
+        self.run_label = plain_label(wrap=False)  # empty until a run: the empty state says why
         bold = self.run_label.font()
         bold.setBold(True)
         bold.setPointSizeF(bold.pointSizeF() * 1.15)
@@ -259,8 +275,18 @@ class MonitorPanel(QWidget):
 
     # ------------------------------------------------------------------ a new run
 
-    def begin(self, run_id: int) -> None:
-        """Clear everything for a new live run."""
+    def is_empty(self) -> bool:
+        """Whether the panel shows its empty state (no run yet) instead of the charts."""
+        return self.empty_state.is_shown()
+
+    def show_nothing(self) -> None:
+        """Forget the run shown and go back to the empty state (e.g. its run was deleted)."""
+        self.begin(None)
+        self.run_label.setText("")
+
+    def begin(self, run_id: int | None) -> None:
+        """Clear everything for a new live run (None: no run, the empty state)."""
+        self.empty_state.set_empty(run_id is None)
         self.run_id = run_id
         self._t0 = None
         self._started = None

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -39,7 +38,9 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.data.decode import IMAGE_SUFFIXES
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.store import RunStore
@@ -54,6 +55,33 @@ ERROR_COLOUR = QColor("#c62828")
 ERROR_STYLE = "color: #c62828;"
 TABLE_COLUMNS = ("Image", "File", "Top classes")
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")"
+NO_RUN = (
+    "No run selected",
+    "Predict shows what a trained run makes of your own images: each image gets a row with "
+    "its thumbnail and the run's most likely classes, which you can save as CSV. Select a "
+    "completed run in Runs, then drop images here.",
+)
+STILL_ACTIVE = (
+    "Run {run_id} is still {status}",
+    "It can predict once it has saved its weights: wait for it to finish (the Monitor "
+    "follows it), or select a completed run in Runs.",
+)
+NO_WEIGHTS = (
+    "Run {run_id} has no trained weights",
+    "It ended before it saved any, so it cannot predict. Select a completed run in Runs.",
+)
+UNREADABLE = ("Run {run_id} cannot be read", "Select another run in Runs.")
+READY = (
+    "Drop images here",
+    "Drop image files or folders on this panel, or use Add images… or Add folder…, to see "
+    "what run {run_id} makes of them: each image gets a row with its thumbnail and the run's "
+    "top classes with their probabilities. The first images take a few seconds more (the run "
+    "is loaded once); a file that cannot be read gets a row that says why.",
+)
+PREDICTING = (
+    "Predicting with run {run_id}…",
+    "The rows appear here when it is done; the bar above says how far it is and how long is left.",
+)
 
 
 @dataclass(frozen=True)
@@ -129,6 +157,9 @@ class PredictPanel(QWidget):
         self._predictor_run: int | None = None
         self._pending: list[str] = []
         self._can_predict = False
+        self._why_empty = NO_RUN
+        """The empty state's heading and text while no rows show (formatted per run)."""
+        self._run_status = ""
         self.setAcceptDrops(True)
 
         self.status = plain_label()
@@ -145,10 +176,7 @@ class PredictPanel(QWidget):
         )
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(200)
-        self.progress.setTextVisible(False)
-        self.progress.setVisible(False)
+        self.progress = TaskProgress()
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -163,8 +191,7 @@ class PredictPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(1, 320)
         header.setStretchLastSection(True)
-        self.hint = QLabel("Drop image files or folders here.")
-        self.hint.setStyleSheet("color: palette(placeholder-text);")
+        self.empty_state = EmptyState(replaces=[self.table])
 
         top = QHBoxLayout()
         top.addWidget(self.status, 1)
@@ -179,7 +206,7 @@ class PredictPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
-        layout.addWidget(self.hint)
+        layout.addWidget(self.empty_state, 1)
 
         self.add_images_button.clicked.connect(self._choose_images)
         self.add_folder_button.clicked.connect(self._choose_folder)
@@ -215,7 +242,9 @@ class PredictPanel(QWidget):
     def _check_run(self) -> None:
         run_id = self.run_id
         self._can_predict = False
+        self._run_status = ""
         if run_id is None:
+            self._why_empty = NO_RUN
             self._set_status("Select a trained run to predict with it.")
         else:
             try:
@@ -223,16 +252,21 @@ class PredictPanel(QWidget):
                     record = store.get_run(run_id)
                     has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
             except UserError as exc:
+                self._why_empty = UNREADABLE
                 self._set_status(str(exc), error=True)
             else:
+                self._run_status = record.status
                 if record.status in st.ACTIVE and not has_weights:
+                    self._why_empty = STILL_ACTIVE
                     self._set_status(
                         f"Run {run_id} is still {record.status}: it can predict once it has "
                         "saved its weights."
                     )
                 elif not has_weights:
+                    self._why_empty = NO_WEIGHTS
                     self._set_status(f"Run {run_id} has no trained weights to predict with.")
                 else:
+                    self._why_empty = READY
                     self._can_predict = True
                     if self.task is None and not self.predictions:
                         self._set_status(f"Drop images to see what run {run_id} makes of them.")
@@ -268,7 +302,7 @@ class PredictPanel(QWidget):
             if predictor is not None
             else f"Loading run {run_id} and its data's scaling…"
         )
-        self.progress.setRange(0, 0)
+        self.progress.start("Predicting" if predictor is not None else "Loading the run")
         self._update_controls()
         return task.start()
 
@@ -282,13 +316,9 @@ class PredictPanel(QWidget):
     def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
         if task is not self.task:
             return
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(done, total))
-            self._set_status(f"{stage}… {done:,}/{total:,}")
-        else:
-            self.progress.setRange(0, 0)
-            self._set_status(f"{stage}…")
+        # The bar's label says "Predicting · 12 of 40 · 0:05 left"; the status the stage only.
+        self.progress.update_progress(stage, done, total)
+        self._set_status(f"{stage}…")
 
     def _on_predicted(self, task: Task, result: Predicted) -> None:
         if task is not self.task:
@@ -422,8 +452,16 @@ class PredictPanel(QWidget):
         self.save_button.setEnabled(bool(self.predictions))
         self.cancel_button.setVisible(busy)
         self.cancel_button.setEnabled(busy)
-        self.progress.setVisible(busy)
-        self.hint.setVisible(self._can_predict and not self.predictions)
+        if not busy:
+            self.progress.finish()
+        title, text = PREDICTING if busy else self._why_empty
+        values = {"run_id": self.run_id, "status": self._run_status}
+        self.empty_state.set_message(title.format(**values), text.format(**values))
+        self.empty_state.set_empty(not self.predictions)
+
+    def is_empty(self) -> bool:
+        """Whether the panel shows its empty state (no rows) instead of the table."""
+        return self.empty_state.is_shown()
 
 
 def _local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:

@@ -36,8 +36,10 @@ from cnn_lab.app.bridge.report_task import report_task
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import LiveChart
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.report_export import ask_report_path
 from cnn_lab.app.widgets.runs_table import COLUMNS, SUMMARY_KEYS, RunsTableModel
+from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.job_queue import RESUMABLE
 from cnn_lab.engine.store import ALL
@@ -62,6 +64,20 @@ SEARCH_HELP = (
     "Filter runs: status:completed  tag:baseline  dataset:cats  model:resnet  lr<0.01  "
     "batch_size>=64  architecture.preset=resnet18  summary.best_val_accuracy>0.9  "
     "sort:-lr  is:archived  or words of the name"
+)
+NO_RUNS_TITLE = "No runs yet"
+NO_RUNS_TEXT = (
+    "Every run you train is saved here with its settings, curves and results, to search, "
+    "compare, evaluate, predict with and export later. Press Train (Ctrl+Return) to train "
+    "the current data, architecture and hyperparameters, or open another run database from "
+    "the File menu. Runs are saved in {path}."
+)
+ALL_ARCHIVED_TITLE = "Every run here is archived"
+ALL_ARCHIVED_TEXT = "Archived runs are hidden from the list; Show archived lists them again."
+NO_MATCH_TITLE = "No run matches {what}"
+NO_MATCH_TEXT = (
+    "Loosen the search or the status filter, or clear them to list every run. "
+    "Hover the search box for the terms it understands."
 )
 
 Confirm = Callable[[str, str], bool]
@@ -120,7 +136,15 @@ class RunsPanel(QWidget):
         self.status_filter.addItem("Any status", None)
         for status in sorted(ALL):
             self.status_filter.addItem(status.capitalize(), status)
+        self.status_filter.setToolTip(
+            "List only the runs with this status (completed, failed, crashed, stopped, "
+            "running, queued); the same as status:NAME in the search."
+        )
         self.archived_box = QCheckBox("Show archived")
+        self.archived_box.setToolTip(
+            "Also list the runs you archived (Organise ▸ Archive). Archiving only hides a "
+            "run from the list; nothing of it is deleted."
+        )
         self.query_error = QLabel()
         self.query_error.setStyleSheet("color: #c0392b;")
         self.query_error.setWordWrap(True)
@@ -148,6 +172,8 @@ class RunsPanel(QWidget):
             "metric as CSV or JSON."
         )
         self.report_task: Task | None = None
+        self.export_progress = TaskProgress(bar_width=120)
+        self.report_progress = TaskProgress(bar_width=120)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip(
             "Queue the selected stopped, failed or crashed run again; it continues from its "
@@ -171,6 +197,13 @@ class RunsPanel(QWidget):
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.loss_chart = LiveChart("Training loss", y_label="cross-entropy")
         self.accuracy_chart = LiveChart("Validation accuracy", x_label="epoch")
+        self.empty_state = EmptyState()
+        self.clear_filters_button = self.empty_state.add_action(
+            "Clear the search", self.clear_filters, "List every run that is not archived."
+        )
+        self.show_archived_button = self.empty_state.add_action(
+            "Show archived", lambda: self.archived_box.setChecked(True)
+        )
         self._lay_out()
 
         self.search.textChanged.connect(lambda _text: self._filter_timer.start())
@@ -222,6 +255,8 @@ class RunsPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.count_label)
         top.addStretch(1)
+        top.addWidget(self.export_progress)
+        top.addWidget(self.report_progress)
         for widget in (
             self.compare_button,
             self.resume_button,
@@ -248,6 +283,8 @@ class RunsPanel(QWidget):
         layout.addWidget(self.query_error)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.empty_state, 1)
+        self.empty_state.replace(splitter)
 
     # ------------------------------------------------------------------ listing
 
@@ -284,10 +321,59 @@ class RunsPanel(QWidget):
         if len(records) == LIST_LIMIT:
             shown = f"The first {shown} (narrow the search to see others)"
         self.count_label.setText(f"{shown} in {self.state.db_path}")
+        self._show_empty_state(bool(records))
         # Keep the person's choice; with none yet, show the newest run so the curves are not empty.
         if not self.select_runs(selected) and records:
             self.table.selectRow(0)
         self._update_buttons()
+
+    def is_empty(self) -> bool:
+        """Whether the panel shows its empty state (no runs, or none matching) instead of the
+        table."""
+        return self.empty_state.is_shown()
+
+    def clear_filters(self) -> None:
+        """Back to every run that is not archived (the empty state's button)."""
+        for widget in (self.status_filter, self.archived_box):
+            widget.blockSignals(True)
+        self.status_filter.setCurrentIndex(0)
+        self.archived_box.setChecked(False)
+        for widget in (self.status_filter, self.archived_box):
+            widget.blockSignals(False)
+        self.set_filter("")
+
+    def _filtered(self) -> bool:
+        query = self.query()
+        return bool(query.text.strip()) or query.status is not None
+
+    def _show_empty_state(self, listed: bool) -> None:
+        """No runs listed: say whether the database has none, hides them all (archived), or
+        the search matches none, and what to do about it."""
+        self.empty_state.set_empty(not listed)
+        if listed:
+            return
+        if self._filtered():
+            words = [f"“{self.search.text().strip()}”"] if self.search.text().strip() else []
+            if self.status_filter.currentData() is not None:
+                words.append(f"with status {self.status_filter.currentData()}")
+            self.empty_state.set_message(NO_MATCH_TITLE.format(what=" ".join(words)), NO_MATCH_TEXT)
+            self.clear_filters_button.setVisible(True)
+            self.show_archived_button.setVisible(False)
+            return
+        self.clear_filters_button.setVisible(False)
+        try:
+            with self.state.open_store() as store:
+                stored = bool(store.list_runs(limit=1))
+        except UserError:  # the listing worked a moment ago: assume the plain case
+            stored = False
+        all_archived = stored and not self.archived_box.isChecked()
+        self.show_archived_button.setVisible(all_archived)
+        if all_archived:
+            self.empty_state.set_message(ALL_ARCHIVED_TITLE, ALL_ARCHIVED_TEXT)
+        else:
+            self.empty_state.set_message(
+                NO_RUNS_TITLE, NO_RUNS_TEXT.format(path=self.state.db_path)
+            )
 
     def _sort_column(self) -> int:
         return next(i for i, c in enumerate(COLUMNS) if c.sort == self.sort_key)
@@ -522,6 +608,8 @@ class RunsPanel(QWidget):
         self.report_task = task
         self.report_button.setEnabled(False)
         self.detail.setText(f"Writing run {run_id}'s report…")
+        # The report writer says nothing until it is done: a busy bar, never a made-up ETA.
+        self.report_progress.start(f"Run {run_id}'s report")
         task.connect_outcomes(
             finished=partial(self._report_done, True),
             failed=partial(self._report_done, False),
@@ -530,6 +618,7 @@ class RunsPanel(QWidget):
 
     def _report_done(self, ok: bool, message: str) -> None:
         self.report_task = None
+        self.report_progress.finish()
         self._update_buttons()
         self.detail.setText(message if ok else f"The report was not written: {message}")
 
@@ -557,6 +646,7 @@ class RunsPanel(QWidget):
         self.export_task = task
         self.export_button.setEnabled(False)
         self.detail.setText(f"Exporting run {run_id} as {fmt}…")
+        self.export_progress.start(f"Exporting run {run_id}")  # no steps to count: busy
         task.connect_outcomes(
             finished=partial(self._export_done, True),
             failed=partial(self._export_done, False),
@@ -565,6 +655,7 @@ class RunsPanel(QWidget):
 
     def _export_done(self, ok: bool, message: str) -> None:
         self.export_task = None
+        self.export_progress.finish()
         self._update_buttons()
         self.detail.setText(message if ok else f"Export failed: {message}")
 

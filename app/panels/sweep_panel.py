@@ -7,6 +7,14 @@ sweep runs in a child process through a SweepRunner (app/bridge/sweep_runner.py)
 trial is a normal recorded run, so the right column reads the run store: the trials table,
 the selected trials' validation curves, parallel coordinates and parameter importance.
 
+"Past sweeps" lists every sweep the run database remembers (one run before a restart, or
+with ``cnn-lab sweep`` on a terminal). Open reads one back in a background Task
+(engine/search/past.py) into the very result dict a sweep's child sends at its end, so its
+results show exactly as if it had just finished here; Resume runs an unfinished one again.
+Opening leaves the editor and the recipe alone: it is for reading, and Resume (not Launch)
+continues a saved search as it was saved. While a sweep runs, the results side is its own,
+so nothing can be opened.
+
 "Train the best on all the data" writes the best trial's parameters into the recipe (state,
 so the other panels show it), lifts the dataset's quick-trial ``limit`` and k-fold split,
 and emits ``train_requested``; the window connects that to its Train action, so the run is
@@ -40,17 +48,21 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.bridge.report_task import report_task
 from cnn_lab.app.bridge.sweep_runner import SweepRunner
+from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.bridge.tune_runner import TuneRunner
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import LiveChart
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.parallel_coordinates import ParallelCoordinates
 from cnn_lab.app.widgets.param_grid_editor import ParamGridEditor
 from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.report_export import ask_report_path
+from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.app.widgets.trials_table import TrialsTable
 from cnn_lab.app.widgets.tuner_section import ERROR_STYLE, NOTE_STYLE
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search.history import SavedSweep, saved_sweeps
+from cnn_lab.engine.search.past import OpenedSweep, open_sweep
 from cnn_lab.engine.search.paths import apply
 from cnn_lab.engine.search.slots import GpuMemory, plan_slots
 from cnn_lab.engine.search.spec import SearchSpec
@@ -69,6 +81,43 @@ RECENT_RUNS = 50
 INTRO = (
     "Vary fields of the current Data, Architecture and Hyperparameters choices. Each trial "
     "is a normal run; running the same sweep again resumes it."
+)
+TRIALS_STAGE = "Trials"
+NO_SWEEP = (
+    "No sweep yet",
+    "A sweep trains the current recipe several times, each trial with other values for the "
+    "fields you vary, to find the values that do best. On the left, pick a field, press Add "
+    "parameter and type the values to try (or a range); choose a strategy (grid tries every "
+    "combination, random and TPE draw the number of trials you set) and press Launch sweep. "
+    "The trials table, the trials' validation curves, parallel coordinates and each "
+    "parameter's importance appear here as the trials end.",
+)
+WAITING = (
+    "Waiting for the first trial",
+    "Each trial's result appears here when it ends; the bar on the left says how many are "
+    "done and how long the rest should take.",
+)
+NO_TRIALS = (
+    "No trial finished",
+    "The sweep ended before its first trial did (see the sentence on the left). Launch it "
+    "again to resume it.",
+)
+OPENED_EMPTY = (
+    "No trial finished",
+    "This sweep has no finished trial yet. If its list entry says unfinished, press Resume "
+    "to run its trials.",
+)
+PAST_HELP = (
+    "Every sweep in this database, newest first: launched here, before a restart, or with "
+    "`cnn-lab sweep` on a terminal. Unfinished ones stopped before their budget was spent."
+)
+NO_PAST = "No sweeps in this database yet"
+IMPORTANCE_LATER = "Parameter importance appears after three trials."
+STRATEGY_HELP = (
+    "How the trials' values are chosen. grid: every combination of the values listed (the "
+    "count is their product). random: a random draw of them for the number of trials set, "
+    "often as good as a grid for far fewer trials. tpe: Optuna's TPE, which draws new trials "
+    "near the best so far, and usually finds a good value in the fewest trials."
 )
 
 
@@ -147,6 +196,7 @@ class SweepPanel(QWidget):
         self.editor = ParamGridEditor()
         self.strategy = QComboBox()
         self.strategy.addItems(["grid", "random", "tpe"])
+        self.strategy.setToolTip(STRATEGY_HELP)
         self.pruner = QComboBox()
         self.pruner.addItems(["none", "median", "halving", "hyperband"])
         self.pruner.setToolTip("Stop hopeless trials early (judged on validation each epoch)")
@@ -163,14 +213,27 @@ class SweepPanel(QWidget):
         self.where_label = plain_label()
         self.where_label.setStyleSheet(NOTE_STYLE)
         self.saved_box = QComboBox()
-        self.saved_box.setToolTip("Sweeps in this database that stopped before their budget")
+        self.saved_box.setToolTip(PAST_HELP)
+        self.saved_box.setPlaceholderText(NO_PAST)
+        self.saved_box.currentIndexChanged.connect(self._update_saved_buttons)
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip(
+            "Show the chosen sweep's trials, curves, parallel coordinates and parameter "
+            "importance here, as when it ended (not while a sweep is running)"
+        )
+        self.open_button.clicked.connect(self.open_saved)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip(
-            "Run the saved sweep again: finished trials are kept, cut-off ones run again"
+            "Run the chosen unfinished sweep again: finished trials are kept, cut-off ones "
+            "run again"
         )
         self.resume_button.clicked.connect(self.resume_saved)
         self.saved_row = QWidget()
         self._saved: list[SavedSweep] = []
+        self._open_task: Task | None = None
+        self._sweeping = False  # from launch on: the runner says running only once started
+        self.opened: OpenedSweep | None = None
+        """The past sweep shown on the right, until a sweep launches or the database changes."""
         self.measure_button = QPushButton("Measure an epoch")
         self.measure_button.setToolTip(
             "Time a few training steps and a validation pass of the current choices on this "
@@ -182,13 +245,17 @@ class SweepPanel(QWidget):
         self.probe = (probe_factory or TuneRunner)(self)
         self.probe.finished.connect(self._on_measured)
         self.probe.failed.connect(self._on_probe_failed)
-        self.probe.cancelled.connect(lambda: self.measure_button.setEnabled(True))
+        self.probe.cancelled.connect(self._on_probe_cancelled)
+        if hasattr(self.probe, "progress"):  # a test's fake probe may have none
+            self.probe.progress.connect(self._on_probe_progress)
         self.count_label = plain_label()
         self.count_label.setStyleSheet(NOTE_STYLE)
         self.error = plain_label()
         self.error.setStyleSheet(ERROR_STYLE)
         self.error.setVisible(False)
         self.progress_label = plain_label()
+        self.trials_progress = TaskProgress()
+        self.measure_progress = TaskProgress()
         self.launch_button = QPushButton("Launch sweep")
         self.launch_button.clicked.connect(self.launch)
         self.stop_button = QPushButton("Stop")
@@ -204,7 +271,7 @@ class SweepPanel(QWidget):
             legend_at="bottom-right",
         )
         self.parallel = ParallelCoordinates()
-        self.importance = plain_label("Parameter importance appears after three trials.")
+        self.importance = plain_label(IMPORTANCE_LATER)
         self.importance.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.importance.setMargin(12)
         self.best_label = plain_label()
@@ -238,7 +305,9 @@ class SweepPanel(QWidget):
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(self._on_cancelled)
+        state.db_changed.connect(self._on_db_changed)
         self._build_layout()
+        self._update_saved_buttons()  # nothing listed until shown (showEvent reads the db)
         self.refresh_estimate()
 
     def _build_layout(self) -> None:
@@ -258,8 +327,11 @@ class SweepPanel(QWidget):
         column.addWidget(intro)
         saved = QHBoxLayout(self.saved_row)
         saved.setContentsMargins(0, 0, 0, 0)
-        saved.addWidget(QLabel("Unfinished"))
+        past = QLabel("Past sweeps")
+        past.setToolTip(PAST_HELP)
+        saved.addWidget(past)
         saved.addWidget(self.saved_box, 1)
+        saved.addWidget(self.open_button)
         saved.addWidget(self.resume_button)
         column.addWidget(self.saved_row)
         column.addWidget(self.editor, 1)
@@ -268,7 +340,9 @@ class SweepPanel(QWidget):
         estimate.addWidget(self.count_label, 1)
         estimate.addWidget(self.measure_button, 0, Qt.AlignmentFlag.AlignTop)
         column.addLayout(estimate)
+        column.addWidget(self.measure_progress)
         column.addLayout(buttons)
+        column.addWidget(self.trials_progress)
         column.addWidget(self.progress_label)
         column.addWidget(self.where_label)
         column.addWidget(self.error)
@@ -281,12 +355,19 @@ class SweepPanel(QWidget):
         best.addWidget(self.best_label, 1)
         best.addWidget(self.train_best_button)
         best.addWidget(self.report_button)
-        right = QWidget()
-        results = QVBoxLayout(right)
+        self.results = QWidget()
+        results = QVBoxLayout(self.results)
+        results.setContentsMargins(0, 0, 0, 0)
         results.addWidget(QLabel("Trials (select rows to see their curves)"))
         results.addWidget(self.table, 2)
         results.addLayout(best)
         results.addWidget(views, 3)
+        self.empty_state = EmptyState(*NO_SWEEP, replaces=[self.results])
+        right = QWidget()
+        right_column = QVBoxLayout(right)
+        right_column.addWidget(self.results, 1)
+        right_column.addWidget(self.empty_state, 1)
+        self.empty_state.set_empty(True)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -384,12 +465,21 @@ class SweepPanel(QWidget):
             base = self.state.run_spec()
         self.measure_button.setEnabled(False)
         self.count_label.setText("Measuring an epoch…")
+        self.measure_progress.start("Starting")
         self._probed_hash = base.spec_hash()
         self.probe.start("epoch-time", base)
         return True
 
+    def _on_probe_progress(self, stage: str, done: int, total: int) -> None:
+        self.measure_progress.update_progress(stage[:1].upper() + stage[1:], done, total)
+
+    def _on_probe_cancelled(self) -> None:
+        self.measure_button.setEnabled(True)
+        self.measure_progress.finish()
+
     def _on_measured(self, result: dict[str, Any]) -> None:
         self.measure_button.setEnabled(True)
+        self.measure_progress.finish()
         self._measured = (
             self._probed_hash,
             float(result["epoch_s"]),
@@ -400,6 +490,7 @@ class SweepPanel(QWidget):
 
     def _on_probe_failed(self, message: str) -> None:
         self.measure_button.setEnabled(True)
+        self.measure_progress.finish()
         self.count_label.setText(f"The epoch could not be measured: {message}")
 
     # ------------------------------------------------------------------ running
@@ -409,19 +500,119 @@ class SweepPanel(QWidget):
         return bool(self.runner.running)
 
     def refresh_saved(self) -> None:
-        """List the database's unfinished sweeps (killed, stopped, or short of budget)."""
-        self._saved = [s for s in saved_sweeps(self.state.db_path) if s.unfinished]
+        """List every sweep of the database, newest first, keeping the one chosen if listed.
+
+        Sweeps whose study is not beside the database are listed too: they open from their
+        runs, and are never resumed from here.
+        """
+        chosen = self.chosen_sweep()
+        self._saved = saved_sweeps(self.state.db_path, without_study=True)
+        names = [s.name for s in self._saved]
+        self.saved_box.blockSignals(True)
         self.saved_box.clear()
-        self.saved_box.addItems([s.describe() for s in self._saved])
-        self.saved_row.setVisible(bool(self._saved))
-        self.resume_button.setEnabled(bool(self._saved) and not self.running)
+        self.saved_box.addItems([s.label() for s in self._saved])
+        self.saved_box.setCurrentIndex(
+            names.index(chosen.name) if chosen and chosen.name in names else (0 if names else -1)
+        )
+        self.saved_box.blockSignals(False)
+        self._update_saved_buttons()
+
+    def chosen_sweep(self) -> SavedSweep | None:
+        index = self.saved_box.currentIndex()
+        return self._saved[index] if 0 <= index < len(self._saved) else None
+
+    def _update_saved_buttons(self) -> None:
+        """Open needs a sweep and a free results side; Resume an unfinished sweep too."""
+        chosen = self.chosen_sweep()
+        free = not (self._sweeping or self.running) and self._open_task is None
+        self.saved_box.setEnabled(bool(self._saved))
+        self.open_button.setEnabled(chosen is not None and free)
+        self.resume_button.setEnabled(chosen is not None and chosen.unfinished and free)
 
     def resume_saved(self) -> bool:
         """Resume the unfinished sweep chosen in the list, as it was saved."""
-        index = self.saved_box.currentIndex()
-        if not 0 <= index < len(self._saved):
+        chosen = self.chosen_sweep()
+        if chosen is None or not chosen.unfinished:
             return False
-        return self.launch(self._saved[index].search)
+        return self.launch(chosen.search)
+
+    def open_saved(self) -> Task | None:
+        """Read the chosen sweep back in the background and show it as if it had just ended.
+
+        Returns the started Task (None when nothing is chosen, a sweep is running, or one is
+        being opened already); its ``finished`` carries the ``OpenedSweep`` shown.
+        """
+        chosen = self.chosen_sweep()
+        if chosen is None or self._sweeping or self.running or self._open_task is not None:
+            return None
+        db_path, name = self.state.db_path, chosen.name
+        task = Task(lambda _progress, _stop: open_sweep(db_path, name), "open sweep", self)
+        self._open_task = task
+
+        def ended() -> bool:
+            """Whether ``task`` is still the one wanted (a launch or a new database drops it)."""
+            if self._open_task is not task:
+                return False
+            self._open_task = None
+            self._update_saved_buttons()
+            return True
+
+        def shown(opened: OpenedSweep) -> None:
+            if ended():
+                self._show_opened(opened)
+
+        def failed(message: str) -> None:
+            if ended():
+                self.progress_label.setText("")
+                self._show_error(f"Sweep {name} could not be opened: {message}")
+
+        task.connect_outcomes(finished=shown, failed=failed, cancelled=ended)
+        self.error.setVisible(False)
+        self.progress_label.setText(f"Opening sweep {name}…")
+        self._update_saved_buttons()
+        return task.start()
+
+    def _drop_open_task(self) -> None:
+        if self._open_task is not None:
+            task, self._open_task = self._open_task, None
+            task.cancel()
+            self.progress_label.setText("")
+
+    def _show_opened(self, opened: OpenedSweep) -> None:
+        """Fill the results side with a past sweep, replacing whatever it showed."""
+        self._clear_results()
+        self.search, self.opened = opened.search, opened
+        self._show_result(opened.result)
+        done = len(self.table.outcomes)
+        self.progress_label.setText(
+            f"Sweep {opened.name}: {done} trial{'s' if done != 1 else ''}, read from the database."
+        )
+        self.where_label.setText(opened.note)
+        if opened.note:
+            self.importance.setText("Parameter importance needs the sweep's study.")
+
+    def _clear_results(self) -> None:
+        """Empty the results side (before a launch, an opened sweep, or another database)."""
+        self.search = self.result = self.opened = None
+        self.error.setVisible(False)
+        self.table.clear_trials()
+        self.curves.clear()
+        self.parallel.set_trials([], metric=CURVE_KEY, maximise=True)
+        self.importance.setText(IMPORTANCE_LATER)
+        self.importance.setStyleSheet("")
+        self.train_best_button.setEnabled(False)
+        self.report_button.setEnabled(False)
+        self.best_label.setText("")
+        self.progress_label.setText("")
+        self.where_label.setText("")
+        self._update_empty_state()
+
+    def _on_db_changed(self, _path: str) -> None:
+        """Another database: its sweeps are listed, and another's results are not shown."""
+        if not self.running:
+            self._drop_open_task()
+            self._clear_results()
+        self.refresh_saved()
 
     def showEvent(self, event: QShowEvent) -> None:
         if not self.running:
@@ -439,15 +630,12 @@ class SweepPanel(QWidget):
         except UserError as exc:
             self._show_error(str(exc))
             return False
-        self.search, self.result, self._total = search, None, trial_count(search)
-        self.error.setVisible(False)
-        self.table.clear_trials()
-        self.curves.clear()
+        self._drop_open_task()
+        self._clear_results()
+        self.search, self._total = search, trial_count(search)
         self.parallel.set_trials([], metric=search.metric, maximise=search.maximise)
-        self.train_best_button.setEnabled(False)
-        self.report_button.setEnabled(False)
-        self.best_label.setText("")
         self._set_running(True)
+        self.trials_progress.start(TRIALS_STAGE)
         self._show_progress()
         self.where_label.setText("")
         try:
@@ -460,6 +648,7 @@ class SweepPanel(QWidget):
         except Exception as exc:  # the runner could not start at all: say so, keep going
             self._on_failed(f"The sweep could not start: {exc}.")
             return False
+        self._update_empty_state()  # running now: "waiting for the first trial"
         return True
 
     def stop(self) -> None:
@@ -469,19 +658,43 @@ class SweepPanel(QWidget):
 
     def shutdown(self) -> None:
         """End the sweep and its process now (the window is closing)."""
+        self._drop_open_task()
         self.runner.shutdown()
         self.probe.shutdown()
         self._set_running(False)
 
+    def is_empty(self) -> bool:
+        """Whether the results side shows its empty state (no trial yet) instead of the table."""
+        return self.empty_state.is_shown()
+
+    def _update_empty_state(self) -> None:
+        """The results side shows the trials once there is one; until then, why there is none."""
+        if self.table.outcomes:
+            self.empty_state.set_empty(False)
+            return
+        if self.running:
+            self.empty_state.set_message(*WAITING)
+        elif self.opened is not None:
+            self.empty_state.set_message(*OPENED_EMPTY)
+        elif self.search is not None:
+            self.empty_state.set_message(*NO_TRIALS)
+        else:
+            self.empty_state.set_message(*NO_SWEEP)
+        self.empty_state.set_empty(True)
+
     def _set_running(self, running: bool) -> None:
+        self._sweeping = running
+        if not running:
+            self.trials_progress.finish()
         self.launch_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         self.editor.setEnabled(not running)
         self.cpu_too.setEnabled(not running)
-        self.resume_button.setEnabled(not running and bool(self._saved))
+        self._update_saved_buttons()
         if not running and self._owner is not None:
             owner, self._owner = self._owner, None
             self.slots_released.emit(owner)
+        self._update_empty_state()
 
     def _on_slots(self, slots: list[str], words: str) -> None:
         """The child planned where trials train: say so, and keep those slots from the queue."""
@@ -491,9 +704,11 @@ class SweepPanel(QWidget):
             self.slots_taken.emit(self._owner, slots)
 
     def _show_progress(self) -> None:
+        """Trials done of the budget with the time left on the bar; a budget in time only
+        has no count to go by, so its bar stays busy and the label counts what is done."""
         done = len(self.table.outcomes)
-        of = f" of {self._total}" if self._total else ""
-        self.progress_label.setText(f"{done}{of} trials finished.")
+        self.trials_progress.update_progress(TRIALS_STAGE, done, self._total or 0)
+        self.progress_label.setText("" if self._total else f"{done} trials finished.")
 
     def _show_error(self, text: str) -> None:
         self.error.setText(text)
@@ -502,14 +717,12 @@ class SweepPanel(QWidget):
     def _on_trial(self, outcome: dict[str, Any]) -> None:
         self.table.add_outcome(outcome)
         self._show_progress()
+        self._update_empty_state()
         self._draw_summary(list(self.table.outcomes.values()))
 
     def _on_finished(self, result: dict[str, Any]) -> None:
-        self.result = result
         self._set_running(False)
-        self.table.set_outcomes(result.get("trials", []))
-        self._draw_summary(result.get("trials", []))
-        self._show_importance(result.get("importance") or {})
+        self._show_result(result)
         done = len(self.table.outcomes)
         if result.get("stopped"):
             self.progress_label.setText(
@@ -517,16 +730,26 @@ class SweepPanel(QWidget):
             )
         else:
             self.progress_label.setText(f"Done: {done} trials.")
-        best = result.get("best_value")
-        if best is not None:
-            self.best_label.setText(
-                f"Best: trial {result['best_trial']}, {result['metric']} {best:.4f} "
-                f"(run {result['best_run_id']})."
-            )
-        self.train_best_button.setEnabled(bool(result.get("best_params")))
-        self.report_button.setEnabled(bool(done))
         self.refresh_saved()
         self.sweep_ended.emit("finished")
+
+    def _show_result(self, result: dict[str, Any]) -> None:
+        """Show a sweep's end (the child's result dict, or one read back from the database)."""
+        self.result = result
+        self.table.set_outcomes(result.get("trials", []))
+        self._update_empty_state()
+        self._draw_summary(result.get("trials", []))
+        self._show_importance(result.get("importance") or {})
+        best = result.get("best_value")
+        run = result.get("best_run_id")
+        self.best_label.setText(
+            ""
+            if best is None
+            else f"Best: trial {result['best_trial']}, {result['metric']} {best:.4f}"
+            + (f" (run {run})." if run is not None else ".")
+        )
+        self.train_best_button.setEnabled(bool(result.get("best_params")))
+        self.report_button.setEnabled(bool(self.table.outcomes))
 
     def _choose_report(self) -> None:
         if self.search is None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QScrollArea, QVBoxLayout, QWi
 from cnn_lab.app.bridge.tune_runner import TuneRunner
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.batch_size_section import BatchSizeSection
+from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.lr_curve_chart import format_rate
 from cnn_lab.app.widgets.lr_section import LRSection
 from cnn_lab.app.widgets.speed_section import SpeedSection, format_changes
@@ -39,6 +40,17 @@ INTRO = (
     "Measure what to set on your own model, data and device. The tuners use the current "
     "Data, Architecture and Hyperparameters; nothing changes until you press Use or Apply."
 )
+EMPTY_TITLE = "No tuner has run yet"
+EMPTY_TEXT = (
+    "Each tuner measures the current Data, Architecture and Hyperparameters on this device "
+    "in a few training steps of a throw-away copy. The LR range test (seconds to a minute) "
+    "finds a learning rate; the batch-size finder (seconds on a GPU, about instant on the "
+    "CPU) finds the largest batch that fits in memory; the speed advisor (seconds per option, "
+    "minutes with torch.compile) finds the fastest speed settings. The first run of a "
+    "dataset also decodes its images once. Nothing changes until you press Use or Apply."
+)
+EMPTY_TEXT_WIDTH = 900
+"""Wider than other panels' empty states: it sits above the tuners, so its height costs them."""
 
 
 def _applied(changes: dict[str, Any]) -> str:
@@ -66,6 +78,7 @@ class TunePanel(QWidget):
     """Three tuner sections over one runner; results go into ``state.train`` on request."""
 
     title = "Tune"
+    tuner_started = Signal(str)  # kind
     tuner_ended = Signal(str, str)  # kind, "finished" | "failed" | "cancelled"
 
     def __init__(
@@ -109,9 +122,15 @@ class TunePanel(QWidget):
         columns.setContentsMargins(0, 0, 0, 0)
         columns.addWidget(self.lr_section, 1)
         columns.addLayout(right, 1)
+        self.intro = note_label(INTRO)
+        self.empty_state = EmptyState(
+            EMPTY_TITLE, EMPTY_TEXT, replaces=[self.intro], text_width=EMPTY_TEXT_WIDTH
+        )
+        self.empty_state.set_empty(True)
         content = QWidget()
         column = _FitToViewport(content)
-        column.addWidget(note_label(INTRO))
+        column.addWidget(self.intro)
+        column.addWidget(self.empty_state)
         column.addLayout(columns, 1)
         scroll = QScrollArea()  # below the sections' minimum heights, scroll
         scroll.setWidgetResizable(True)
@@ -122,6 +141,11 @@ class TunePanel(QWidget):
         layout.addWidget(scroll)
 
     # ------------------------------------------------------------------ running
+
+    def is_empty(self) -> bool:
+        """Whether no tuner has shown a result yet (the panel explains the tuners instead of
+        its one-line intro; the tuners' own boxes stay, they hold the Run buttons)."""
+        return self.empty_state.is_shown()
 
     @property
     def running(self) -> str | None:
@@ -142,6 +166,7 @@ class TunePanel(QWidget):
         section.set_running(True)
         for other in self.sections.values():
             other.set_available(other is section)
+        self.tuner_started.emit(kind)
         try:  # a fake runner may answer within start: the section is ready for it
             self.runner.start(kind, spec, dict(options or {}))
         except Exception as exc:  # the runner could not start at all: say so, keep going
@@ -175,6 +200,7 @@ class TunePanel(QWidget):
         if self._active is not None:
             kind = self._active
             self._end().show_result(result)
+            self.empty_state.set_empty(False)
             self.tuner_ended.emit(kind, "finished")
 
     def _on_failed(self, message: str) -> None:

@@ -24,16 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.engine.job_queue import QUEUED, RUNNING, JobRow
+from cnn_lab.engine.progress_eta import format_duration as format_eta
 
 _Index = QModelIndex | QPersistentModelIndex
-
-
-def format_eta(seconds: float) -> str:
-    """``m:ss``, or ``h:mm:ss`` from an hour on."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _progress(row: JobRow) -> str:

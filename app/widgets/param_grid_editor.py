@@ -129,6 +129,20 @@ class _Row:
         self.steps.setToolTip("How many values the range is cut into; 'any' samples freely")
         self.log = QCheckBox()
         self.log.setToolTip("Space the values on a log scale (for rates and decays)")
+        self.path.setToolTip(
+            "The recipe field this row varies, as a dotted path (train.lr, train.batch_size, "
+            "architecture.width…); pick a common one or type another"
+        )
+        self.mode.setToolTip(
+            "values: try exactly the values listed. range: from low to high, cut into Steps "
+            "values (or sampled freely at 'any'). A grid runs every combination, so each "
+            "extra value multiplies its trials"
+        )
+        self.values.setToolTip(
+            "The values to try, separated by commas: numbers, words (adamw) or true/false"
+        )
+        self.low.setToolTip("The smallest value of the range")
+        self.high.setToolTip("The largest value of the range")
         self.mode.currentTextChanged.connect(self.sync)
         self.sync()
 

@@ -33,8 +33,16 @@ WEIGHT_FILES = "Weights (*.safetensors *.pt *.pth);;All files (*)"
 TIPS = {
     "width": "Scales every layer's channels. Wider nets learn more and train slower "
     "(compute grows with the square of the width).",
-    "depth": "Scales how many times the preset repeats its blocks.",
-    "dropout": "Dropout before the classifier: fights overfitting on small data.",
+    "depth": "Scales how many times the preset repeats its blocks: deeper nets can reach "
+    "higher accuracy and train slower, in proportion to the depth.",
+    "dropout": "Dropout before the classifier: fights overfitting on small data, so often "
+    "better validation accuracy; no speed cost.",
+    "preset": "Where the network starts. cnn-lab's presets are small and fast on small "
+    "images; torchvision's are larger, slower and made for large images (most accurate "
+    "with pretrained weights); custom layers are your own. Hover an entry for its "
+    "description.",
+    "pretrained": "Weights to start from instead of random ones: usually much higher accuracy "
+    "on small datasets and far fewer epochs to get there. Empty: random initial weights.",
 }
 
 CANNOT = {
@@ -56,6 +64,7 @@ class PresetBar(QWidget):
         self.preset = QComboBox()
         self.preset.setMinimumWidth(210)
         self.preset.setMaxVisibleItems(30)
+        self.preset.setToolTip(TIPS["preset"])
         for family, title in (("cnn-lab", "cnn-lab presets"), ("torchvision", "torchvision")):
             self._header(title)
             for p in all_presets():
@@ -85,6 +94,7 @@ class PresetBar(QWidget):
         self.pretrained.setReadOnly(True)
         self.pretrained.setPlaceholderText("none (random initial weights)")
         self.pretrained.setMinimumWidth(220)
+        self.pretrained.setToolTip(TIPS["pretrained"])
         self.browse_button, self.clear_button = QPushButton("Choose file…"), QPushButton("Clear")
         self.browse_button.setToolTip(
             "Pick a weights file (.safetensors, .pt or .pth). Nothing is ever downloaded."
@@ -190,7 +200,9 @@ class PresetBar(QWidget):
             else "Only cnn-lab presets are written as layers; torchvision's are built by code."
         )
         self.pretrained.setText(Path(spec.pretrained).name if spec.pretrained else "")
-        self.pretrained.setToolTip(spec.pretrained)
+        self.pretrained.setToolTip(
+            f"{spec.pretrained}\n\n{TIPS['pretrained']}" if spec.pretrained else TIPS["pretrained"]
+        )
         self.clear_button.setEnabled(bool(spec.pretrained))
         self.freeze.setEnabled(bool(spec.pretrained))
 

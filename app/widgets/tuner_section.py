@@ -18,16 +18,26 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from cnn_lab.app.widgets.task_progress import TaskProgress
+
 ERROR_STYLE = "color: #c62828;"
 NOTE_STYLE = "color: palette(mid);"
 ADVICE_STYLE = "color: #9a6700;"
 HEADLINE_STYLE = "font-weight: 600;"
+STAGE_NAMES = {
+    "lr range test": "LR range test",
+    "batch-size probe": "Batch-size probes",
+}
+"""The engine's stage words as a person reads them beside the bar; others get a capital."""
+
+
+def stage_name(stage: str) -> str:
+    return STAGE_NAMES.get(stage, stage[:1].upper() + stage[1:])
 
 
 def note_label(text: str = "", style: str = NOTE_STYLE) -> QLabel:
@@ -56,9 +66,7 @@ class TunerSection(QGroupBox):
         self.stop_button.setToolTip("Stop this tuner; what it has not finished is discarded.")
         self.stop_button.setVisible(False)
         self.stop_button.clicked.connect(self.stop_requested)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress.setMinimumWidth(180)
+        self.progress = TaskProgress(bar_width=180)  # "LR range test · 40 of 100 · 0:12 left"
         self.stage = note_label()  # on its own line: "Starting…", "Stopped", "Batch size set…"
         self.stage.setVisible(False)
         self.error = note_label(style=ERROR_STYLE)
@@ -69,10 +77,12 @@ class TunerSection(QGroupBox):
         self._fields_end = 0  # fields go before the buttons
         self.controls.addWidget(self.run_button)
         self.controls.addWidget(self.stop_button)
-        self.controls.addWidget(self.progress, 1)
-        self.controls.addStretch(0)
+        self.controls.addStretch(1)
         self.body = QVBoxLayout(self)
         self.body.addLayout(self.controls)
+        # On its own line: beside the fields, its growing label widened the section and
+        # made the panel's two columns jump while a tuner ran.
+        self.body.addWidget(self.progress)
         self.body.addWidget(self.stage)
         self.body.addWidget(self.error)
 
@@ -107,13 +117,12 @@ class TunerSection(QGroupBox):
         self.run_button.setVisible(not running)
         self.stop_button.setVisible(running)
         self.stop_button.setEnabled(True)
-        self.progress.setVisible(running)
         if running:
-            self.progress.setRange(0, 0)  # busy until the first progress report
+            self.progress.start("Starting the tuning process…")  # busy until the first report
             self.error.setVisible(False)
-            self._say("Starting the tuning process…")
         else:
-            self._say("")
+            self.progress.finish()
+        self._say("")
 
     def set_available(self, available: bool) -> None:
         """Run is refused while another section's tuner runs: they would share the device
@@ -124,14 +133,9 @@ class TunerSection(QGroupBox):
         )
 
     def show_progress(self, stage: str, done: int, total: int) -> None:
+        """``done`` of ``total`` with the time left beside the bar (a busy bar at total 0)."""
         self._say("")
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(done, total))
-            self.progress.setFormat(f"{stage}: %v/%m")
-        else:
-            self.progress.setRange(0, 0)  # busy; Qt shows no text then
-            self._say(stage[:1].upper() + stage[1:] + "…")
+        self.progress.update_progress(stage_name(stage), done, total)
 
     def show_stopping(self) -> None:
         self.stop_button.setEnabled(False)

@@ -186,6 +186,7 @@ class VerdictCard(QFrame):
             item = self.recommendations_box.takeAt(0)
             widget = item.widget() if item is not None else None
             if widget is not None:
+                widget.hide()  # until deleted it would still be drawn where it was
                 widget.deleteLater()
         self._recommendations = recommendations
         self._recommendation_labels = []

@@ -211,3 +211,8 @@ def make_shapes(seed: int = 0, per_class: int = 600, size: int = 32) -> ImageSet
 )
 def _shapes(seed: int) -> ImageSet:
     return make_shapes(seed)
+
+
+# The other samples live in their own modules and register themselves on import; importing them
+# here, after ``register_sample`` exists, means any import of this module lists every sample.
+from cnn_lab.engine.data import sample_digits, sample_textures  # noqa: E402, F401

@@ -107,7 +107,7 @@ def load_sweep(store: RunStore, ref: str | int, storage: str | None = None) -> S
         importance = param_importance(search, store.path, storage) if trials else {}
         note = ""
     else:
-        trials, queued, importance = _run_trials(store, row, search), 0, {}
+        trials, queued, importance = run_trials(store, row, search), 0, {}
         note = (
             f"The sweep's study was not found in {where}, so its trials are rebuilt from its "
             "recorded runs, and parameter importance is not available."
@@ -168,7 +168,7 @@ def _study_trials(study: Any) -> tuple[list[Trial], int]:
 _TRIAL_NAME = re.compile(r" #(\d+)(?: fold \d+)?$")
 
 
-def _run_trials(store: RunStore, row: dict[str, Any], search: SearchSpec) -> list[Trial]:
+def run_trials(store: RunStore, row: dict[str, Any], search: SearchSpec) -> list[Trial]:
     """Trials rebuilt from the sweep's runs: named "<study> #N" (and " fold K")."""
     groups: dict[int, list[RunRecord]] = {}
     for run_id in store.experiment_runs(int(row["id"])):

@@ -6,6 +6,10 @@ database: each sweep is recorded there as an experiment of kind "sweep" holding 
 SearchSpec (``sweep_experiment``), and its study in the journal beside the database says how
 many trials count so far. A sweep whose counted trials fall short of its budget is
 unfinished, and the Sweep panel offers to resume it.
+
+Every sweep, finished or not, can also be opened to read its results again (past.py); a
+sweep whose study is not beside the database (run with a shared ``--storage``, or its
+journal deleted) is then listed too, since its trials can still be rebuilt from its runs.
 """
 
 from __future__ import annotations
@@ -36,22 +40,36 @@ class SavedSweep:
     counted: int
     """Trials that count against the budget: finished, not merely interrupted."""
     budget: int | None
+    study_found: bool = True
+    """False when the journal has no such study, or cannot be read: the sweep opens from its
+    runs, and is never resumed from here (that would start its study afresh)."""
 
     @property
     def unfinished(self) -> bool:
-        return self.budget is not None and self.counted < self.budget
+        return self.study_found and self.budget is not None and self.counted < self.budget
 
     def describe(self) -> str:
         of = f" of {self.budget}" if self.budget is not None else ""
         return f"{self.name}: {self.counted}{of} trials done"
 
+    def label(self) -> str:
+        """``NAME: 3 of 6 trials, unfinished``: one line of the Sweep panel's chooser."""
+        if not self.study_found:
+            return f"{self.name}: its study is not here, opens from its runs"
+        of = f" of {self.budget}" if self.budget is not None else ""
+        done = "unfinished" if self.unfinished else "finished"
+        return f"{self.name}: {self.counted}{of} trials, {done}"
 
-def saved_sweeps(db_path: str | Path, storage: str | None = None) -> list[SavedSweep]:
+
+def saved_sweeps(
+    db_path: str | Path, storage: str | None = None, *, without_study: bool = False
+) -> list[SavedSweep]:
     """The sweeps recorded in ``db_path``, newest first; never raises for an unreadable one.
 
     Reads the default journal beside the database unless ``storage`` names another. A sweep
     whose study is not there (one run with a shared ``--storage``) is left out: resuming it
-    from here would start its study afresh and repeat its trials.
+    from here would start its study afresh and repeat its trials. ``without_study`` lists it
+    all the same (``study_found`` False, nothing counted), for opening its recorded runs.
     """
     if not Path(db_path).exists():
         return []
@@ -61,13 +79,8 @@ def saved_sweeps(db_path: str | Path, storage: str | None = None) -> list[SavedS
     except UserError as exc:
         log.info("no saved sweeps: %s", exc.message)
         return []
-    journal = storage or stg.default_storage_path(db_path)
-    opened = (
-        stg.open_storage(storage, db_path)
-        if "://" in str(journal) or Path(journal).exists()
-        else None
-    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    opened = _open_journal(db_path, storage)
     found = []
     for row in rows:
         try:
@@ -77,7 +90,25 @@ def saved_sweeps(db_path: str | Path, storage: str | None = None) -> list[SavedS
         counted = _counted(opened, row["name"])
         if counted is not None:
             found.append(SavedSweep(row["name"], search, counted, search.budget()))
+        elif without_study:
+            found.append(SavedSweep(row["name"], search, 0, search.budget(), study_found=False))
     return found
+
+
+def _open_journal(db_path: str | Path, storage: str | None) -> object | None:
+    """The storage the studies are in; None when it is missing or cannot be read.
+
+    A missing journal is not created (opening one would); a damaged one is logged, since
+    the sweeps' runs are still in the database and nothing here is worth a traceback.
+    """
+    journal = storage or stg.default_storage_path(db_path)
+    if "://" not in str(journal) and not Path(journal).exists():
+        return None
+    try:
+        return stg.open_storage(storage, db_path)
+    except Exception as exc:
+        log.warning("the sweeps' study storage %s cannot be read: %s", journal, exc)
+        return None
 
 
 def _counted(storage: object, name: str) -> int | None:
@@ -86,9 +117,12 @@ def _counted(storage: object, name: str) -> int | None:
         return None
     try:
         study = optuna.load_study(study_name=name, storage=storage)
+        return sum(stg.counted(t) for t in study.get_trials(deepcopy=False))
     except KeyError:
         return None
-    return sum(stg.counted(t) for t in study.get_trials(deepcopy=False))
+    except Exception as exc:  # a damaged journal: the sweep is listed as without a study
+        log.warning("the study of sweep %s cannot be read: %s", name, exc)
+        return None
 
 
 __all__ = ["SWEEP_KIND", "SavedSweep", "saved_sweeps"]

@@ -48,7 +48,7 @@ def test_two_runs_show_both_curves_and_only_the_differing_spec_paths(
     with RunStore.open(db_path) as store:
         first = _write_run(store, "slow", lr=0.01)
         second = _write_run(store, "fast", lr=0.1, offset=0.05)
-    assert panel.is_empty() and panel.empty_label.text() == EMPTY_TEXT
+    assert panel.is_empty() and panel.empty_state.text() == EMPTY_TEXT
     panel.show_runs([first, second])
     assert not panel.is_empty()
     names = [f"#{first} slow", f"#{second} fast"]
@@ -113,7 +113,7 @@ def test_fewer_than_two_runs_show_the_hint(panel: ComparePanel, db_path: Path) -
     panel.show_runs([first, second])
     panel.show_runs([first, 999])
     assert panel.is_empty()
-    assert "#999" in panel.empty_label.text() and EMPTY_TEXT in panel.empty_label.text()
+    assert "#999" in panel.empty_state.text() and EMPTY_TEXT in panel.empty_state.text()
     assert panel.curve_names("loss") == [] and panel.diff_rows() == []
     panel.show_runs([])
     assert panel.is_empty() and panel.metric_table.rowCount() == 0

@@ -78,7 +78,7 @@ def test_screenshot_of_an_unknown_panel_is_one_clear_line(tmp_path: Path) -> Non
 def test_panel_without_screenshot_is_refused(tmp_path: Path) -> None:
     done = _cnn_lab("--panel", "runs", tmp_path=tmp_path)
     assert done.returncode == 2
-    assert "--panel and --runs only work with --screenshot" in done.stderr
+    assert "--panel, --runs, --drop and --theme only work with --screenshot" in done.stderr
 
 
 def test_a_screenshot_of_runs_that_are_not_there_is_one_line(tmp_path: Path) -> None:

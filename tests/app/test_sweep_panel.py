@@ -222,12 +222,13 @@ def test_stop_ends_the_sweep_child(qtbot, panel: SweepPanel) -> None:  # type: i
     panel.show()
     assert panel.saved_row.isVisible()
     counted = panel.result["trials_done"] + panel.result["trials_pruned"]  # not the cut-off one
-    assert panel.saved_box.currentText().endswith(f": {counted} of 6 trials done")
+    assert panel.saved_box.currentText().endswith(f": {counted} of 6 trials, unfinished")
     with qtbot.waitSignal(panel.sweep_ended, timeout=SWEEP_TIMEOUT_MS) as ended:
         click(qtbot, panel.resume_button)
     assert ended.args == ["finished"] and not panel.result["stopped"]
     assert panel.result["trials_done"] == 6
-    assert not panel.saved_row.isVisible()
+    assert panel.saved_box.currentText().endswith(": 6 of 6 trials, finished")
+    assert not panel.resume_button.isEnabled()  # finished: it can be opened, not resumed
 
 
 @pytest.mark.slow

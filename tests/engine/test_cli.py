@@ -207,6 +207,20 @@ def test_version_and_help() -> None:
     assert "usage: cnn-lab" in helped.out
 
 
+def test_help_lists_every_command_on_one_line_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On an 80-column terminal each command and what it does fit one line."""
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = invoke(["--help"]).out.splitlines()
+    commands = app_main.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    start = lines.index("  COMMAND") + 1
+    listed = lines[start : start + len(commands)]
+    assert [line.split()[0] for line in listed] == list(commands)
+    for line in listed:
+        name, _, words = line.strip().partition(" ")
+        assert words.strip(), f"{name} has no help on its line"
+        assert len(line) <= 80
+
+
 def test_the_console_script_prints_its_version() -> None:
     done = run_script("--version", timeout=60)
     assert done.code == 0

@@ -1,0 +1,71 @@
+"""Time left for a task that reports ``done`` of ``total``: the number behind every ETA shown.
+
+The rate is smoothed over the recent past (an exponential moving average of seconds per unit),
+because the first units of most tasks are slower (imports warm caches, models load) and a
+plain ``elapsed / done`` would keep the ETA too high for the whole task. Nothing is estimated
+until a little time and a little work have passed: an ETA from one unit is noise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+MIN_ELAPSED_S = 1.0
+"""No ETA before the task has run this long (a guess from a fraction of a second is noise)."""
+
+SMOOTHING = 0.3
+"""Weight of the newest rate in the moving average (higher follows changes faster)."""
+
+
+class EtaEstimator:
+    """Feed ``update(done, total)`` as progress arrives; ``seconds_left()`` says what is left.
+
+    A new ``total`` or a ``done`` that goes backwards (a new stage) starts the estimate over.
+    ``clock`` is injectable so tests step time instead of sleeping.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        self._started = self._clock()
+        self._last_time = self._started
+        self._last_done = 0
+        self._total = 0
+        self._per_unit: float | None = None
+
+    def update(self, done: int, total: int) -> None:
+        now = self._clock()
+        if total != self._total or done < self._last_done:
+            self.reset()
+            self._total = total
+            self._last_done = done
+            return
+        if done > self._last_done:
+            rate = (now - self._last_time) / (done - self._last_done)
+            self._per_unit = (
+                rate
+                if self._per_unit is None
+                else SMOOTHING * rate + (1 - SMOOTHING) * self._per_unit
+            )
+            self._last_time, self._last_done = now, done
+
+    def seconds_left(self) -> float | None:
+        """Seconds until ``done`` reaches ``total``; None while unknown (too early, no total)."""
+        if self._total <= 0 or self._per_unit is None:
+            return None
+        if self._last_time - self._started < MIN_ELAPSED_S:
+            return None
+        left = max(0, self._total - self._last_done) * self._per_unit
+        # Time since the last report already counts against the estimate.
+        return max(0.0, left - (self._clock() - self._last_time))
+
+
+def format_duration(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour on."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
