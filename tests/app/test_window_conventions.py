@@ -32,6 +32,24 @@ def _desktop_theme_after():  # type: ignore[no-untyped-def]
     apply_theme("system")
 
 
+@pytest.fixture(scope="module")
+def shared(qapp, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One window for the tests that only look (menus, shortcuts, the tour, About): each new
+    window costs seconds of imports and previews. Every path it uses is its own."""
+    home = tmp_path_factory.mktemp("shared-window")
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+            env.setenv(name, str(home / name.lower()))
+        win = MainWindow(AppState(home / "runs.sqlite"), settings=Settings(home / "settings.ini"))
+        win.resize(1280, 800)
+        win.show()
+        yield win
+        win.controller.shutdown()
+        QThreadPool.globalInstance().waitForDone(10_000)
+        win.close()
+        win.deleteLater()
+
+
 def menu(win: MainWindow, title: str):  # type: ignore[no-untyped-def]
     return next(a.menu() for a in win.menuBar().actions() if a.text().replace("&", "") == title)
 
@@ -52,38 +70,38 @@ def press(qtbot, win: MainWindow, sequence: str) -> None:  # type: ignore[no-unt
 # ----------------------------------------------------------------------------- menus
 
 
-def test_the_menu_bar_has_the_five_menus_in_order(window) -> None:  # type: ignore[no-untyped-def]
-    titles = [a.text().replace("&", "") for a in window.menuBar().actions()]
+def test_the_menu_bar_has_the_five_menus_in_order(shared) -> None:  # type: ignore[no-untyped-def]
+    titles = [a.text().replace("&", "") for a in shared.menuBar().actions()]
     assert titles == MENUS
     for title in MENUS:
-        assert menu(window, title).actions(), f"{title} is empty"
+        assert menu(shared, title).actions(), f"{title} is empty"
 
 
-def test_standard_shortcuts(window) -> None:  # type: ignore[no-untyped-def]
-    assert "Ctrl+Q" in keys(window, "Quit")
-    assert "Ctrl+O" in keys(window, "Open Run Database…")
-    assert "Ctrl+S" in keys(window, "Save Spec As…")
-    assert "Ctrl+Z" in keys(window, "Undo")
-    assert {"Ctrl+Shift+Z", "Ctrl+Y"} <= set(keys(window, "Redo"))
+def test_standard_shortcuts(shared) -> None:  # type: ignore[no-untyped-def]
+    assert "Ctrl+Q" in keys(shared, "Quit")
+    assert "Ctrl+O" in keys(shared, "Open Run Database…")
+    assert "Ctrl+S" in keys(shared, "Save Spec As…")
+    assert "Ctrl+Z" in keys(shared, "Undo")
+    assert {"Ctrl+Shift+Z", "Ctrl+Y"} <= set(keys(shared, "Redo"))
     assert {"Ctrl+C", "Ctrl+V", "Ctrl+X", "Ctrl+A", "Ctrl+F"} <= {
         k
         for text in ("Copy", "Paste", "Cut", "Select All", "Find Runs…")
-        for k in keys(window, text)
+        for k in keys(shared, text)
     }
-    assert window.train_action.shortcut().toString() == "Ctrl+Return"
-    assert "F1" in keys(window, "Guided Tour")
-    assert [keys(window, p.title)[0] for p in window.panels.values()] == [
+    assert shared.train_action.shortcut().toString() == "Ctrl+Return"
+    assert "F1" in keys(shared, "Guided Tour")
+    assert [keys(shared, p.title)[0] for p in shared.panels.values()] == [
         f"Ctrl+{n}" for n in [*range(1, 10), 0]
     ]
 
 
-def test_no_shortcut_is_bound_twice(window) -> None:  # type: ignore[no-untyped-def]
+def test_no_shortcut_is_bound_twice(shared) -> None:  # type: ignore[no-untyped-def]
     """Two enabled actions with one key make Qt's shortcut ambiguous: neither fires."""
     from PySide6.QtGui import QAction
 
     window_wide = [
         a
-        for a in window.findChildren(QAction)
+        for a in shared.findChildren(QAction)
         if a.shortcutContext()
         in (Qt.ShortcutContext.WindowShortcut, Qt.ShortcutContext.ApplicationShortcut)
     ]
@@ -91,20 +109,20 @@ def test_no_shortcut_is_bound_twice(window) -> None:  # type: ignore[no-untyped-
     assert [k for k, n in counts.items() if n > 1] == []
 
 
-def test_the_shortcuts_list_names_every_menu_shortcut(window) -> None:  # type: ignore[no-untyped-def]
-    rows = dict(shortcut_rows(window))
+def test_the_shortcuts_list_names_every_menu_shortcut(shared) -> None:  # type: ignore[no-untyped-def]
+    rows = dict(shortcut_rows(shared))
     assert rows["File ▸ Quit"] == "Ctrl+Q"
     assert rows["Run ▸ Train"] == "Ctrl+Return"
     assert rows["Edit ▸ Redo"] == "Ctrl+Shift+Z, Ctrl+Y"
 
 
-def test_panel_shortcuts_switch_tabs(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    press(qtbot, window, "Ctrl+3")
-    assert window.tabs.currentWidget() is window.hyperparameters_panel
-    press(qtbot, window, "Ctrl+7")
-    assert window.tabs.currentWidget() is window.runs_panel
-    press(qtbot, window, "Ctrl+F")
-    assert QApplication.focusWidget() is window.runs_panel.search
+def test_panel_shortcuts_switch_tabs(qtbot, shared) -> None:  # type: ignore[no-untyped-def]
+    press(qtbot, shared, "Ctrl+3")
+    assert shared.tabs.currentWidget() is shared.hyperparameters_panel
+    press(qtbot, shared, "Ctrl+7")
+    assert shared.tabs.currentWidget() is shared.runs_panel
+    press(qtbot, shared, "Ctrl+F")
+    assert QApplication.focusWidget() is shared.runs_panel.search
 
 
 def test_edit_undo_follows_the_panel_in_front(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -159,7 +177,7 @@ def test_layout_panel_and_theme_are_kept_between_launches(qtbot, db_path, tmp_pa
 
 
 def test_the_last_database_opens_next_time(qtbot, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from cnn_lab.app.gui import create_window
+    from cnn_lab.app.gui import _last_database, create_window
 
     monkeypatch.delenv("CNN_LAB_DB")
     first = create_window(str(tmp_path / "a.sqlite"))
@@ -176,13 +194,11 @@ def test_the_last_database_opens_next_time(qtbot, tmp_path, monkeypatch) -> None
         str(tmp_path / "a.sqlite"),
     ]
     second.close()
-    (tmp_path / "b.sqlite").unlink()  # gone: the default database instead, no error
-    third = create_window(None)
-    assert third is not None
-    qtbot.addWidget(third)
-    assert third.state.db_path != str(tmp_path / "b.sqlite")
-    third.close()
     QThreadPool.globalInstance().waitForDone(10_000)
+    (tmp_path / "b.sqlite").unlink()  # gone: the default database instead, no error
+    assert _last_database(second.settings) is None
+    monkeypatch.setenv("CNN_LAB_DB", str(tmp_path / "a.sqlite"))  # the variable wins
+    assert _last_database(second.settings) is None
 
 
 # ----------------------------------------------------------------------------- specs and drops
@@ -257,14 +273,14 @@ def test_drops_on_the_window_open_specs_databases_and_datasets(
 # ----------------------------------------------------------------------------- about, notify
 
 
-def test_about_names_the_versions_and_where_data_is_kept(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    dialog = window.show_about()
+def test_about_names_the_versions_and_where_data_is_kept(qtbot, shared) -> None:  # type: ignore[no-untyped-def]
+    dialog = shared.show_about()
     with qtbot.waitSignal(dialog.task.finished, timeout=60_000):
         pass
     text = dialog.text()
     for name in ("PyTorch", "CUDA", "GPU driver", "Python", "cnn-lab", "Run database"):
         assert f"{name}:" in text
-    assert window.state.db_path in text
+    assert shared.state.db_path in text
     dialog.copy()
     assert "PyTorch" in QApplication.clipboard().text()
     dialog.close()
@@ -295,17 +311,17 @@ def test_a_finished_run_notifies_through_the_window(qtbot, stub_window) -> None:
     assert win.status_label.text().startswith(f"Run {run_id} completed")
 
 
-def test_help_shows_the_tour_step_by_step(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    window.menu_actions["Guided Tour"].trigger()
-    assert window.tour.isVisible() and window.tabs.currentWidget() is window.data_panel
-    window.tour.next_button.click()
-    assert window.tabs.currentWidget() is window.architecture_panel
+def test_help_shows_the_tour_step_by_step(qtbot, shared) -> None:  # type: ignore[no-untyped-def]
+    shared.menu_actions["Guided Tour"].trigger()
+    assert shared.tour.isVisible() and shared.tabs.currentWidget() is shared.data_panel
+    shared.tour.next_button.click()
+    assert shared.tabs.currentWidget() is shared.architecture_panel
     for _ in range(20):
-        if not window.tour.isVisible():
+        if not shared.tour.isVisible():
             break
-        window.tour.next_button.click()
-    assert not window.tour.isVisible()
-    assert window.tabs.currentWidget() is window.predict_panel
+        shared.tour.next_button.click()
+    assert not shared.tour.isVisible()
+    assert shared.tabs.currentWidget() is shared.predict_panel
 
 
 def test_palettes_differ(qtbot) -> None:  # type: ignore[no-untyped-def]
