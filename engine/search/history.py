@@ -1,5 +1,8 @@
 """The sweeps a run database has seen, and which of them stopped before their budget was spent.
 
+Optuna is imported only when there is a sweep to look at: the Sweep panel imports this module
+at start, and the window must appear quickly.
+
 A sweep killed with the app, or stopped, resumes when the same search runs again (study.py).
 The app must therefore be able to find it again after a restart, with nothing but the run
 database: each sweep is recorded there as an experiment of kind "sweep" holding its
@@ -18,10 +21,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
-
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.search import storage as stg
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.store import RunStore
 
@@ -79,6 +79,10 @@ def saved_sweeps(
     except UserError as exc:
         log.info("no saved sweeps: %s", exc.message)
         return []
+    if not rows:
+        return []  # and Optuna (a tenth of a second to import) is never loaded
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = _open_journal(db_path, storage)
     found = []
@@ -101,6 +105,8 @@ def _open_journal(db_path: str | Path, storage: str | None) -> object | None:
     A missing journal is not created (opening one would); a damaged one is logged, since
     the sweeps' runs are still in the database and nothing here is worth a traceback.
     """
+    from cnn_lab.engine.search import storage as stg
+
     journal = storage or stg.default_storage_path(db_path)
     if "://" not in str(journal) and not Path(journal).exists():
         return None
@@ -115,6 +121,10 @@ def _counted(storage: object, name: str) -> int | None:
     """Trials that count in study ``name``; None when the storage has no such study."""
     if storage is None:
         return None
+    import optuna
+
+    from cnn_lab.engine.search import storage as stg
+
     try:
         study = optuna.load_study(study_name=name, storage=storage)
         return sum(stg.counted(t) for t in study.get_trials(deepcopy=False))
