@@ -25,8 +25,10 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# Whole test files go to one worker each (module fixtures such as a trained run are made
+# once); on 2 cores this halves the suite. `pytest -n 0` runs in one process.
 test: lint
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
