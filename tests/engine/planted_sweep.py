@@ -1,8 +1,9 @@
 """A sweep recorded the real way (``run_sweep``: study, experiment, one run per trial) whose
-trials do not train: each run gets one planted epoch of ``val.accuracy``, written to the
-store as training would, so the study, the runs and their curves agree in milliseconds.
+trials do not train: each run gets one planted epoch (``val.accuracy`` and ``train.loss``)
+and its best accuracy, written to the store as training would, so the study, the runs and
+their curves agree in milliseconds.
 
-Shared by the engine and app tests of opening past sweeps.
+Shared by the tests of sweep reports and of opening past sweeps.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ class StoredEpochTrainer:
         emit(EpochEnd(1, 10, 1.0, value, 1.0, value, 0.1, 100.0))
         with RunStore.open(db_path) as store:
             store.mark_running(run_id, pid=1, device="cpu")
-            store.add_metrics([MetricPoint(run_id, 10, 1, "val.accuracy", value, time.time())])
-            store.finish_run(run_id, st.COMPLETED)
+            store.add_metrics(
+                [
+                    MetricPoint(run_id, 10, 1, "val.accuracy", value, time.time()),
+                    MetricPoint(run_id, 10, 1, "train.loss", 1 - value, time.time()),
+                ]
+            )
+            store.finish_run(run_id, st.COMPLETED, summary={"best_val_accuracy": value})
             return store.get_run(run_id)
 
 

@@ -14,7 +14,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,10 @@ from cnn_lab.engine.search import SearchSpec
 from cnn_lab.engine.search.storage import default_storage_path
 from cnn_lab.engine.search.study import run_sweep
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import MetricPoint, RunRecord, RunStore, SystemSample
+from cnn_lab.engine.store import MetricPoint, RunStore, SystemSample
 from cnn_lab.engine.store import status as st
-from cnn_lab.engine.train.events import EpochEnd
 from tests.engine.image_folders import write_class_folder
+from tests.engine.planted_sweep import StoredEpochTrainer
 from tests.engine.test_cli import assert_refused_in_one_line, invoke
 
 HOSTILE = "<script>alert(1)</script>"
@@ -305,37 +305,6 @@ def test_the_json_export_parses_strictly_and_has_every_point(
 # ------------------------------------------------------------------------------ sweeps
 
 
-class ScoringTrainer:
-    """run_job's call without training: planted val.accuracy, logged as metrics and events."""
-
-    def __init__(self, score: Callable[[RunSpec], float]) -> None:
-        self.score = score
-
-    def __call__(
-        self,
-        spec: RunSpec,
-        db_path: str | Path,
-        run_id: int | None = None,
-        *,
-        emit: Callable[[Any], None],
-        should_stop: Callable[[], bool],
-        sample_system: bool,
-    ) -> RunRecord:
-        assert run_id is not None
-        value = self.score(spec)
-        emit(EpochEnd(1, 10, 1.0, value, 1.0, value, 0.1, 100.0))
-        with RunStore.open(db_path) as store:
-            store.mark_running(run_id, pid=1, device="cpu")
-            store.add_metrics(
-                [
-                    MetricPoint(run_id, 10, 1, "val.accuracy", value, time.time()),
-                    MetricPoint(run_id, 10, 1, "train.loss", 1 - value, time.time()),
-                ]
-            )
-            store.finish_run(run_id, st.COMPLETED, summary={"best_val_accuracy": value})
-            return store.get_run(run_id)
-
-
 @pytest.fixture
 def swept(db_path: Path) -> tuple[Path, SearchSpec]:
     search = SearchSpec.from_dict(
@@ -353,7 +322,7 @@ def swept(db_path: Path) -> tuple[Path, SearchSpec]:
             "trials": 6,
         }
     )
-    trainer = ScoringTrainer(lambda s: 0.5 + s.train.lr * 3 + s.train.batch_size / 1000)
+    trainer = StoredEpochTrainer(lambda s: 0.5 + s.train.lr * 3 + s.train.batch_size / 1000)
     result = run_sweep(search, db_path, trainer=trainer, sample_system=False)
     assert result.trials_done == 6
     return db_path, search
