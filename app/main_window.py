@@ -659,8 +659,10 @@ class MainWindow(WindowFiles, QMainWindow):
             event.ignore()  # Cancel: the window stays and everything goes on
             return
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
-        self.evaluation_panel.cancel()  # background evaluations and predictions stop at
-        self.predict_panel.cancel()  # their next check instead of writing after the window
+        # Background imports, evaluations and predictions stop at their next check instead
+        # of delivering to a window that is gone.
+        for panel in (self.data_panel, self.evaluation_panel, self.predict_panel):
+            panel.cancel()
         if self.controller.busy:
             self.status_label.setText("Stopping the running job before closing…")
             self.controller.shutdown()

@@ -740,6 +740,15 @@ class DataPanel(QWidget):
             self.status.setText("Cancelling…")
             self.cancel_button.setEnabled(False)
 
+    def cancel(self) -> None:
+        """Stop every background import and preview, pending or running (the window closes):
+        they stop at their next check instead of delivering to a panel that is going away."""
+        self._import_timer.stop()
+        self._preview_timer.stop()
+        for task in (self.import_task, self.preview_task):
+            if task is not None:
+                task.cancel()
+
     def _set_busy(self, busy: bool, text: str) -> None:
         self.status.setText(text)
         self.status.setStyleSheet("")

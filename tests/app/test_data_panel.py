@@ -63,11 +63,7 @@ def panel(qtbot, db_path: Path) -> Iterator[DataPanel]:  # type: ignore[no-untyp
     with qtbot.waitSignal(panel.import_finished, timeout=IMPORT_MS):
         panel.show()
     yield panel
-    panel._import_timer.stop()
-    panel._preview_timer.stop()
-    for task in (panel.import_task, panel.preview_task):
-        if task is not None:
-            task.cancel()
+    panel.cancel()
     assert QThreadPool.globalInstance().waitForDone(30_000)
 
 

@@ -148,11 +148,7 @@ def data(qtbot, db_path: Path) -> Iterator[DataPanel]:  # type: ignore[no-untype
         lambda: panel.import_task is None and panel.report is not None, timeout=IMPORT_MS
     )
     yield panel
-    panel._import_timer.stop()
-    panel._preview_timer.stop()
-    for task in (panel.import_task, panel.preview_task):
-        if task is not None:
-            task.cancel()
+    panel.cancel()
     assert QThreadPool.globalInstance().waitForDone(30_000)
 
 
