@@ -13,9 +13,7 @@ from typing import Any
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from cnn_lab.app.recent_sources import load_recent_sources
 from cnn_lab.app.settings import RECENT_SPECS_KEY
-from cnn_lab.app.window_menus import default_spec_name
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
@@ -23,6 +21,7 @@ from cnn_lab.engine.store import RunStore
 DATASET_FILE_FILTER = (
     "Datasets (*.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tar.xz *.csv *.npz);;All files (*)"
 )
+SPEC_FILE_FILTER = "Run specs (*.json);;All files (*)"
 SPEC_SUFFIXES = (".json",)
 DATABASE_SUFFIXES = (".sqlite", ".db", ".sqlite3")
 
@@ -56,14 +55,11 @@ class WindowFiles:
         self.show_panel("data")
         self.data_panel.open_source(source)
 
-    def recent_datasets(self) -> list[str]:
-        return load_recent_sources()
-
     def choose_spec(self) -> None:
         recent = self.settings.paths(RECENT_SPECS_KEY)
         path, _ = QFileDialog.getOpenFileName(
             self, "Open a run spec", str(Path(recent[0]).parent) if recent else "",
-            "Run specs (*.json);;All files (*)",
+            SPEC_FILE_FILTER,
         )  # fmt: skip
         if path:
             self.open_spec(path)
@@ -91,7 +87,7 @@ class WindowFiles:
 
     def choose_spec_to_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save the run spec", default_spec_name(self), "Run specs (*.json)"
+            self, "Save the run spec", self._default_spec_name(), SPEC_FILE_FILTER
         )
         if path:
             self.save_spec(path if path.endswith(".json") else f"{path}.json")
@@ -181,3 +177,9 @@ class WindowFiles:
         elif Path(path).is_file() and suffix in DATABASE_SUFFIXES:
             handler = self.open_database
         handler(path)
+
+    def _default_spec_name(self) -> str:
+        """``NAME.json`` in the folder of the last spec (or home): where Save Spec As starts."""
+        recent = self.settings.paths(RECENT_SPECS_KEY)
+        folder = Path(recent[0]).parent if recent else Path.home()
+        return str(folder / f"{self.state.name or 'run-spec'}.json")

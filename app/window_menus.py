@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -229,14 +228,3 @@ def _all_actions(menu: QMenu) -> list[QAction]:
         elif not action.isSeparator():
             found.append(action)
     return found
-
-
-def spec_file_filter() -> str:
-    return "Run specs (*.json);;All files (*)"
-
-
-def default_spec_name(window: MainWindow) -> str:
-    recent = window.settings.paths(RECENT_SPECS_KEY)
-    folder = Path(recent[0]).parent if recent else Path.home()
-    name = window.state.name or "run-spec"
-    return str(folder / f"{name}.json")
