@@ -19,6 +19,7 @@ from cnn_lab.engine.data.imageset import ImageSet
 from cnn_lab.engine.data.sample_digits import make_digits
 from cnn_lab.engine.data.sample_textures import make_textures
 from cnn_lab.engine.data.samples import load_sample, sample_description, sample_names
+from tests.engine.test_samples import tiny_cnn_val_accuracy
 
 # name: (images, classes, side, description must mention)
 LAYOUT = {
@@ -154,11 +155,9 @@ def _nearest_class_mean_accuracy(data: ImageSet, n_train: int, n_val: int) -> fl
 
 
 def _tiny_cnn_accuracy(data: ImageSet, n_train: int, n_val: int, epochs: int) -> float:
-    """Three conv blocks, global max pool, one-cycle Adam: a minute's model, seconds here."""
+    """The shapes test's tiny CNN on this sample (digits read as one grey channel)."""
     import torch
-    from torch import nn
 
-    torch.manual_seed(0)
     x = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div(255)
     if data.name == "sample:digits":
         x = x[:, :1]
@@ -166,33 +165,9 @@ def _tiny_cnn_accuracy(data: ImageSet, n_train: int, n_val: int, epochs: int) ->
     x_train, y_train, x_val, y_val = x[:n_train], y[:n_train], x[-n_val:], y[-n_val:]
     mean, std = x_train.mean((0, 2, 3), keepdim=True), x_train.std((0, 2, 3), keepdim=True)
     x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
-
-    def block(cin: int, cout: int) -> nn.Module:
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-
-    model = nn.Sequential(
-        block(x.shape[1], 16), block(16, 32), block(32, 64),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, len(data.classes)),
-    )  # fmt: skip
-    batch = 32
-    steps = epochs * -(-n_train // batch)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=steps)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(n_train).split(batch):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x_train[idx]), y_train[idx]).backward()
-            opt.step()
-            schedule.step()
-    model.eval()
-    with torch.no_grad():
-        return (model(x_val).argmax(1) == y_val).float().mean().item()
+    return tiny_cnn_val_accuracy(
+        x_train, y_train, x_val, y_val, classes=len(data.classes), epochs=epochs
+    )
 
 
 # name: (train images, validation images, epochs, template match below, CNN above)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -18,6 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnn_lab.engine.data.imageset import ImageSet
+
+if TYPE_CHECKING:  # torch stays a local import at run time
+    from torch import Tensor
 from cnn_lab.engine.data.samples import (
     load_sample,
     make_shapes,
@@ -228,12 +232,21 @@ def _linear_val_accuracy(shapes: ImageSet) -> float:
 
 
 def _cnn_val_accuracy(shapes: ImageSet, epochs: int = 4) -> float:
-    """Three conv blocks, global max pool, one-cycle Adam: a minute's model, seconds on a CPU."""
+    return tiny_cnn_val_accuracy(*_tensors(shapes), classes=len(shapes.classes), epochs=epochs)
+
+
+def tiny_cnn_val_accuracy(
+    x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, *, classes: int, epochs: int
+) -> float:
+    """Three conv blocks, global max pool, one-cycle Adam: a minute's model, seconds on a CPU.
+
+    Takes normalised N×C×H×W tensors (any channel count); also judges the other samples
+    (test_more_samples.py).
+    """
     import torch
     from torch import nn
 
     torch.manual_seed(0)
-    x_train, y_train, x_val, y_val = _tensors(shapes)
 
     def block(cin: int, cout: int) -> nn.Module:
         return nn.Sequential(
@@ -244,8 +257,8 @@ def _cnn_val_accuracy(shapes: ImageSet, epochs: int = 4) -> float:
         )
 
     model = nn.Sequential(
-        block(3, 16), block(16, 32), block(32, 64),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, len(shapes.classes)),
+        block(x_train.shape[1], 16), block(16, 32), block(32, 64),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, classes),
     )  # fmt: skip
     batch = 32
     steps = epochs * -(-len(x_train) // batch)
