@@ -9,15 +9,10 @@ import pytest
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from cnn_lab.app.panels.compare_panel import ComparePanel
-from cnn_lab.app.panels.evaluation_panel import EvaluationPanel
-from cnn_lab.app.panels.monitor_panel import MonitorPanel
-from cnn_lab.app.panels.predict_panel import PredictPanel
-from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.panels.sweep_panel import SweepPanel
-from cnn_lab.app.panels.tune_panel import TunePanel
 from cnn_lab.app.state import AppState
 from tests.app.fake_sweep_runner import FakeSweepRunner
+from tests.app.test_empty_states import PANELS as EMPTY_STATE_PANELS
 from tests.app.tooltip_audit import options_without_tooltips
 from tests.app.tune_results import FakeRunner
 
@@ -30,15 +25,8 @@ def _sweep_with_rows(state: AppState) -> SweepPanel:
     return panel
 
 
-PANELS: dict[str, Callable[[AppState], QWidget]] = {
-    "monitor": MonitorPanel,
-    "runs": RunsPanel,
-    "compare": ComparePanel,
-    "evaluate": EvaluationPanel,
-    "predict": PredictPanel,
-    "sweep": _sweep_with_rows,
-    "tune": lambda state: TunePanel(state, runner_factory=FakeRunner),
-}
+PANELS: dict[str, Callable[[AppState], QWidget]] = {**EMPTY_STATE_PANELS, "sweep": _sweep_with_rows}
+"""The viewing panels as the empty-state tests make them, with rows in the sweep editor."""
 
 
 @pytest.mark.parametrize("name", list(PANELS))
