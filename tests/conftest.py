@@ -26,3 +26,17 @@ def _isolated_paths(
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "runs.sqlite"
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dataset cache for a whole test module, still under tmp."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def one_data_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The module's tests share one prepared sample (child processes inherit the variable);
+    a module asks for it with an autouse fixture of its own."""
+    monkeypatch.setenv("CNN_LAB_CACHE", str(shared_cache))
+    return shared_cache

@@ -47,15 +47,9 @@ ACCELERATOR_ERROR: type[RuntimeError] = getattr(torch, "AcceleratorError", Runti
 """What newer PyTorch raises for CUDA errors (a RuntimeError); older ones raise RuntimeError."""
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.fixture(autouse=True)
-def _one_data_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests share one prepared sample (children inherit it), still under tmp."""
-    monkeypatch.setenv("CNN_LAB_CACHE", str(shared_cache))
+def _one_data_cache(one_data_cache: Path) -> None:
+    """The tests share one prepared sample (tests/conftest.py's ``one_data_cache``)."""
 
 
 @pytest.fixture
