@@ -33,9 +33,16 @@ CPU = torch.device("cpu")
 
 
 def small_net() -> nn.Module:
+    """A tiny CNN in the usual shape: no bias on the convolution that feeds a BatchNorm.
+
+    Such a bias has a gradient of exactly zero in exact arithmetic (the norm subtracts the
+    batch mean), so in floats it is rounding noise, and Adam's update (m / sqrt(v)) scales
+    that noise to a full learning-rate step whose sign depends on how the CPU's vector kernels
+    round: fused and for-loop AdamW then differed by 3.7e-4 on that one value on an AMD EPYC.
+    """
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1),
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
         nn.BatchNorm2d(4),
         nn.ReLU(),
         nn.AdaptiveAvgPool2d(1),
@@ -111,8 +118,11 @@ def test_fused_step_matches_the_plain_loop() -> None:
         optimizer = build_optimizer(model.parameters(), spec(fused_optimizer=mode), CPU)
         train_steps(model, optimizer, steps=3)
         results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
-    torch.testing.assert_close(results[0], results[1])
-    torch.testing.assert_close(results[2], results[1])
+    # The kernels sum and round in different orders (and differently on each CPU's vector
+    # units): a few float32 ulps a step, far below one learning-rate step (1e-3), which is
+    # what a wrong update (a lost moment, a missed weight decay) would move a weight by.
+    for result in results[::2]:
+        torch.testing.assert_close(result, results[1], rtol=1e-4, atol=2e-6)
 
 
 def test_kernel_modes() -> None:
@@ -129,7 +139,7 @@ def test_no_weight_decay_on_biases_and_norm_parameters() -> None:
     assert (decay["name"], no_decay["name"]) == ("decay", "no_decay")
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in decay["params"]) and len(decay["params"]) == 2
-    assert all(p.ndim == 1 for p in no_decay["params"]) and len(no_decay["params"]) == 4
+    assert all(p.ndim == 1 for p in no_decay["params"]) and len(no_decay["params"]) == 3
     # With zero gradients only decay moves a weight: the 1-D parameters stay put.
     plain = spec(optimizer="sgd", momentum=0.0, weight_decay=0.1, lr=1.0)
     optimizer = build_optimizer(model.parameters(), plain, CPU)
