@@ -117,6 +117,9 @@ HELP: dict[str, str] = {
     "compile": "Compiles the model with torch.compile: fused operations, often 1.2-2x faster "
     "steps on a GPU, after a compile of tens of seconds to minutes (reported apart). Worth "
     "it for long runs.",
+    "deterministic": "Uses only deterministic kernels (and no cuDNN autotuning), so that a run "
+    "and its resume give bit-identical weights on a GPU too. Slower on GPUs. Off, a resumed run "
+    "is bit-exact on the CPU and equal up to float rounding on a GPU.",
     "fused_optimizer": "How the optimizer updates the weights: fused does every tensor in one "
     "kernel (fastest), foreach groups them, off loops over tensors. Same results; automatic "
     "takes fused where PyTorch has it.",
@@ -159,6 +162,7 @@ LABELS: dict[str, str] = {
     "channels_last": "Memory layout",
     "cudnn_benchmark": "cuDNN benchmark",
     "compile": "torch.compile",
+    "deterministic": "Deterministic",
     "fused_optimizer": "Optimizer kernels",
     "grad_accumulation": "Accumulation steps",
     "world_size": "Processes (DDP)",
@@ -455,6 +459,7 @@ class HyperparametersPanel(QWidget):
             [("Automatic (on for CUDA)", None), ("On", True), ("Off", False)]
         )
         self.compile = QCheckBox("Compile the model")
+        self.deterministic = QCheckBox("Bit-exact runs and resumes")
         self.fused_optimizer = Choice(
             [
                 ("Automatic (fused where possible)", "auto"),
@@ -532,8 +537,8 @@ class HyperparametersPanel(QWidget):
         self.device_form.addRow("", self.gpu_status)
         self._add_row(self.device_form, "seed")
         self.speed_form = self._form(
-            ("precision", "channels_last", "cudnn_benchmark", "compile", "fused_optimizer",
-             "grad_accumulation", "world_size")
+            ("precision", "channels_last", "cudnn_benchmark", "compile", "deterministic",
+             "fused_optimizer", "grad_accumulation", "world_size")
         )  # fmt: skip
         self.speed_form.addRow("", self.effective_batch)
         self.stopping_form = self._form(("max_steps", "early_stopping", "monitor", "min_delta"))

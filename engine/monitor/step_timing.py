@@ -1,13 +1,18 @@
 """Where each optimizer step's wall time goes: waiting for data, copying it, computing, the rest.
 
 The clock wraps the loader's iterator, so "data" is exactly the time the loop waits for the
-next batch. On a GPU the copy and the loader's kernels are asynchronous: on one step in
-``sample_every`` the clock synchronises the device right after the batch arrives, which
-separates the copy from the compute at the price of one sync on a few steps (the loop already
-syncs once per step when it reads the loss). "Compute" ends when the loop calls
-``step_done`` (after the loss reached the host); "other" is the time from there to the next
-batch request: recording metrics, sending events, the stop check. The four parts add up to
-the step's wall time, so the stacked bar in the Monitor panel is the whole truth.
+next batch. "Compute" ends when the loop calls ``step_done`` after the optimizer step; "other"
+is the time from there to the next batch request: recording metrics, sending events, the stop
+check. The four parts add up to the host's wall time of the steps.
+
+On a GPU the work is asynchronous and the loop does not synchronise every step (it reads the
+losses once per logging interval, see engine/train/step_log.py), so a step's "compute" is the
+host's time to queue it, plus any wait for the device: the device cannot run further ahead
+than its launch queue, so over a window of steps the host's times add up to the device's. The
+copy of a batch overlaps the compute; once per report window (about a second) the clock
+synchronises the device before and right after a batch arrives, which measures what a copy
+costs at the price of two syncs a second, and that mean is moved from compute to copy for
+every step.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ class StepClock:
         device: torch.device,
         batch_size: int,
         *,
-        sample_every: int = 10,
         interval_s: float = REPORT_INTERVAL_S,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -42,14 +46,12 @@ class StepClock:
         """The time source (seconds); tests pass a fake one to plant durations."""
         self.device = device
         self.batch_size = batch_size
-        self.sample_every = max(1, sample_every)
         self.interval_s = interval_s
         self._sync = device.type == "cuda"
         self._resumed: float | None = None
         """When the loop got its last batch (the start of compute)."""
         self._step_ended: float | None = None
         """When the last step ended (the start of "other"); None within a step."""
-        self._fetches = 0
         self._reset(self.now())
 
     def _reset(self, now: float) -> None:
@@ -59,6 +61,8 @@ class StepClock:
         self.sampled = 0
         self.steps = 0
         self.images = 0
+        self._sample_copy = True
+        """Measure the next batch's copy (one device sync per report window)."""
 
     def timed(self, batches: Iterable[T]) -> Iterator[T]:
         """Yield ``batches``, timing how long each one takes to arrive.
@@ -71,6 +75,13 @@ class StepClock:
         while True:
             start = self.now()
             self._close_gap(start)
+            sample = self._sync and self._sample_copy
+            if sample:  # let the queued steps finish first (their time is compute), so the
+                # sync after the fetch below waits for the copy alone
+                torch.cuda.synchronize(self.device)
+                drained = self.now()
+                self.compute_s += drained - start
+                start = drained
             try:
                 batch = next(iterator)
             except StopIteration:
@@ -78,13 +89,13 @@ class StepClock:
                 return
             arrived = self.now()
             self.data_s += arrived - start
-            if self._sync and self._fetches % self.sample_every == 0:
+            if sample:
                 torch.cuda.synchronize(self.device)
                 copied = self.now()
                 self.sampled_copy_s += copied - arrived
                 self.sampled += 1
+                self._sample_copy = False
                 arrived = copied
-            self._fetches += 1
             self._resumed = arrived
             yield batch
 
@@ -98,7 +109,7 @@ class StepClock:
         self._resumed = None
 
     def step_done(self, images: int, *, discard: bool = False) -> None:
-        """The optimizer step finished and its loss is on the host.
+        """The optimizer step was issued (on a GPU it may still be running).
 
         ``discard`` drops the step from the figures (a step that was mostly compilation).
         """

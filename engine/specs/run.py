@@ -17,6 +17,9 @@ from cnn_lab.engine.specs.train import TrainSpec
 SCHEMA_VERSION = 1
 
 
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str, object], ...] = (("train", "deterministic", False),)
+
+
 class RunSpec(Spec):
     """One run: data, architecture and recipe. Saved with the run and hashed to find twins."""
 
@@ -35,6 +38,11 @@ class RunSpec(Spec):
     def spec_hash(self) -> str:
         """A hash of what changes the result: the name and tags are left out."""
         payload = self.model_dump(mode="json", exclude={"name", "tags"})
+        # Fields added after runs were recorded leave the hash alone at their defaults, so
+        # a spec hashes as it did when it was stored (the queue and the sweeps match by it).
+        for section, field, default in HASH_NEUTRAL_DEFAULTS:
+            if payload.get(section, {}).get(field) == default:
+                del payload[section][field]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -61,6 +61,13 @@ class TrainSpec(Spec):
     CUDA). Only meaningful on CUDA."""
     compile: bool = False
     """torch.compile the model; its compile time is measured and reported apart."""
+    deterministic: bool = False
+    """Deterministic kernels (torch.use_deterministic_algorithms, cuDNN's deterministic
+    algorithms without autotuning, cuBLAS's fixed workspace), so that a run and its resume are
+    bit-exact on a GPU too, at some cost in speed. Off, a resumed run is bit-exact on the CPU;
+    on a GPU it continues from the same weights, optimizer state, schedule, RNG states and
+    batch order, but cuDNN's autotuned kernels and atomic adds round differently from one
+    process to the next, so its numbers drift apart at the level of float rounding."""
     fused_optimizer: FusedMode = "auto"
     """Fused or foreach optimizer kernels (auto: fused where torch supports it)."""
     grad_accumulation: Annotated[int, Field(ge=1, le=1024)] = 1
@@ -108,6 +115,11 @@ class TrainSpec(Spec):
             raise ValueError(
                 "a data-parallel run uses cuda:0 to cuda:N-1 (or the CPU); set device to "
                 "cuda or cpu, not one GPU"
+            )
+        if self.deterministic and self.cudnn_benchmark:
+            raise ValueError(
+                "deterministic training needs cudnn_benchmark off (autotuning picks kernels "
+                "by their timing, which differs from run to run)"
             )
         if self.world_size > 1 and self.batch_size < self.world_size:
             raise ValueError(

@@ -64,12 +64,16 @@ class Checkpoint:
 # ----------------------------------------------------------------------------- RNG
 
 
-def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Every RNG a run draws from: torch (CPU and each GPU), Python and NumPy."""
+def rng_state(device: torch.device | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every RNG a run draws from: torch's CPU generator, the run's GPU's, Python and NumPy.
+
+    The GPU's state is saved under "cuda" as the state of the device the run trains on, so a
+    resume on another machine, or with another number of visible GPUs, restores it to the
+    device it then trains on (older checkpoints kept every GPU's as "cuda.N").
+    """
     tensors = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"cuda.{i}"] = state
+    if device is not None and device.type == "cuda":
+        tensors["cuda"] = torch.cuda.get_rng_state(device)
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     plain = {
@@ -79,12 +83,15 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, plain
 
 
-def set_rng_state(tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> None:
+def set_rng_state(
+    tensors: dict[str, torch.Tensor], plain: dict[str, Any], device: torch.device | None = None
+) -> None:
     torch.set_rng_state(tensors["torch"])
-    if torch.cuda.is_available():
-        states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("cuda."))]
-        if len(states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(states)
+    if device is not None and device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        state = tensors.get("cuda", tensors.get(f"cuda.{index}", tensors.get("cuda.0")))
+        if state is not None:
+            torch.cuda.set_rng_state(state, device)
     version, internal, gauss = plain["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = plain["numpy"]

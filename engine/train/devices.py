@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
+from torch import nn
 
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.models import InputShape
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,3 +89,31 @@ def _nvidia_driver() -> str:
     from cnn_lab.engine.monitor import nvml
 
     return nvml.gpu_inventory().driver or "unknown"
+
+
+def model_cost(model: nn.Module, shape: InputShape) -> dict[str, int]:
+    """Multiply-adds and activation bytes per image, for the bandwidth side of the diagnosis.
+
+    Measured on a meta-device twin (no memory, no real compute); a network the summary cannot
+    trace simply goes without, it never stops the run.
+    """
+    from cnn_lab.engine.models.summary import summarize
+
+    try:
+        summary = summarize(model, (shape.channels, shape.height, shape.width))
+    except Exception:  # a diagnosis aid only: never fail a run for it
+        return {}
+    return {"macs_per_image": summary.macs, "activation_bytes_per_image": summary.activation_bytes}
+
+
+def nvml_index(device: torch.device) -> int | None:
+    """NVML's number for a CUDA device (None on other devices or without NVML)."""
+    if device.type != "cuda":
+        return None
+    from cnn_lab.engine.monitor.nvml import nvml_index_for_uuid
+
+    uuid = str(getattr(torch.cuda.get_device_properties(device), "uuid", ""))
+    found = nvml_index_for_uuid(uuid)
+    if found is None and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return device.index or 0  # without remapping the two numberings agree
+    return found

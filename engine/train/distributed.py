@@ -109,6 +109,17 @@ def agree(ctx: DistContext, flag: bool) -> bool:
     return bool(value.item() > 0)
 
 
+def agree_flags(ctx: DistContext, *flags: bool) -> tuple[bool, ...]:
+    """Each flag True on every rank if it is True on any, in one all-reduce (one host read)."""
+    if not ctx.active:
+        return flags
+    import torch.distributed as dist
+
+    values = torch.tensor([1.0 if f else 0.0 for f in flags], device=ctx.device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(v > 0 for v in values.tolist())
+
+
 def free_port() -> int:
     import socket
 

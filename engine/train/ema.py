@@ -22,10 +22,11 @@ Build it from the plain module, not a ``torch.compile`` or DDP wrapper (pass ``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
@@ -42,6 +43,9 @@ class WeightEMA:
         )
         self._averaged.eval()  # only ever evaluated; train() would update its BN statistics
 
+        self._updates = 0
+        self._average = get_ema_multi_avg_fn(decay)
+
     @property
     def module(self) -> nn.Module:
         """The averaged model, a separate copy of the network, for evaluation."""
@@ -50,12 +54,35 @@ class WeightEMA:
     @property
     def updates(self) -> int:
         """How many updates went into the average (0: still the weights it was built from)."""
-        return int(self._averaged.n_averaged.item())
+        return self._updates
 
     @torch.no_grad()
     def update(self) -> None:
-        """Fold the model's current weights and buffers into the average."""
-        self._averaged.update_parameters(self._model)
+        """Fold the model's current weights and buffers into the average.
+
+        ``AveragedModel.update_parameters`` does the same but reads its update count from a
+        tensor twice and copies it to the GPU each call: two host syncs per step on a GPU.
+        The count is kept on the host here, and torch's EMA function does the averaging,
+        grouped by dtype as its foreach kernels need (floats lerp, integers go one by one).
+        """
+        averaged = self._averaged.module
+        pairs = zip(
+            itertools.chain(averaged.parameters(), averaged.buffers()),
+            itertools.chain(self._model.parameters(), self._model.buffers()),
+            strict=True,
+        )
+        groups: dict[tuple[torch.device, torch.dtype], tuple[list[Tensor], list[Tensor]]] = {}
+        for mine, theirs in pairs:
+            ema, live = groups.setdefault((mine.device, mine.dtype), ([], []))
+            ema.append(mine.detach())
+            live.append(theirs.detach())
+        for ema, live in groups.values():
+            if self._updates == 0:
+                torch._foreach_copy_(ema, live)
+            else:
+                self._average(ema, live, None)
+        self._averaged.n_averaged += 1  # a CPU tensor: kept for the checkpoint's format
+        self._updates += 1
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Flat name → tensor, ready for safetensors: detached and contiguous.
@@ -72,3 +99,4 @@ class WeightEMA:
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Restore an average saved by ``state_dict`` (same network; any memory format)."""
         self._averaged.load_state_dict(dict(state))
+        self._updates = int(self._averaged.n_averaged.item())

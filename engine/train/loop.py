@@ -1,17 +1,25 @@
 """The training loop, as a generator of events.
 
-Read it top to bottom: prepare data, model and recipe (or restore them from a checkpoint),
-then epochs of batches. Every optimizer step yields a StepEnd, every epoch an EpochEnd and
-the checkpoints it wrote, and one RunFinished comes at the end whatever happens. It knows
-nothing of databases, pipes or windows; engine/jobs.py stores and forwards what it yields.
-Stopping is cooperative: ``should_stop`` is polled after every optimizer step, so a stop
-takes one step, and the run can be resumed from exactly there.
+Read it top to bottom: ``train_events`` prepares data, model and train state (or restores
+them from a checkpoint), announces the run, trains epoch after epoch, and always ends with
+one RunFinished. An epoch is a run of optimizer steps (engine/train/step.py: micro-batches
+forward and backward, one update), then validation and checkpoints. How a run ends is a
+value: a stop, a divergence or an out-of-memory error raises an outcome
+(engine/train/outcomes.py) that the end of ``train_events`` turns into the RunFinished.
+
+The host never waits for the device in the steady state: losses and accuracy sums stay on
+the device, and the losses reach the host once per logging interval (engine/train/step_log.py;
+every step on the CPU, where reading one costs nothing). A non-finite loss is therefore
+noticed at most one interval (two on a GPU) after ``MAX_BAD_STEPS`` bad steps. Stopping is
+cooperative: ``should_stop`` is polled after every optimizer step (every ``AGREE_EVERY``
+steps under DDP, where the ranks agree in one small all-reduce), so a stop takes one step and
+the run can be resumed from exactly there. The loop knows nothing of databases, pipes or
+windows; engine/jobs.py stores and forwards what it yields.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -20,20 +28,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from cnn_lab.engine.data.loader import BatchLoader
-from cnn_lab.engine.data.training_data import build_training_data
+from cnn_lab.engine.data.loader import Batch
+from cnn_lab.engine.data.training_data import TrainingData, build_training_data
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.models.trained import save_weights
 from cnn_lab.engine.monitor.step_timing import StepClock
-from cnn_lab.engine.specs import RunSpec, TrainSpec
+from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train import checkpoint as ck
+from cnn_lab.engine.train.accounting import Accounting
 from cnn_lab.engine.train.device_faults import translate_device_faults
-from cnn_lab.engine.train.devices import describe_device, resolve_device
-from cnn_lab.engine.train.distributed import DistContext, agree
+from cnn_lab.engine.train.devices import describe_device, model_cost, nvml_index, resolve_device
+from cnn_lab.engine.train.distributed import DistContext, agree, agree_flags
 from cnn_lab.engine.train.ema import WeightEMA
 from cnn_lab.engine.train.events import (
     CheckpointSaved,
@@ -44,21 +52,37 @@ from cnn_lab.engine.train.events import (
     StepEnd,
     WeightsSaved,
 )
-from cnn_lab.engine.train.memory import OutOfMemory, is_out_of_memory, largest_fitting_batch
+from cnn_lab.engine.train.memory import is_out_of_memory, probe_out_of_memory
 from cnn_lab.engine.train.optimizers import build_optimizer
 from cnn_lab.engine.train.options import (
     Compiled,
-    autocast,
     check_options,
-    configure_backends,
+    configured_backends,
     make_scaler,
+    nondeterministic_op,
 )
-from cnn_lab.engine.train.schedules import LRSchedule, build_schedule
+from cnn_lab.engine.train.outcomes import Completed, Diverged, RanOutOfMemory, RunEnded, Stopped
+from cnn_lab.engine.train.schedules import build_schedule
+from cnn_lab.engine.train.state import TrainState
+from cnn_lab.engine.train.step import Windows, optimizer_step, train_step
+from cnn_lab.engine.train.step_log import LoggedStep, StepLog
 from cnn_lab.engine.train.stopping import EarlyStopping
+from cnn_lab.engine.train.validation import eval_logits, evaluate
+
+__all__ = [
+    "MAX_BAD_STEPS",
+    "eval_logits",
+    "evaluate",
+    "optimizer_step",
+    "seed_everything",
+    "train_events",
+]
 
 # A run is failed after this many non-finite losses in a row: one can be a fluke of a
 # large batch; several mean the weights have diverged.
 MAX_BAD_STEPS = 3
+AGREE_EVERY = 16
+"""Steps between the data-parallel ranks' agreements on stopping (one all-reduce)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -95,47 +119,6 @@ class _Epoch:
         }
 
 
-def eval_logits(model: nn.Module, x: torch.Tensor, t: TrainSpec) -> torch.Tensor:
-    """Logits as evaluation scores them: fp32, and with ``tta_flip`` the log of the mean of
-    the image's and its mirror's predicted distributions (call under ``autocast``)."""
-    logits = model(x).float()
-    if t.tta_flip:
-        flipped = model(x.flip(3)).float()
-        probs = (logits.softmax(1) + flipped.softmax(1)) / 2
-        logits = probs.clamp_min(1e-12).log()
-    return logits
-
-
-def evaluate(
-    model: nn.Module,
-    loader: BatchLoader,
-    t: TrainSpec,
-    should_stop: Callable[[], bool],
-) -> tuple[float, float]:
-    """Mean loss and accuracy on a split; NaNs if stopped half-way.
-
-    With ``tta_flip`` each image is also seen mirrored and the two predicted distributions
-    are averaged (a cheap, reliable gain for natural images).
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=loader.device)
-    correct = torch.zeros((), device=loader.device, dtype=torch.long)
-    loader.set_epoch(0)
-    with torch.inference_mode():
-        for batch in loader:
-            with autocast(t, loader.device):
-                logits = eval_logits(model, batch.x, t)
-            loss_sum += nn.functional.cross_entropy(logits, batch.labels, reduction="sum")
-            correct += (logits.argmax(1) == batch.labels).sum()
-            if should_stop():
-                model.train(was_training)
-                return math.nan, math.nan
-    model.train(was_training)
-    n = max(loader.images_count, 1)
-    return float(loss_sum) / n, float(correct) / n
-
-
 @translate_device_faults  # a CUDA error that breaks the context fails the run with a sentence
 def train_events(
     spec: RunSpec,
@@ -146,6 +129,7 @@ def train_events(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     dist: DistContext | None = None,
+    log_every: int | None = None,
 ) -> Iterator[Event]:
     """Train ``spec`` and yield what happens. The last event is always a RunFinished.
 
@@ -153,211 +137,306 @@ def train_events(
     run is stopped, and the "best" one whenever ``monitor`` improves; ``resume`` continues
     from "last". With ``weights_path`` the final weights (the EMA's when there is one) of a run
     that trained and did not diverge are saved there for export and prediction.
+    ``log_every`` is the logging interval in steps (default: every step on the CPU, 32 on a
+    GPU); every step still gets its StepEnd, in order, when its loss reaches the host.
     """
     t = spec.train
     dist = dist or DistContext()
     seed_everything(t.seed)
     device = dist.device or resolve_device(t.device)
     check_options(t, device)
-    configure_backends(t, device)
-
-    data = build_training_data(
-        spec.dataset,
-        device=device,
-        batch_size=t.batch_size,
-        seed=t.seed,
-        channels_last=t.channels_last,
-        shard=(dist.rank, dist.world_size),
-        placement=t.data_placement,
-        should_stop=should_stop,
-    )
-    train, val, prepared = data.train, data.val, data.prepared
-    _, height, width, channels = prepared.images.shape
-    shape = InputShape(channels=channels, height=height, width=width, classes=len(prepared.classes))
-    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
-    model = build_model(spec.architecture, shape).to(device, memory_format=memory_format)
-    params = sum(p.numel() for p in model.parameters())
-    cost = _model_cost(model, shape)
-    ema = WeightEMA(model, t.ema_decay) if t.ema_decay else None
-    trained = dist.wrap(model)  # DistributedDataParallel when world_size > 1
-    compiled = Compiled(trained, t.compile)
-    optimizer = build_optimizer(model.parameters(), t, device)
-    scaler = make_scaler(t, device)
-    stopping = EarlyStopping(t.monitor, t.early_stopping, t.min_delta)
-
-    batches = len(train)
-    steps_per_epoch = math.ceil(batches / t.grad_accumulation)
-    total_steps = steps_per_epoch * t.epochs
-    if t.max_steps is not None:
-        total_steps = min(total_steps, t.max_steps)
-    schedule = build_schedule(optimizer, t, total_steps, steps_per_epoch)
-    progress = ck.Progress(epoch=1, batch=0, step=0, total_steps=total_steps)
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if resume:
-        if folder is None:
-            raise UserError("This run cannot be resumed: it was started without checkpoints.")
-        progress = _restore(folder, model, optimizer, schedule, scaler, ema, stopping, progress)
-
-    def save(which: str, epoch: int) -> Iterator[CheckpointSaved]:
-        if folder is None or not dist.is_main:
-            return
-        path = ck.checkpoint_path(folder, which)
+    with configured_backends(t, device):
+        run = _Run(spec, device, dist, should_stop, checkpoint_dir, log_every)
+        if resume:
+            run.resume()
+        yield run.started(run_id)
         try:
-            sha, size = ck.save_checkpoint(
-                path, _snapshot(progress, model, optimizer, schedule, scaler, ema, stopping)
-            )
-        except OSError as exc:  # a full disk: the previous checkpoint is intact (atomic save)
-            raise UserError(
-                f"The {which} checkpoint could not be written: {exc.strerror or exc}.",
-                hint="Free some disk space and resume the run; the previous checkpoint is intact.",
-            ) from None
-        yield CheckpointSaved(which, str(path), sha, size, epoch, progress.step)
+            yield from run.epochs()
+            ended: RunEnded = Completed()
+        except RunEnded as outcome:
+            ended = outcome
+        yield from run.finish(ended, run_id, weights_path)
 
-    where = describe_device(device) + (f" ×{dist.world_size}" if dist.active else "")
-    yield RunStarted(
-        run_id=run_id,
-        device=where,
-        epochs=t.epochs,
-        steps_per_epoch=steps_per_epoch,
-        total_steps=total_steps,
-        train_images=train.images_count,
-        val_images=val.images_count,
-        classes=tuple(prepared.classes),
-        params=params,
-        start_step=progress.step,
-        data_on_device=train.resident,
-        batch_size=t.batch_size,
-        nvml_index=_nvml_index(device),
-        augment=data.augment,
-        **cost,
-    )
 
-    bad_steps = 0
-    last_train_loss = math.nan
-    started = time.perf_counter()
-    status, reason, hint = st.COMPLETED, None, None
-    extra: dict[str, object] = {}
-    model.train()
-    epoch = progress.epoch
-    clock = StepClock(device, t.batch_size)
-    # cuDNN autotunes on the first batch of each new shape (seen taking 50x a normal step on
-    # an H200): like compilation, that is a one-off cost, not the run's speed.
-    autotuning = device.type == "cuda" and torch.backends.cudnn.benchmark
-    shapes_seen: set[tuple[int, ...]] = set()
+class _Run:
+    """One run's parts and the steps of its loop, each a method that reads top to bottom."""
 
-    while epoch <= t.epochs and status == st.COMPLETED:
-        start_batch = progress.batch if epoch == progress.epoch else 0
-        sums = _Epoch.start(device, progress.epoch_totals if start_batch else {})
-        train.set_epoch(epoch, start_batch)
-        epoch_start = time.perf_counter()
-        micro, step_images = 0, 0
-        step_loss, step_start = torch.zeros((), device=device), time.perf_counter()
-        for index, batch in enumerate(clock.timed(train), start=start_batch):
-            x, y = batch.x, batch.labels
+    def __init__(
+        self,
+        spec: RunSpec,
+        device: torch.device,
+        dist: DistContext,
+        should_stop: Callable[[], bool],
+        checkpoint_dir: str | Path | None,
+        log_every: int | None,
+    ) -> None:
+        t = self.t = spec.train
+        self.device, self.dist, self.should_stop = device, dist, should_stop
+        self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.data: TrainingData = build_training_data(
+            spec.dataset,
+            device=device,
+            batch_size=t.batch_size,
+            seed=t.seed,
+            channels_last=t.channels_last,
+            shard=(dist.rank, dist.world_size),
+            placement=t.data_placement,
+            should_stop=should_stop,
+        )
+        prepared = self.data.prepared
+        _, height, width, channels = prepared.images.shape
+        self.shape = InputShape(
+            channels=channels, height=height, width=width, classes=len(prepared.classes)
+        )
+        layout = torch.channels_last if t.channels_last else torch.contiguous_format
+        model = build_model(spec.architecture, self.shape).to(device, memory_format=layout)
+        self.cost = model_cost(model, self.shape)
+        trained = dist.wrap(model)  # DistributedDataParallel when world_size > 1
+        self.ddp = trained if dist.active else None
+        self.compiled = Compiled(trained, t.compile)
+        optimizer = build_optimizer(model.parameters(), t, device)
+
+        self.windows = Windows(self.data.train.images_count, t.batch_size, t.grad_accumulation)
+        total_steps = self.windows.count * t.epochs
+        if t.max_steps is not None:
+            total_steps = min(total_steps, t.max_steps)
+        self.state = TrainState(
+            model=model,
+            optimizer=optimizer,
+            schedule=build_schedule(optimizer, t, total_steps, self.windows.count),
+            scaler=make_scaler(t, device),
+            ema=WeightEMA(model, t.ema_decay) if t.ema_decay else None,
+            stopping=EarlyStopping(t.monitor, t.early_stopping, t.min_delta),
+            progress=ck.Progress(epoch=1, batch=0, step=0, total_steps=total_steps),
+            device=device,
+        )
+        self.log = StepLog(device, log_every)
+        self.clock = StepClock(device, t.batch_size)
+        self.books = Accounting(
+            self.compiled,
+            # cuDNN autotunes on the first batch of each new shape (seen taking 50x a normal
+            # step on an H200): like compilation, a one-off cost, not the run's speed.
+            autotuning=device.type == "cuda" and torch.backends.cudnn.benchmark,
+            steps_per_epoch=self.windows.count,
+            train_images=self.data.train.images_count,
+            val_images=self.data.val.images_count,
+        )
+        self.where = describe_device(device) + (f" ×{dist.world_size}" if dist.active else "")
+        self.bad_steps = 0
+        self.last_train_loss = math.nan
+        self.diverged: tuple[int, float] | None = None
+        self.last_batch: Batch | None = None
+
+    @property
+    def progress(self) -> ck.Progress:
+        return self.state.progress
+
+    def resume(self) -> None:
+        if self.folder is None:
+            raise UserError("This run cannot be resumed: it was started without checkpoints.")
+        self.state.restore(self.folder)
+
+    def started(self, run_id: int | None) -> RunStarted:
+        train, val = self.data.train, self.data.val
+        return RunStarted(
+            run_id=run_id,
+            device=self.where,
+            epochs=self.t.epochs,
+            steps_per_epoch=self.windows.count,
+            total_steps=self.progress.total_steps,
+            train_images=train.images_count,
+            val_images=val.images_count,
+            classes=tuple(self.data.prepared.classes),
+            params=sum(p.numel() for p in self.state.model.parameters()),
+            start_step=self.progress.step,
+            data_on_device=train.resident,
+            batch_size=self.t.batch_size,
+            nvml_index=nvml_index(self.device),
+            augment=self.data.augment,
+            **self.cost,
+        )
+
+    # ------------------------------------------------------------------ epochs
+    def epochs(self) -> Iterator[Event]:
+        self.state.model.train()
+        while self.progress.epoch <= self.t.epochs:
+            epoch = self.progress.epoch
+            start_batch = self.progress.batch
+            sums = _Epoch.start(self.device, self.progress.epoch_totals if start_batch else {})
+            epoch_start = time.perf_counter()
+            if start_batch < self.windows.batches:  # else stopped in validation: validate
+                yield from self.train_epoch(epoch, start_batch, sums)
+            yield from self.end_epoch(epoch, sums, epoch_start)
+            if self.t.max_steps is not None and self.progress.step >= self.t.max_steps:
+                return
+
+    def train_epoch(self, epoch: int, start_batch: int, sums: _Epoch) -> Iterator[Event]:
+        t, state, progress = self.t, self.state, self.progress
+        self.data.train.set_epoch(epoch, start_batch)
+        batches = self._remembered(self.clock.timed(self.data.train))
+        self.books.epoch_started()
+        first = start_batch // t.grad_accumulation
+        for window in range(first, self.windows.count):
+            count = self.windows.micro_batches(window)
+            out_of_memory = False
             try:
-                with autocast(t, device):
-                    logits = compiled.module(x)
-                    loss = nn.functional.cross_entropy(
-                        logits.float(),
-                        batch.targets,
-                        weight=data.loss_weights,
-                        label_smoothing=t.label_smoothing,
-                    )
-                (scaler.scale(loss) if scaler else loss).div(t.grad_accumulation).backward()
+                result = train_step(
+                    self.compiled.module,
+                    self.ddp,
+                    batches,
+                    count,
+                    self.windows.window_images(window),
+                    t=t,
+                    world_size=self.dist.world_size,
+                    loss_weights=self.data.loss_weights,
+                    scaler=state.scaler,
+                )
+                optimizer_step(t, state.model, state.optimizer, state.scaler)
             except Exception as exc:
-                if not is_out_of_memory(exc):
+                if is_out_of_memory(exc):
+                    out_of_memory = True
+                elif (sentence := nondeterministic_op(exc)) is not None:
+                    raise sentence from None
+                else:
                     raise
-                logits = loss = None  # let go of the failed step's activations first
-                status, reason, hint, fits = _out_of_memory(t, compiled.module, optimizer, batch)
-                extra["suggested_batch_size"] = fits
-                break
-            micro += 1
-            step_images += len(y)
-            step_loss += loss.detach()
-            sums.loss += loss.detach() * len(y)
-            sums.correct += (logits.detach().argmax(1) == y).sum()
-            sums.seen += len(y)
-            if micro < t.grad_accumulation and index + 1 < batches:
-                continue
-            optimizer_step(t, model, optimizer, scaler)
-            schedule.step_batch()
-            if ema is not None:
-                ema.update()
-            loss_value = step_loss.item() / micro  # .item() syncs: the price of a live curve
-            step_s = time.perf_counter() - step_start
-            progress.step += 1
-            progress.batch = index + 1
-            shape_key = tuple(x.shape)
-            compiling = compiled.was_compiling(step_s, shape_key)
-            first_of_shape = shape_key not in shapes_seen
-            shapes_seen.add(shape_key)
-            clock.step_done(step_images, discard=compiling or (autotuning and first_of_shape))
-            if compiling:
-                step_s = 0.0  # compile time is reported apart, not as training time
+            if out_of_memory:  # out of the except block: the failed step's frames are freed
+                yield from self.drain(epoch)
+                raise self.out_of_memory()
+            state.schedule.step_batch()
+            if state.ema is not None:
+                state.ema.update()
+            sums.loss += result.loss_sum
+            sums.correct += result.correct
+            sums.seen += result.images
+            step_s, discard = self.books.step_ended(result.shape)
+            self.clock.step_done(result.images, discard=discard)
             sums.train_s += step_s
-            progress.trained_images += step_images
-            if math.isfinite(loss_value):
-                bad_steps, last_train_loss = 0, loss_value
-            else:
-                bad_steps += 1
-            elapsed = time.perf_counter() - started
-            rate = (progress.train_time_s + sums.train_s) / max(progress.step, 1)
-            yield StepEnd(
-                step=progress.step,
-                epoch=epoch,
-                loss=loss_value,
-                lr=schedule.lr,
-                images_per_s=step_images / step_s if step_s > 0 else 0.0,
-                elapsed_s=elapsed,
-                progress=progress.step / total_steps,
-                eta_s=rate * (total_steps - progress.step),
-            )
-            if clock.due() and (timing := clock.report(progress.step)) is not None:
-                yield timing
-            micro, step_images = 0, 0
-            step_loss, step_start = torch.zeros((), device=device), time.perf_counter()
-            if agree(dist, bad_steps >= MAX_BAD_STEPS):
-                status = st.FAILED
-                reason = (
-                    f"The loss became {loss_value} at step {progress.step} and stayed non-finite."
-                )
-                hint = "Lower the learning rate, or add gradient clipping, then train again."
-                if folder is not None and ck.checkpoint_path(folder, ck.LAST).exists():
-                    hint += " The last good checkpoint (end of the previous epoch) is kept."
-                break
-            if agree(dist, should_stop()):
-                status = st.STOPPED
-                reason = f"Stopped by request at step {progress.step}" + (
-                    "; it can be resumed." if folder is not None else "."
-                )
-                progress.epoch, progress.epoch_totals = epoch, sums.as_dict()
-                yield from save(ck.LAST, epoch)
-                break
+            progress.step += 1
+            progress.batch = min((window + 1) * t.grad_accumulation, self.windows.batches)
+            progress.trained_images += result.images
+            self.log.add(result.loss, self._logged(epoch, step_s, result.images, sums))
+            if self.log.due:
+                yield from self.report(self.log.read())
+            yield from self.check_stop(epoch, sums)
             if t.max_steps is not None and progress.step >= t.max_steps:
                 break
-        timing = clock.report(progress.step)
+            self.books.step_restarted()
+        yield from self.drain(epoch)
+        if self.dist.active:  # the ranks leave the epoch agreeing on divergence
+            self._agree_on(stop=False, epoch=epoch, sums=sums)
+
+    def _remembered(self, batches: Iterator[Batch]) -> Iterator[Batch]:
+        """The batches, keeping the last one for the out-of-memory probe."""
+        for batch in batches:
+            self.last_batch = batch
+            yield batch
+
+    def _logged(self, epoch: int, step_s: float, images: int, sums: _Epoch) -> LoggedStep:
+        progress = self.progress
+        return LoggedStep(
+            step=progress.step,
+            epoch=epoch,
+            lr=self.state.schedule.lr,
+            step_s=step_s,
+            images=images,
+            elapsed_s=self.books.elapsed_s,
+            progress=progress.step / progress.total_steps,
+            eta_s=self.books.eta_s(progress, sums.train_s),
+        )
+
+    # ------------------------------------------------------- losses to the host
+    def report(self, read: list[tuple[LoggedStep, float]]) -> Iterator[Event]:
+        """StepEnds for steps whose losses arrived, and the timing split of the window.
+
+        Images per second are the steps' mean over the read: on a GPU a single step's host
+        time is only its queuing time, and the mean over an interval is the device's.
+        """
+        if not read:
+            return
+        timed = [s for s, _ in read if s.step_s > 0]
+        seconds = sum(s.step_s for s in timed)
+        rate = sum(s.images for s in timed) / seconds if seconds > 0 else 0.0
+        for step, loss in read:
+            if math.isfinite(loss):
+                self.bad_steps, self.last_train_loss = 0, loss
+            else:
+                self.bad_steps += 1
+            yield StepEnd(
+                step=step.step,
+                epoch=step.epoch,
+                loss=loss,
+                lr=step.lr,
+                images_per_s=rate if step.step_s > 0 else 0.0,
+                elapsed_s=step.elapsed_s,
+                progress=step.progress,
+                eta_s=step.eta_s,
+            )
+            if self.bad_steps >= MAX_BAD_STEPS and self.diverged is None:
+                self.diverged = (step.step, loss)
+                if not self.dist.active:  # ranks end together, at their next agreement
+                    raise self._diverged()
+        if self.clock.due() and (timing := self.clock.report(read[-1][0].step)) is not None:
+            yield timing
+
+    def drain(self, epoch: int) -> Iterator[Event]:
+        """Every pending loss to the host (before checkpoints, epoch ends and endings)."""
+        yield from self.report(self.log.read(drain=True))
+        timing = self.clock.report(self.progress.step)
         if timing is not None:
             yield timing
-        if status != st.COMPLETED:
-            break
 
-        evaluated = ema.module if ema is not None else model
+    def check_stop(self, epoch: int, sums: _Epoch) -> Iterator[Event]:
+        """End the run after this step if asked to (or, under DDP, if any rank diverged)."""
+        if self.dist.active:
+            if self.progress.step % AGREE_EVERY:
+                return
+            stop = self._agree_on(stop=self.should_stop(), epoch=epoch, sums=sums)
+        else:
+            stop = self.should_stop()
+        if not stop:
+            return
+        progress = self.progress
+        yield from self.drain(epoch)
+        progress.epoch, progress.epoch_totals = epoch, sums.as_dict()
+        yield from self.save(ck.LAST, epoch)
+        resumable = "; it can be resumed." if self.folder is not None else "."
+        raise Stopped(f"Stopped by request at step {progress.step}{resumable}")
+
+    def _agree_on(self, *, stop: bool, epoch: int, sums: _Epoch) -> bool:
+        """One all-reduce: whether any rank wants to stop, and whether any diverged."""
+        stop, diverged = agree_flags(self.dist, stop, self.diverged is not None)
+        if diverged:
+            raise self._diverged()
+        return stop
+
+    def _diverged(self) -> Diverged:
+        step, loss = self.diverged or (self.progress.step, math.nan)
+        hint = "Lower the learning rate, or add gradient clipping, then train again."
+        if self.folder is not None and ck.checkpoint_path(self.folder, ck.LAST).exists():
+            hint += " The last good checkpoint (end of the previous epoch) is kept."
+        return Diverged(f"The loss became {loss} at step {step} and stayed non-finite.", hint)
+
+    # --------------------------------------------------------------- epoch end
+    def end_epoch(self, epoch: int, sums: _Epoch, epoch_start: float) -> Iterator[Event]:
+        """Validate, step the epoch schedule and early stopping, write checkpoints."""
+        t, state, progress = self.t, self.state, self.progress
         eval_start = time.perf_counter()
-        val_loss, val_acc = evaluate(evaluated, val, t, should_stop)
+        val_loss, val_acc = evaluate(state.evaluated, self.data.val, t, self.should_stop)
         eval_s = time.perf_counter() - eval_start
-        if agree(dist, should_stop()):
-            status, reason = st.STOPPED, f"Stopped by request during epoch {epoch}'s validation."
+        if agree(self.dist, self.should_stop()):
             # Saved at the end of the epoch's batches, so a resume validates this epoch again
             # rather than skipping its validation, schedule step and early-stopping check.
-            progress.epoch, progress.batch, progress.epoch_totals = epoch, batches, sums.as_dict()
-            yield from save(ck.LAST, epoch)
-            break
+            progress.epoch, progress.batch = epoch, self.windows.batches
+            progress.epoch_totals = sums.as_dict()
+            yield from self.save(ck.LAST, epoch)
+            raise Stopped(f"Stopped by request during epoch {epoch}'s validation.")
+        self.books.evaluated(eval_s)
         progress.train_time_s += sums.train_s
         metrics = {"val.accuracy": val_acc, "val.loss": val_loss}
         if math.isfinite(val_acc):
             progress.best_val_accuracy = max(progress.best_val_accuracy or 0.0, val_acc)
-        schedule.step_epoch(metrics)
-        stop_early = stopping.update(metrics)
+        state.schedule.step_epoch(metrics)
+        stop_early = state.stopping.update(metrics)
         progress.epochs_done = epoch
         progress.epoch, progress.batch, progress.epoch_totals = epoch + 1, 0, {}
         seen = max(sums.seen, 1)
@@ -372,205 +451,83 @@ def train_events(
             images_per_s=sums.seen / sums.train_s if sums.train_s > 0 else 0.0,
             eval_s=eval_s,
         )
-        if stopping.improved:
-            yield from save(ck.BEST, epoch)
-        yield from save(ck.LAST, epoch)
+        if state.stopping.improved:
+            yield from self.save(ck.BEST, epoch)
+        yield from self.save(ck.LAST, epoch)
         if stop_early:
-            reason = (
+            stopping = state.stopping
+            raise Completed(
                 f"Stopped early after epoch {epoch}: {t.monitor} did not improve for "
                 f"{t.early_stopping} epochs (best {stopping.best:.4g} at epoch "
-                f"{stopping.best_epoch})."
+                f"{stopping.best_epoch}).",
+                early_stopped_epoch=epoch,
             )
-            extra["early_stopped_epoch"] = epoch
-            break
-        if t.max_steps is not None and progress.step >= t.max_steps:
-            break
-        epoch += 1
 
-    final = ema.module if ema is not None else model
-    summary: dict[str, object] = {
-        "epochs": progress.epochs_done,
-        "steps": progress.step,
-        "best_val_accuracy": progress.best_val_accuracy,
-        "best_epoch": stopping.best_epoch,
-        "final_train_loss": last_train_loss if math.isfinite(last_train_loss) else None,
-        "train_images_per_s": (
-            progress.trained_images / progress.train_time_s if progress.train_time_s > 0 else None
-        ),
-        "train_time_s": progress.train_time_s,
-        "compile_s": compiled.compile_s if t.compile else None,
-        "wall_time_s": time.perf_counter() - started,
-        "device": where,
-        "params": params,
-        "classes": list(prepared.classes),
-        "dataset_key": prepared.report.dataset_key,
-        **extra,
-    }
-    if hasattr(model, "pretrained_report"):
-        summary["pretrained"] = model.pretrained_report
-    if data.test is not None and status == st.COMPLETED:
-        summary["test_loss"], summary["test_accuracy"] = evaluate(final, data.test, t, should_stop)
-    if weights_path is not None and dist.is_main and progress.step > 0 and status != st.FAILED:
-        try:
-            saved = save_weights(final, weights_path, shape, list(prepared.classes))
-        except OSError as exc:  # training's result stands; say why there are no weights
-            summary["weights_error"] = f"The weights could not be saved: {exc}."
-        else:
-            yield WeightsSaved(str(saved.path), saved.sha256, saved.bytes)
-    yield RunFinished(run_id=run_id, status=status, reason=reason, hint=hint, summary=summary)
+    def save(self, which: str, epoch: int) -> Iterator[CheckpointSaved]:
+        if self.folder is None or not self.dist.is_main:
+            return
+        path, sha, size = self.state.save(self.folder, which)
+        yield CheckpointSaved(which, str(path), sha, size, epoch, self.progress.step)
 
-
-def _model_cost(model: nn.Module, shape: InputShape) -> dict[str, int]:
-    """Multiply-adds and activation bytes per image, for the bandwidth side of the diagnosis.
-
-    Measured on a meta-device twin (no memory, no real compute); a network the summary cannot
-    trace simply goes without, it never stops the run.
-    """
-    from cnn_lab.engine.models.summary import summarize
-
-    try:
-        summary = summarize(model, (shape.channels, shape.height, shape.width))
-    except Exception:  # a diagnosis aid only: never fail a run for it
-        return {}
-    return {"macs_per_image": summary.macs, "activation_bytes_per_image": summary.activation_bytes}
-
-
-def _nvml_index(device: torch.device) -> int | None:
-    """NVML's number for a CUDA device (None on other devices or without NVML)."""
-    if device.type != "cuda":
-        return None
-    from cnn_lab.engine.monitor.nvml import nvml_index_for_uuid
-
-    uuid = str(getattr(torch.cuda.get_device_properties(device), "uuid", ""))
-    found = nvml_index_for_uuid(uuid)
-    if found is None and "CUDA_VISIBLE_DEVICES" not in os.environ:
-        return device.index or 0  # without remapping the two numberings agree
-    return found
-
-
-def _out_of_memory(
-    t: TrainSpec, model: nn.Module, optimizer: torch.optim.Optimizer, batch: object
-) -> tuple[str, str, str, int | None]:
-    """A failure that says which batch size fits, found by probing halved batches."""
-    optimizer.zero_grad(set_to_none=True)
-    x, targets = batch.x, batch.targets  # type: ignore[attr-defined]
-    error = OutOfMemory(x.device, t.batch_size)
-
-    def try_batch(n: int) -> None:
-        try:
-            with autocast(t, x.device):
-                nn.functional.cross_entropy(model(x[:n]).float(), targets[:n]).backward()
-        finally:
-            optimizer.zero_grad(set_to_none=True)
-
-    fits = largest_fitting_batch(try_batch, len(x), x.device)
-    if fits is None:
-        return st.FAILED, error.message, "Not even one image fits: use a smaller model.", None
-    per_step = fits * max(t.world_size, 1)
-    hint = (
-        f"Batch size {per_step} fits: retry with it (and grad accumulation "
-        f"{math.ceil(t.batch_size / per_step)} to keep the effective batch)."
-    )
-    return st.FAILED, error.message, hint, per_step
-
-
-def optimizer_step(
-    t: TrainSpec,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler | None,
-) -> None:
-    """One update: unscale (fp16), clip, step, and clear the gradients."""
-    if scaler is not None:
-        scaler.unscale_(optimizer)
-    if t.grad_clip is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-
-
-def _snapshot(
-    progress: ck.Progress,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: LRSchedule,
-    scaler: torch.amp.GradScaler | None,
-    ema: WeightEMA | None,
-    stopping: EarlyStopping,
-) -> ck.Checkpoint:
-    rng_tensors, rng_plain = ck.rng_state()
-    extra_tensors = {"rng": rng_tensors}
-    if ema is not None:
-        extra_tensors["ema"] = ema.state_dict()
-    return ck.Checkpoint(
-        progress=progress,
-        model=model.state_dict(),
-        optimizer=optimizer.state_dict(),
-        extra_tensors=extra_tensors,
-        extra_json={
-            "schedule": schedule.state_dict(),
-            "stopping": stopping.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "rng": rng_plain,
-        },
-    )
-
-
-def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
-    """Give each optimizer state tensor its parameter's memory layout.
-
-    Checkpoints store plain row-major tensors, but a channels-last model's weights are not,
-    and fused optimizer kernels walk a parameter and its moments as flat memory: a moment in
-    another layout would be updated element-for-wrong-element.
-    """
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            state = optimizer.state.get(param, {})
-            for name, value in state.items():
-                if isinstance(value, torch.Tensor) and value.shape == param.shape:
-                    state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
-def _restore(
-    folder: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: LRSchedule,
-    scaler: torch.amp.GradScaler | None,
-    ema: WeightEMA | None,
-    stopping: EarlyStopping,
-    fresh: ck.Progress,
-) -> ck.Progress:
-    """Load the "last" checkpoint into everything; returns where to continue."""
-    path = ck.checkpoint_path(folder, ck.LAST)
-    if not path.exists():
-        raise UserError(
-            "This run has no checkpoint to resume from.",
-            hint="A checkpoint is written after each epoch and when a run is stopped.",
+    # -------------------------------------------------------------- endings
+    def out_of_memory(self) -> RanOutOfMemory:
+        batch, self.last_batch = self.last_batch, None
+        assert batch is not None
+        message, hint, fits = probe_out_of_memory(
+            self.t, self.compiled.module, self.state.optimizer, batch, self.dist.world_size
         )
-    saved = ck.load_checkpoint(path)
-    try:
-        model.load_state_dict(saved.model)
-        optimizer.load_state_dict(saved.optimizer)
-        _match_layouts(optimizer)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise UserError(
-            f"The checkpoint does not fit this run's network or optimizer: {exc}".split("\n")[0],
-            hint="Resume with the spec the run was started with.",
-        ) from None
-    progress = saved.progress
-    # The schedule keeps its step count and plateau reductions; its length is this run's, so
-    # resuming with more epochs stretches the rest of the schedule over them.
-    schedule.load_state_dict(saved.extra_json["schedule"])
-    progress.total_steps = fresh.total_steps
-    if scaler is not None and saved.extra_json.get("scaler"):
-        scaler.load_state_dict(saved.extra_json["scaler"])
-    if ema is not None and "ema" in saved.extra_tensors:
-        ema.load_state_dict(saved.extra_tensors["ema"])
-    stopping.load_state_dict(saved.extra_json["stopping"])
-    ck.set_rng_state(saved.extra_tensors["rng"], saved.extra_json["rng"])
-    return progress
+        return RanOutOfMemory(message, hint, suggested_batch_size=fits)
+
+    def finish(
+        self, ended: RunEnded, run_id: int | None, weights_path: str | Path | None
+    ) -> Iterator[Event]:
+        """Test split, final weights and the summary, whatever ended the run."""
+        state, progress, t = self.state, self.progress, self.t
+        prepared = self.data.prepared
+        summary: dict[str, object] = {
+            "epochs": progress.epochs_done,
+            "steps": progress.step,
+            "best_val_accuracy": progress.best_val_accuracy,
+            "best_epoch": state.stopping.best_epoch,
+            "final_train_loss": (
+                self.last_train_loss if math.isfinite(self.last_train_loss) else None
+            ),
+            "train_images_per_s": (
+                progress.trained_images / progress.train_time_s
+                if progress.train_time_s > 0
+                else None
+            ),
+            "train_time_s": progress.train_time_s,
+            "compile_s": self.compiled.compile_s if t.compile else None,
+            "wall_time_s": self.books.elapsed_s,
+            "device": self.where,
+            "params": sum(p.numel() for p in state.model.parameters()),
+            "classes": list(prepared.classes),
+            "dataset_key": prepared.report.dataset_key,
+            **ended.extra,
+        }
+        if hasattr(state.model, "pretrained_report"):
+            summary["pretrained"] = state.model.pretrained_report
+        final = state.evaluated
+        if self.data.test is not None and ended.status == st.COMPLETED:
+            test = evaluate(final, self.data.test, t, self.should_stop)
+            summary["test_loss"], summary["test_accuracy"] = test
+        if (
+            weights_path is not None
+            and self.dist.is_main
+            and progress.step > 0
+            and ended.status != st.FAILED
+        ):
+            try:
+                saved = save_weights(final, weights_path, self.shape, list(prepared.classes))
+            except OSError as exc:  # training's result stands; say why there are no weights
+                summary["weights_error"] = f"The weights could not be saved: {exc}."
+            else:
+                yield WeightsSaved(str(saved.path), saved.sha256, saved.bytes)
+        yield RunFinished(
+            run_id=run_id,
+            status=ended.status,
+            reason=ended.reason,
+            hint=ended.hint,
+            summary=summary,
+        )

@@ -8,11 +8,16 @@ window can offer to retry with it.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
+from cnn_lab.engine.data.loader import Batch
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.specs import TrainSpec
+from cnn_lab.engine.train.options import autocast
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -63,3 +68,40 @@ def largest_fitting_batch(
             continue
         return size
     return None
+
+
+def probe_out_of_memory(
+    t: TrainSpec,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    world_size: int,
+) -> tuple[str, str, int | None]:
+    """(message, hint, batch size that fits) after the device ran out of memory on ``batch``.
+
+    Call it after the except block that caught the error has ended: while the traceback is
+    alive it holds the failed step's frames and their activations, and the probe would run
+    on a device that is still full. It frees the gradients, then probes halved batches. The
+    hint keeps the effective batch (batch x accumulation) with the accumulation it needs.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    x, targets = batch.x, batch.targets
+    error = OutOfMemory(x.device, t.batch_size)
+
+    def try_batch(n: int) -> None:
+        try:
+            with autocast(t, x.device):
+                nn.functional.cross_entropy(module(x[:n]).float(), targets[:n]).backward()
+        finally:
+            optimizer.zero_grad(set_to_none=True)
+
+    fits = largest_fitting_batch(try_batch, len(x), x.device)
+    if fits is None:
+        return error.message, "Not even one image fits: use a smaller model.", None
+    per_step = fits * world_size
+    accumulation = max(1, math.ceil(t.effective_batch / per_step))
+    hint = (
+        f"Batch size {per_step} fits: retry with it (and grad accumulation "
+        f"{accumulation} to keep the effective batch)."
+    )
+    return error.message, hint, per_step

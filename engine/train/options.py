@@ -8,6 +8,7 @@ believe they were measuring something they were not.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,10 +50,53 @@ def check_options(t: TrainSpec, device: torch.device) -> None:
         )
 
 
+CUBLAS_WORKSPACE = ":4096:8"
+"""cuBLAS's fixed workspace that its deterministic mode needs (NVIDIA's documented value)."""
+
+
 def configure_backends(t: TrainSpec, device: torch.device) -> None:
-    if device.type == "cuda":
+    if t.deterministic:
+        # Read when cuBLAS creates its handle, which happens at the first matmul of the
+        # process: a job's child process configures this before it builds the model.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
         # Automatic means on: with fixed image sizes the one-off timing pays for itself.
         torch.backends.cudnn.benchmark = t.cudnn_benchmark is not False
+
+
+@contextlib.contextmanager
+def configured_backends(t: TrainSpec, device: torch.device) -> Iterator[None]:
+    """``configure_backends`` for the length of a run; the process-wide switches are put back
+    afterwards, so a deterministic run leaves no trace on the next one in the same process."""
+    cudnn = torch.backends.cudnn
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        cudnn.deterministic,
+        cudnn.benchmark,
+    )
+    configure_backends(t, device)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.deterministic, cudnn.benchmark = saved[2], saved[3]
+
+
+def nondeterministic_op(exc: BaseException) -> UserError | None:
+    """The sentence for an operation that has no deterministic kernel, when that was asked."""
+    text = str(exc)
+    if not isinstance(exc, RuntimeError) or "does not have a deterministic" not in text:
+        return None
+    op = text.split(" does not have")[0].strip()
+    return UserError(
+        f"Deterministic training was asked for, but {op} has no deterministic kernel on "
+        "this device.",
+        hint="Turn deterministic training off, or replace the layer that uses it.",
+    )
 
 
 @contextlib.contextmanager
