@@ -24,19 +24,26 @@ BUG_HINT = "This is a bug in cnn-lab; please report it with the log."
 
 
 class ParentLink:
-    """``send`` to the parent while it listens; ``should_stop`` on Stop or when it is gone."""
+    """``send`` to the parent while it listens; ``should_stop`` on Stop or when it is gone.
+
+    ``send`` is safe from several threads (a job's loop, its system sampler and its store
+    watch all send): a ``Connection`` is not, and a large message from one thread could
+    interleave with another's on the pipe.
+    """
 
     def __init__(self, conn: Connection, stop_event: MpEvent) -> None:
         self.conn = conn
         self.stop_event = stop_event
         self.parent = os.getppid()
         self.gone = threading.Event()
+        self._sending = threading.Lock()
 
     def send(self, message: Any) -> None:
         if self.gone.is_set():
             return
         try:
-            self.conn.send(message)
+            with self._sending:
+                self.conn.send(message)
         except (BrokenPipeError, EOFError, OSError):
             self.gone.set()
 

@@ -3,7 +3,9 @@
 ``run_job`` is what ``cnn-lab train`` calls in its own process and what the GUI's job
 process calls in a child: it records the run in the store, trains, streams every event to
 ``emit``, writes metrics in batches about once a second, and always leaves the run in a
-final state with a reason a person can read.
+final state with a reason a person can read. What each event stores is written once in
+``engine.job_events``; how a child batches its events for the pipe, in
+``engine.event_batching``.
 
 This module imports neither torch nor Qt at import time: the GUI imports it to name the
 child's entry point, and torch loads only inside the child.
@@ -22,13 +24,15 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-from cnn_lab.engine.child_link import ParentLink
+from cnn_lab.engine.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.errors import Cancelled, UserError, internal_error
+from cnn_lab.engine.event_batching import EventBatcher
+from cnn_lab.engine.job_events import RunRecorder
 from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
 from cnn_lab.engine.store import status as st
-from cnn_lab.engine.store.busy import BusyWatch
+from cnn_lab.engine.store.busy import STORE_BUSY_KIND, BusyWatch
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +164,13 @@ def _train_and_record(
     resume: bool = False,
     dist: Any = None,
 ) -> dict[str, Any]:
+    """Train, storing and sending every event; the run's end is always sent as a RunFinished."""
     # Imported here so that importing engine.jobs never loads torch.
-    from cnn_lab.engine.models.trained import WEIGHTS_KIND
-    from cnn_lab.engine.train.devices import environment
-    from cnn_lab.engine.train.events import (
-        CheckpointSaved,
-        EpochEnd,
-        RunFinished,
-        RunStarted,
-        StepEnd,
-        StepTiming,
-        WeightsSaved,
-    )
+    from cnn_lab.engine.train.events import RunFinished
     from cnn_lab.engine.train.loop import train_events
 
+    recorder = RunRecorder(store, run_id, writer)
     files = run_files_dir(store.path, run_id)
-    epoch = 1
     try:
         for event in train_events(
             spec,
@@ -189,113 +184,15 @@ def _train_and_record(
             verdicts.observe(event)
             if writer.failure is not None:  # the disk stayed full: stop instead of training on
                 raise writer.failure
-            if isinstance(event, StepEnd):
-                epoch = event.epoch
-                writer.metrics(
-                    event.step,
-                    event.epoch,
-                    {
-                        "train.loss": event.loss,
-                        "lr": event.lr,
-                        "train.images_per_s": event.images_per_s,
-                    },
-                )
-            elif isinstance(event, EpochEnd):
-                writer.metrics(
-                    event.step,
-                    event.epoch,
-                    {
-                        "epoch.train_loss": event.train_loss,
-                        "epoch.train_accuracy": event.train_accuracy,
-                        "val.loss": event.val_loss,
-                        "val.accuracy": event.val_accuracy,
-                        "epoch.seconds": event.epoch_s,
-                        "epoch.images_per_s": event.images_per_s,
-                        "epoch.eval_s": event.eval_s,
-                    },
-                )
-            elif isinstance(event, StepTiming):
-                writer.metrics(
-                    event.step,
-                    epoch,
-                    {
-                        "time.data_ms": event.data_ms,
-                        "time.copy_ms": event.copy_ms,
-                        "time.compute_ms": event.compute_ms,
-                        "time.other_ms": event.other_ms,
-                        "time.step_ms": event.step_ms,
-                    },
-                )
-            elif isinstance(event, RunStarted):
-                if event.start_step:  # resumed: what was logged after the checkpoint repeats
-                    store.truncate_metrics(run_id, event.start_step)
-                store.update_summary(
-                    run_id,
-                    {
-                        "device": event.device,
-                        "params": event.params,
-                        "total_steps": event.total_steps,
-                        "classes": list(event.classes),
-                        "environment": environment(),
-                    },
-                )
-            elif isinstance(event, CheckpointSaved):
-                writer.flush()  # the metrics up to the checkpoint are on disk with it
-                store.set_artifact(
-                    run_id,
-                    path=event.path,
-                    kind=f"checkpoint.{event.which}",
-                    sha256=event.sha256,
-                    bytes=event.bytes,
-                )
-            elif isinstance(event, WeightsSaved):
-                store.add_artifact(
-                    run_id,
-                    path=event.path,
-                    kind=WEIGHTS_KIND,
-                    sha256=event.sha256,
-                    bytes=event.bytes,
-                )
-            if isinstance(event, RunFinished):
-                verdicts.finish(event.summary)
+            recorder.record(event)
+            if event.kind == "finished":
+                verdicts.finish(event.summary)  # the whole run's verdict joins the summary
+                emit(event)
+                return _finished(event)
             emit(event)
-            if isinstance(event, RunFinished):
-                return {
-                    "status": event.status,
-                    "reason": event.reason,
-                    "hint": event.hint,
-                    "summary": event.summary,
-                }
-    except Cancelled:
-        result = {
-            "status": st.STOPPED,
-            "reason": "Stopped by request while the data was being prepared.",
-            "hint": None,
-            "summary": {},
-        }
-    except UserError as exc:
-        result = _failure(exc.message, exc.hint)
-    except MemoryError:
-        result = _failure("The run ran out of memory.", "Lower the batch size or the model width.")
-    except RuntimeError as exc:
-        if "out of memory" in str(exc).lower():
-            result = _failure(
-                "The device ran out of memory.", "Lower the batch size or the model width."
-            )
-        else:
-            log.error("training failed:\n%s", traceback.format_exc())
-            result = _failure(
-                internal_error("Training", exc, with_type=False),
-                "This is a bug in cnn-lab; please report it with the log.",
-            )
-    except Exception as exc:  # the run must end recorded, whatever broke
-        log.error("training failed:\n%s", traceback.format_exc())
-        result = _failure(
-            internal_error("Training", exc),
-            "This is a bug in cnn-lab; please report it with the log.",
-        )
-    else:
         result = _failure("Training ended without a result.", None)
+    except Exception as exc:  # the run must end recorded, whatever broke
+        result = _ended_by(exc)
     emit(
         RunFinished(
             run_id=run_id,
@@ -306,6 +203,38 @@ def _train_and_record(
         )
     )
     return result
+
+
+def _finished(event: Any) -> dict[str, Any]:
+    """The run's end as the loop's RunFinished says it."""
+    return {
+        "status": event.status,
+        "reason": event.reason,
+        "hint": event.hint,
+        "summary": event.summary,
+    }
+
+
+def _ended_by(exc: Exception) -> dict[str, Any]:
+    """The end of a run that training left by ``exc``: a sentence for a person, no traceback."""
+    if isinstance(exc, Cancelled):
+        return {
+            "status": st.STOPPED,
+            "reason": "Stopped by request while the data was being prepared.",
+            "hint": None,
+            "summary": {},
+        }
+    if isinstance(exc, UserError):
+        return _failure(exc.message, exc.hint)
+    if isinstance(exc, MemoryError):
+        return _failure("The run ran out of memory.", "Lower the batch size or the model width.")
+    if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():
+        return _failure("The device ran out of memory.", "Lower the batch size or the model width.")
+    log.error("training failed:\n%s", traceback.format_exc())
+    # A RuntimeError's type says nothing a person can use; any other type names the bug.
+    return _failure(
+        internal_error("Training", exc, with_type=not isinstance(exc, RuntimeError)), BUG_HINT
+    )
 
 
 class _LiveVerdict:
@@ -414,6 +343,18 @@ def _start_sampler(writer: BatchedWriter, emit: Emit, tracker: BottleneckTracker
     return sampler
 
 
+SEND_AT_ONCE = frozenset({"started", "epoch", "checkpoint", "weights", "finished", STORE_BUSY_KIND})
+"""Event kinds a job's child sends without waiting for the next batch. The window reacts at
+once to a run starting (the Monitor switches to it), finishing (the slot frees, the run is
+selected) and to the store going busy or clearing (the status bar line); epochs, checkpoints
+and weights come once an epoch at most, so flushing them too costs nothing and keeps what
+the window shows in step with what is on disk."""
+
+
+def _send_at_once(event: Any) -> bool:
+    return getattr(event, "kind", "") in SEND_AT_ONCE
+
+
 def child_main(
     spec_json: str,
     db_path: str,
@@ -422,24 +363,38 @@ def child_main(
     stop_event: MpEvent,
     device: str | None = None,
     resume: bool = False,
+    send_every_s: float = 0.0,
 ) -> None:
     """The job process: train, and send every event to the parent over ``conn``.
+
+    With ``send_every_s`` > 0 (the window's job thread asks for it) events travel in
+    batches: each message is a list of events, at most one about every ``send_every_s``
+    except for the kinds in ``SEND_AT_ONCE`` (see ``engine.event_batching``). With 0 each
+    event is its own message, for a reader that expects single events.
 
     If the parent dies (the pipe breaks, or this process is re-parented) the run stops at
     the next step and is recorded as stopped, so nothing trained so far is lost.
     """
     logging.basicConfig(level=logging.INFO, format="[job %(process)d] %(levelname)s %(message)s")
     link = ParentLink(conn, stop_event)
-    spec = RunSpec.from_json(spec_json)
-    record = run_job(
-        spec,
-        db_path,
-        run_id,
-        emit=link.send,
-        should_stop=link.should_stop,
-        device=device,
-        resume=resume,
-    )
+    batcher = None
+    emit: Emit = link.send
+    if send_every_s > 0:
+        batcher = EventBatcher(link.send, interval_s=send_every_s, urgent=_send_at_once)
+        emit = batcher.emit
+    try:
+        record = run_job(
+            RunSpec.from_json(spec_json),
+            db_path,
+            run_id,
+            emit=emit,
+            should_stop=link.should_stop,
+            device=device,
+            resume=resume,
+        )
+    finally:
+        if batcher is not None:
+            batcher.close()  # what is still buffered goes out, whatever ended the job
     if link.gone.is_set() and record is not None and record.status == st.STOPPED:
         _record_window_gone(db_path, run_id)
     with contextlib.suppress(OSError):

@@ -1,8 +1,9 @@
 """One job's QThread: starts the job's child process and turns its pipe into Qt signals.
 
-The child does the training (and the GIL-heavy work) in its own interpreter; this thread
-only waits on the pipe and the process sentinel, batches events and emits them at most
-about 10 times a second so the GUI thread never drowns in per-step signals.
+The child does the training (and the GIL-heavy work) in its own interpreter, and sends its
+events in batches (lists) about as often as this thread emits; this thread only waits on the
+pipe and the process sentinel, collects events and emits them at most about 10 times a
+second so the GUI thread never drowns in per-step signals.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class JobWorker(QThread):
         process = self._ctx.Process(
             target=child_main,
             args=(self.spec_json, self.db_path, self.run_id, writer, self._stop_event),
-            kwargs={"device": self.device, "resume": self.resume},
+            # The child batches its events as often as this thread emits them: finer
+            # batches would only wait here for the next emit.
+            kwargs={"device": self.device, "resume": self.resume, "send_every_s": self.throttle_s},
             name=f"cnn-lab-run-{self.run_id}",
         )
         try:
@@ -143,10 +146,17 @@ class JobWorker(QThread):
 
     @staticmethod
     def _drain(reader, pending: list[object]) -> bool:
-        """Read every waiting event; False once the pipe is closed."""
+        """Read every waiting event; False once the pipe is closed.
+
+        A message is one event, or a list of events the child batched (``send_every_s``).
+        """
         try:
             while reader.poll(0):
-                pending.append(reader.recv())
+                message = reader.recv()
+                if isinstance(message, list):
+                    pending.extend(message)
+                else:
+                    pending.append(message)
         except (EOFError, OSError):
             return False
         return True

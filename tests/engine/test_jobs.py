@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from cnn_lab.engine.event_batching import SEND_EVERY_S
+from cnn_lab.engine.job_events import METRIC_FIELDS
 from cnn_lab.engine.jobs import child_main, create_run, run_job
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
@@ -102,6 +104,7 @@ def test_a_quick_run_is_recorded_completely(db_path: Path, store: Callable[[], R
     epochs = [e for e in events if isinstance(e, EpochEnd)]
     assert len(steps) == 2 * STEPS_PER_EPOCH
     keys = s.metric_keys(record.id)
+    assert set(keys) == {key for fields in METRIC_FIELDS.values() for key in fields}
     assert keys["train.loss"] == len(steps)
     assert keys["lr"] == len(steps)
     assert keys["val.accuracy"] == len(epochs) == 2
@@ -203,6 +206,8 @@ class Child:
     stop: MpEvent
     run_id: int
     events: list[Any]
+    messages: list[Any]
+    """What came over the pipe, one entry a message: the child batches events into lists."""
 
     def receive_until(self, done: Callable[[Any], bool], timeout_s: float) -> Any:
         """Read events until one satisfies ``done``; fail on a deadline or a closed pipe."""
@@ -218,12 +223,15 @@ class Child:
                     )
                 continue
             try:
-                event = self.reader.recv()
+                message = self.reader.recv()
             except EOFError:
                 pytest.fail(f"the pipe closed early; got {self.kinds()}")
-            self.events.append(event)
-            if done(event):
-                return event
+            self.messages.append(message)
+            assert isinstance(message, list), f"a batched child sent {message!r} alone"
+            self.events.extend(message)
+            awaited = [event for event in message if done(event)]
+            if awaited:
+                return awaited[0]
 
     def kinds(self) -> list[str]:
         return [type(e).__name__ for e in lifecycle(self.events)][-5:]
@@ -231,7 +239,8 @@ class Child:
 
 @pytest.fixture
 def spawn(db_path: Path) -> Iterator[Callable[[RunSpec], Child]]:
-    """Start ``child_main`` in a spawned process; kill any still alive at the end."""
+    """Start ``child_main`` in a spawned process, batching its events as the window's job
+    thread asks it to; kill any still alive at the end."""
     ctx = multiprocessing.get_context("spawn")
     children: list[Child] = []
 
@@ -243,11 +252,12 @@ def spawn(db_path: Path) -> Iterator[Callable[[RunSpec], Child]]:
         process = ctx.Process(
             target=child_main,
             args=(spec.to_json(), str(db_path), run_id, writer, stop),
+            kwargs={"send_every_s": SEND_EVERY_S},
             name=f"test-job-{run_id}",
         )
         process.start()
         writer.close()  # the child holds the only write end, so EOF means it is gone
-        children.append(Child(process, reader, stop, run_id, []))
+        children.append(Child(process, reader, stop, run_id, [], []))
         return children[-1]
 
     yield start
@@ -273,7 +283,7 @@ def test_a_spawned_job_completes_and_reports_every_step(
     assert record.status == st.COMPLETED
     assert record.pid == child.process.pid
     steps = [e for e in child.events if isinstance(e, StepEnd)]
-    assert len(steps) == 2 * STEPS_PER_EPOCH
+    assert [e.step for e in steps] == list(range(1, 2 * STEPS_PER_EPOCH + 1))  # all, in order
     assert s.metric_keys(child.run_id)["train.loss"] == len(steps)
 
 
