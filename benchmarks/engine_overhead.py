@@ -6,27 +6,25 @@ fused kernels and parameter groups, and the same one-cycle (or chosen) schedule,
 augmentation, in one process on the same threads.
 
 * cnn-lab: ``train_events`` as a run gets it, with its own data loader (a gather from the
-  resident uint8 cache, the cast and the normalisation per batch), its loss/accuracy sums, the
-  ``.item()`` behind each live StepEnd, and its schedule.
+  resident uint8 cache, the cast and the normalisation per batch), its loss/accuracy sums on
+  the device, the host's read of each loss (every step on the CPU) and its schedule.
 * baseline: the loop a competent person writes, fed pre-normalised float batches that are
   views into one tensor built from cnn-lab's own loader before timing (the same pixels), so it
   has no data cost at all; whatever separates the arms is what the engine adds per step.
 
-Only steady state counts: the first epoch of every run (allocator, first-touch, kernel
-selection) is left out, and so is the validation pass at each epoch's end (the bare loop has
-none). For cnn-lab an epoch is timed from the EpochEnd before it to its last StepEnd, so it
-includes the loader's per-epoch set-up. Arms are interleaved and repeated ``--repeat`` times.
-Every timed epoch is cut into windows of ``--window`` full batches (the bare loop synchronises
-the device at each window's end; cnn-lab's StepEnd already has), and each arm's best window is
-kept: best of N, as in channels_last.py, at a grain fine enough that other processes on shared
-cores, which only ever slow a window down, rarely spoil them all. The best whole epochs and the
-median windows are printed too. ``ratio`` = cnn-lab / bare images per second (goal: >= 0.97
-on the median window, not only the best).
+On the CPU the two runs go forward in turns of ``--window`` steps, cnn-lab's then the bare
+loop's, in one process on the same threads, and each pair of windows is compared. On the
+shared 2-core machine other processes slow spells of seconds down; arms that ran one after
+the other saw different spells (the same code measured a median of 0.82 to 1.04 that way),
+while the two windows of a pair, a fraction of a second apart, see the same. Only windows of
+full batches inside one epoch after the first count (no warm-up, no validation: the bare loop
+has none). ``ratio_median_window`` is the median of the pairs' ratios (goal: >= 0.97), with
+the 10th and 90th percentiles; ``ratio`` compares each arm's best window.
 
 On a GPU the loop reads losses once per logging interval (32 steps), so its StepEnds come in
 bursts and a window's stamps say when the host learned of the steps, not when the device
-ran them: there the windows are left out and the whole epochs are compared (each ends in the
-epoch's drain, which waits for the device, as the bare loop's epoch-end sync does).
+ran them: there the arms run one after the other and whole epochs are compared (each ends in
+the epoch's drain, which waits for the device, as the bare loop's epoch-end sync does).
 
     python benchmarks/engine_overhead.py [--size 32] [--batch-size 64] [--repeat 3]
 """
@@ -38,9 +36,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 import torch
 import torch.nn.functional as F
@@ -93,35 +92,6 @@ def rates(epochs: list[Epoch], batch: int, window: int) -> tuple[list[float], li
     return per_epoch, per_window
 
 
-def cnn_lab_arm(spec: RunSpec) -> tuple[list[Epoch], str]:
-    """``train_events`` as a run gets it; every epoch after the first is timed.
-
-    An epoch starts at the EpochEnd before it (so its validation is left out) and ends at its
-    last StepEnd; each StepEnd has synchronised with the device (its loss is an ``.item()``).
-    """
-    from cnn_lab.engine.train.events import EpochEnd, RunFinished, RunStarted, StepEnd
-    from cnn_lab.engine.train.loop import train_events
-
-    epochs: list[Epoch] = []
-    train_images, stamps = 0, None
-    summary: dict = {}
-    for event in train_events(spec):
-        if isinstance(event, StepEnd):
-            if stamps is not None:
-                stamps.append(time.perf_counter())
-        elif isinstance(event, EpochEnd):
-            if stamps is not None:
-                epochs.append(Epoch(stamps, train_images))
-            stamps = [time.perf_counter()]  # the next epoch's work starts here
-        elif isinstance(event, RunStarted):
-            train_images = event.train_images
-        elif isinstance(event, RunFinished):
-            if event.status != "completed":
-                raise RuntimeError(f"cnn-lab's run ended {event.status}: {event.reason}")
-            summary = event.summary
-    return epochs, str(summary["device"])
-
-
 def optimizer_kernels(spec: RunSpec, device: torch.device) -> str:
     from cnn_lab.engine.train.optimizers import build_optimizer, kernel_mode
 
@@ -149,15 +119,44 @@ def bare_batches(spec: RunSpec, device: torch.device) -> tuple[torch.Tensor, tor
     return x, torch.cat(ys), len(data.prepared.classes)
 
 
-def bare_arm(
+@dataclass(frozen=True)
+class Tick:
+    """One arm's progress: a step of ``epoch`` ended (``full``: a whole batch), or, with
+    ``step`` False, an epoch ended (for cnn-lab: after its validation)."""
+
+    epoch: int
+    step: bool = True
+    full: bool = True
+
+
+def cnn_lab_ticks(spec: RunSpec, batch_size: int) -> Iterator[Tick]:
+    """``train_events`` as a run gets it, as ticks (a StepEnd is a step; on the CPU the loop
+    reads every step's loss as it ends, so a StepEnd comes right after its step)."""
+    from cnn_lab.engine.train.events import EpochEnd, RunFinished, RunStarted, StepEnd
+    from cnn_lab.engine.train.loop import train_events
+
+    per_epoch, full = 0, 0
+    for event in train_events(spec):
+        if isinstance(event, RunStarted):
+            per_epoch, full = event.steps_per_epoch, event.train_images // batch_size
+        elif isinstance(event, StepEnd):
+            yield Tick(event.epoch, full=(event.step - 1) % per_epoch < full)
+        elif isinstance(event, EpochEnd):
+            yield Tick(event.epoch, step=False)
+        elif isinstance(event, RunFinished) and event.status != "completed":
+            raise RuntimeError(f"cnn-lab's run ended {event.status}: {event.reason}")
+
+
+def bare_ticks(
     spec: RunSpec,
     x_all: torch.Tensor,
     y_all: torch.Tensor,
     classes: int,
     device: torch.device,
     window: int,
-) -> list[Epoch]:
-    """A hand-written loop over in-memory float batches; every epoch after the first is timed."""
+) -> Iterator[Tick]:
+    """A hand-written loop over in-memory float batches, as ticks; on a GPU it synchronises
+    at each window's end and the epoch's (only those stamps are read)."""
     from cnn_lab.engine.models import InputShape, build_model
 
     t = spec.train
@@ -187,23 +186,65 @@ def bare_arm(
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
-    epochs: list[Epoch] = []
     model.train()
     for epoch in range(1, t.epochs + 1):
         sync(device)
-        stamps = [time.perf_counter()]
         for i, (x, y) in enumerate(batches, start=1):
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            if i % window == 0 or i == len(batches):  # only these stamps are read
+            if i % window == 0 or i == len(batches):
                 sync(device)
-            stamps.append(time.perf_counter())
-        if epoch > 1:  # the first epoch is warm-up
-            epochs.append(Epoch(stamps, len(x_all)))
+            yield Tick(epoch, full=len(x) == t.batch_size)
+        yield Tick(epoch, step=False)
+
+
+def epochs_of(ticks: Iterator[Tick], train_images: int) -> list[Epoch]:
+    """Every epoch after the first, stamped from the previous epoch's end to each step."""
+    epochs: list[Epoch] = []
+    stamps: list[float] | None = None
+    for tick in ticks:
+        if tick.step:
+            if stamps is not None:
+                stamps.append(time.perf_counter())
+        else:
+            if stamps is not None:
+                epochs.append(Epoch(stamps, train_images))
+            stamps = [time.perf_counter()]  # the next epoch's work starts here
     return epochs
+
+
+def timed_window(ticks: Iterator[Tick], steps: int) -> tuple[float, bool] | None:
+    """Seconds for the arm's next ``steps`` steps, and whether they count: full batches of one
+    epoch after the first, with no epoch end (cnn-lab's validation) among them."""
+    start = time.perf_counter()
+    done, valid, epochs = 0, True, set()
+    while done < steps:
+        tick = next(ticks, None)
+        if tick is None:
+            return None
+        epochs.add(tick.epoch)
+        valid &= tick.step and tick.full and tick.epoch > 1
+        done += tick.step
+    return time.perf_counter() - start, valid and len(epochs) == 1
+
+
+def paired_windows(
+    ours: Iterator[Tick], bare: Iterator[Tick], window: int, batch: int
+) -> list[tuple[float, float]]:
+    """The arms take turns every ``window`` steps: (cnn-lab, bare) images per second of each
+    pair of windows. A slow spell on a shared machine hits both windows of a pair alike."""
+    pairs = []
+    while (a := timed_window(ours, window)) is not None and (
+        b := timed_window(bare, window)
+    ) is not None:
+        if a[1] and b[1]:
+            pairs.append((window * batch / a[0], window * batch / b[0]))
+    for _ in ours:  # let the run finish (and raise if it failed)
+        pass
+    return pairs
 
 
 def main() -> None:
@@ -227,7 +268,7 @@ def main() -> None:
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is warm-up")
 
-    from cnn_lab.engine.train.devices import resolve_device
+    from cnn_lab.engine.train.devices import describe_device, resolve_device
 
     device = resolve_device(args.device)
     args.device = str(device)
@@ -237,32 +278,41 @@ def main() -> None:
         x_all, y_all, classes = bare_batches(spec, device)
         if len(x_all) // args.batch_size < args.window:
             parser.error("an epoch has fewer full batches than --window: raise --limit")
+        pairs: list[tuple[float, float]] = []
         ours: list[Epoch] = []
         bare: list[Epoch] = []
-        where = ""
-        for _ in range(args.repeat):  # interleaved so drift in machine load hits both arms
-            epochs, where = cnn_lab_arm(spec)
-            ours += epochs
-            bare += bare_arm(spec, x_all, y_all, classes, device, args.window)
-    ours_epoch, ours_window = rates(ours, args.batch_size, args.window)
-    bare_epoch, bare_window = rates(bare, args.batch_size, args.window)
+        for _ in range(args.repeat):
+            ours_ticks = cnn_lab_ticks(spec, args.batch_size)
+            bare_ticks_ = bare_ticks(spec, x_all, y_all, classes, device, args.window)
+            if device.type == "cuda":  # whole epochs, arms one after the other
+                ours += epochs_of(ours_ticks, len(x_all))
+                bare += epochs_of(bare_ticks_, len(x_all))
+            else:
+                pairs += paired_windows(ours_ticks, bare_ticks_, args.window, args.batch_size)
     if device.type == "cuda":  # bursts of StepEnds: only whole epochs are timed honestly
-        ours_window, bare_window = ours_epoch, bare_epoch
+        ours_rates, bare_rates = (
+            rates(ours, args.batch_size, args.window)[0],
+            rates(bare, args.batch_size, args.window)[0],
+        )
+        pair_ratios = [o / b for o, b in zip(ours_rates, bare_rates, strict=False)]
+    else:
+        ours_rates, bare_rates = [o for o, _ in pairs], [b for _, b in pairs]
+        pair_ratios = [o / b for o, b in pairs]
     print(
         json.dumps(
             {
                 "benchmark": "engine_overhead",
-                "device": where,
-                "cnn_lab_images_per_s": round(max(ours_window)),
-                "baseline_bare_loop_images_per_s": round(max(bare_window)),
-                "ratio": round(max(ours_window) / max(bare_window), 3),
-                "ratio_median_window": round(median(ours_window) / median(bare_window), 3),
-                "cnn_lab_best_epoch_images_per_s": round(max(ours_epoch)),
-                "bare_best_epoch_images_per_s": round(max(bare_epoch)),
-                "ratio_best_epoch": round(max(ours_epoch) / max(bare_epoch), 3),
-                "windows_per_arm": len(ours_window),
+                "device": describe_device(device),
+                "cnn_lab_images_per_s": round(max(ours_rates)),
+                "baseline_bare_loop_images_per_s": round(max(bare_rates)),
+                "ratio": round(max(ours_rates) / max(bare_rates), 3),
+                "ratio_median_window": round(median(pair_ratios), 3),
+                "ratio_windows_p10_p90": [
+                    round(quantiles(pair_ratios, n=10)[0], 3),
+                    round(quantiles(pair_ratios, n=10)[-1], 3),
+                ],
+                "windows_per_arm": len(pair_ratios),
                 "window_steps": args.window if device.type != "cuda" else "whole epochs",
-                "epochs_timed_per_arm": len(ours),
                 "preset": args.preset,
                 "image_size": args.size,
                 "train_images": len(x_all),

@@ -422,3 +422,64 @@ def test_the_batch_size_and_lr_finders_measure_real_steps_on_the_device() -> Non
     assert len(rates.lrs) >= 10, rates.message
     assert list(rates.lrs) == sorted(rates.lrs)
     assert all(math.isfinite(v) for v in rates.losses)
+
+
+# ------------------------------------------------------------ the hot path on the device
+
+
+def test_deterministic_training_resumes_bit_exact_on_the_device(tmp_path: Path) -> None:
+    """Stopped after 7 steps and resumed, a deterministic run ends with the very weights of
+    an uninterrupted one (dropout and augmentation draw on the device's RNG; cuDNN's
+    algorithms are the deterministic ones)."""
+    from cnn_lab.engine.train import checkpoint as ck
+    from cnn_lab.engine.train.loop import train_events
+
+    spec = RunSpec.from_dict(
+        {
+            "dataset": {
+                "source": "sample:shapes",
+                "limit": 400,
+                "image_size": 16,
+                "augment": [{"name": "hflip"}, {"name": "translate"}],
+            },
+            "architecture": {"preset": "small_cnn", "width": 0.5, "dropout": 0.2},
+            "train": {"epochs": 2, "batch_size": 32, "device": DEVICE, "deterministic": True},
+        }
+    )
+
+    def train(folder: Path, stop_after: int | None = None, resume: bool = False) -> str:
+        calls = {"n": 0}
+
+        def should_stop() -> bool:
+            calls["n"] += 1
+            return stop_after is not None and calls["n"] > stop_after
+
+        events = list(
+            train_events(spec, checkpoint_dir=folder, resume=resume, should_stop=should_stop)
+        )
+        return events[-1].status
+
+    whole, parted = tmp_path / "whole", tmp_path / "parted"
+    assert train(whole) == st.COMPLETED
+    # The data preparation polls should_stop once, then the loop after each step.
+    assert train(parted, stop_after=1 + 7) == st.STOPPED
+    assert train(parted, resume=True) == st.COMPLETED
+    a = ck.load_checkpoint(ck.checkpoint_path(whole, ck.LAST)).model
+    b = ck.load_checkpoint(ck.checkpoint_path(parted, ck.LAST)).model
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_losses_stay_on_the_device_between_logging_intervals() -> None:
+    """On the device the loop reads losses every 32 steps, in bursts, and every step still
+    gets its StepEnd in order; the run's result is the same as with a read every step."""
+    spec = spec_of({"epochs": 3, "max_steps": 40})  # 15 steps an epoch
+    bursts = [e.step for e in train_events_of(spec) if isinstance(e, StepEnd)]
+    every_step = [e.step for e in train_events_of(spec, log_every=1) if isinstance(e, StepEnd)]
+    assert bursts == every_step == list(range(1, 41))
+
+
+def train_events_of(spec: RunSpec, **options: Any) -> list[Any]:
+    from cnn_lab.engine.train.loop import train_events
+
+    return list(train_events(spec, **options))
