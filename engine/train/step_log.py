@@ -19,6 +19,7 @@ is ever lost and no checkpoint is written after an unread non-finite loss.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -46,13 +47,18 @@ def default_every(device: torch.device) -> int:
 
 
 class StepLog:
-    def __init__(self, device: torch.device, every: int | None = None) -> None:
+    """``lagged`` (default: on CUDA) reads each interval's losses one interval late, from a
+    copy started when the interval ended; tests turn it on for the CPU to check the order."""
+
+    def __init__(
+        self, device: torch.device, every: int | None = None, *, lagged: bool | None = None
+    ) -> None:
         self.device = device
         self.every = max(1, every if every is not None else default_every(device))
-        self._lagged = device.type == "cuda"
+        self._lagged = device.type == "cuda" if lagged is None else lagged
         self._losses: list[torch.Tensor] = []
         self._steps: list[LoggedStep] = []
-        self._in_flight: tuple[torch.Tensor, torch.cuda.Event, list[LoggedStep]] | None = None
+        self._in_flight: tuple[torch.Tensor, Any, list[LoggedStep]] | None = None
 
     def add(self, loss: torch.Tensor, step: LoggedStep) -> None:
         self._losses.append(loss)
@@ -77,17 +83,22 @@ class StepLog:
         ready: list[tuple[LoggedStep, float]] = []
         if self._in_flight is not None:
             host, copied, steps = self._in_flight
-            copied.synchronize()  # finished long ago in the steady state
+            if copied is not None:
+                copied.synchronize()  # finished long ago in the steady state
             ready = list(zip(steps, host.tolist(), strict=True))
             self._in_flight = None
         if drain:
             return ready + self._take_now()
         if self._steps:
             values = torch.stack(self._losses).float()
-            host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
-            host.copy_(values, non_blocking=True)
-            copied = torch.cuda.Event()
-            copied.record()
+            copied = None
+            if values.is_cuda:
+                host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+                host.copy_(values, non_blocking=True)
+                copied = torch.cuda.Event()
+                copied.record()
+            else:
+                host = values
             self._in_flight = (host, copied, self._steps)
             self._losses, self._steps = [], []
         return ready

@@ -8,6 +8,7 @@ rounding over a few steps, far below what a wrong weighting moves (a factor in a
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,15 @@ def step_losses(events: list[Any]) -> list[tuple[int, int, float, float]]:
     return [(e.step, e.epoch, e.loss, e.lr) for e in events if isinstance(e, StepEnd)]
 
 
-def test_a_longer_logging_interval_gives_the_same_step_events() -> None:
+@pytest.mark.parametrize("lagged", [False, True], ids=["read-at-once", "read-late-as-on-a-gpu"])
+def test_a_longer_logging_interval_gives_the_same_step_events(
+    lagged: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnn_lab.engine.train import loop
+    from cnn_lab.engine.train.step_log import StepLog
+
     every_step = list(train_events(quick()))
+    monkeypatch.setattr(loop, "StepLog", functools.partial(StepLog, lagged=lagged))
     every_eight = list(train_events(quick(), log_every=8))
     assert step_losses(every_eight) == step_losses(every_step)
     assert every_eight[-1].status == st.COMPLETED
@@ -223,7 +231,14 @@ def _nan_net(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
     return NanNet()
 
 
-def test_non_finite_losses_are_caught_within_one_interval() -> None:
+@pytest.mark.parametrize("lagged", [False, True], ids=["read-at-once", "read-late-as-on-a-gpu"])
+def test_non_finite_losses_are_caught_within_the_bound(
+    lagged: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnn_lab.engine.train import loop
+    from cnn_lab.engine.train.step_log import StepLog
+
+    monkeypatch.setattr(loop, "StepLog", functools.partial(StepLog, lagged=lagged))
     spec = RunSpec.from_dict(
         {
             "dataset": {"source": "sample:shapes", "limit": 400, "image_size": 16},
@@ -235,8 +250,10 @@ def test_non_finite_losses_are_caught_within_one_interval() -> None:
     finished = events[-1]
     assert finished.status == st.FAILED
     assert f"at step {MAX_BAD_STEPS}" in finished.reason
-    # Reported up to the third bad step; at most one interval more was trained.
+    # Reported up to the third bad step; at most one interval (two when read late) more
+    # was trained, and the summary says how far.
     assert sum(isinstance(e, StepEnd) for e in events) == MAX_BAD_STEPS
+    assert finished.summary["steps"] == (16 if lagged else 8)
 
 
 # ---- out of memory
@@ -332,3 +349,27 @@ def test_eta_counts_the_remaining_validation_passes() -> None:
     ).eta_s(fresh, 5.0)
     # Before a validation is timed: 30 images at a third of 0.1 s per training image each.
     assert estimate == pytest.approx(25 * 1.0 + 3 * 30 * 0.1 / 3)
+
+
+def test_the_lagged_step_log_hands_back_each_interval_one_read_later_and_drains_all() -> None:
+    """The GPU's order of reads, checked on the CPU: an interval's losses come back at the
+    next read (their copy had an interval to finish), and a drain returns everything."""
+    from cnn_lab.engine.train.step_log import LoggedStep, StepLog
+
+    log = StepLog(torch.device("cpu"), every=3, lagged=True)
+
+    def add(step: int) -> None:
+        log.add(torch.tensor(float(step)), LoggedStep(step, 1, 0.1, 0.01, 8, 0.0, 0.0, 0.0))
+
+    read: list[tuple[int, float]] = []
+    for step in range(1, 8):
+        add(step)
+        if log.due:
+            read += [(s.step, loss) for s, loss in log.read()]
+            if step == 3:
+                assert read == []  # steps 1-3 are still being copied
+    assert [s for s, _ in read] == [1, 2, 3]  # read at step 6
+    assert log.pending == 4  # 4-6 in flight, 7 waiting
+    read += [(s.step, loss) for s, loss in log.read(drain=True)]
+    assert read == [(s, float(s)) for s in range(1, 8)]
+    assert log.pending == 0
