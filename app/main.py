@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from cnn_lab.app.platform_check import xcb_problem
 from cnn_lab.engine.cli import build_parser, run_command
 from cnn_lab.engine.errors import UserError
 
@@ -24,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [int(part) for part in (args.runs or "").split(",") if part.strip()]
     except ValueError:
         parser.error(f"--runs takes run ids separated by commas, not {args.runs!r}")
+    problem = xcb_problem()  # before Qt loads: Qt's own abort text does not say what to install
+    if problem:
+        sys.stderr.write(problem)
+        return 1
     from cnn_lab.app.error_reporting import install_error_reporting
     from cnn_lab.app.gui import run_gui
 
