@@ -226,7 +226,9 @@ def _decode_one(
         fields = {**old_rows[old].__dict__, "shown": entry.shown, "label": entry.label}
         return RowInfo(**{**fields, "file_size": size, "mtime_ns": mtime}), old
     try:
-        decoded = decode_image(data, name=entry.shown)
+        # The target size lets a big JPEG decode reduced (DCT scaling); the row still records
+        # the file's own width and height.
+        decoded = decode_image(data, name=entry.shown, target=(prep.size, prep.size))
     except ImageSkipped as exc:
         return Skip(entry.shown, exc.reason)
     row = RowInfo(

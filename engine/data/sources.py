@@ -191,7 +191,13 @@ def _list_csv(source: str, progress: Progress, should_stop: StopFlag) -> Listing
     return _list_csv_file(_path(source), base_shown="")
 
 
-def _list_csv_file(path: Path, base_shown: str) -> FileListing:
+def _list_csv_file(path: Path, base_shown: str, inside: Path | None = None) -> FileListing:
+    """List a path,label CSV; ``inside`` confines every path to that folder (an archive's).
+
+    A CSV from an archive is as untrusted as the archive: unconfined, a row naming
+    ``../../home/me/photo.jpg`` or ``/etc/x.png`` would pull files from anywhere on the disk
+    into the dataset (and into its cache, its reports and anything exported from it).
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -218,6 +224,8 @@ def _list_csv_file(path: Path, base_shown: str) -> FileListing:
         if not name or not label:
             skipped.append(Skip(f"{path.name}:{line}", "empty path or label"))
             continue
+        if inside is not None:
+            _check_inside(path, line, name, inside)
         target = Path(name) if Path(name).is_absolute() else path.parent / name
         if not target.is_file():
             skipped.append(Skip(shown, "file not found"))
@@ -225,6 +233,33 @@ def _list_csv_file(path: Path, base_shown: str) -> FileListing:
         entries.append(FileEntry(target, label, shown))
     classes = tuple(sorted({e.label for e in entries}))
     return FileListing("csv", path.parent, entries, classes, skipped)
+
+
+def _check_inside(csv_path: Path, line: int, name: str, inside: Path) -> None:
+    """Refuse a CSV row whose path is absolute, climbs with '..' or leaves ``inside``.
+
+    The whole import is refused rather than the row skipped: such a row is never an accident
+    of a well-made archive, and a person should see it before trusting the rest of the file.
+    Backslashes count as separators, as in archives.py, so Windows-style rows are judged too.
+    """
+    posix = name.replace("\\", "/")
+    parts = [p for p in posix.split("/") if p not in ("", ".")]
+    why = ""
+    if posix.startswith("/") or Path(name).is_absolute():
+        why = "is an absolute path"
+    elif parts and len(parts[0]) >= 2 and parts[0][1] == ":" and parts[0][0].isalpha():
+        why = "is an absolute Windows path (drive letter)"
+    elif ".." in parts:
+        why = "climbs out with '..'"
+    elif not (csv_path.parent / name).resolve().is_relative_to(inside.resolve()):
+        why = "leads outside the archive through a link"
+    if why:
+        raise DataError(
+            f"{csv_path.name}, line {line}: the path {name!r} {why}; a CSV inside an archive "
+            "may only name files inside that archive.",
+            hint="Put the images in the archive and name them relative to the CSV, "
+            "for example pics/cat1.jpg.",
+        )
 
 
 # ------------------------------------------------------------------------------- archives
@@ -285,7 +320,7 @@ def _list_archive(source: str, progress: Progress, should_stop: StopFlag) -> Lis
         if p.suffix.lower() in (".csv", ".tsv") and p.is_file() and not _is_hidden(p.name)
     )
     if len(csvs) == 1:
-        listing = _list_csv_file(csvs[0], base_shown="")
+        listing = _list_csv_file(csvs[0], base_shown="", inside=dest)
     else:
         listing = _list_folder_path(root, progress, should_stop)
     listing.kind = "archive"

@@ -98,7 +98,9 @@ class Predictor:
         from cnn_lab.engine.data.resize import resize_image
 
         shape, dataset = self.trained.shape, self.trained.spec.dataset
-        decoded = decode_file(path)
+        # Decoded at reduced size as the import's cache does it, so a photo gets the pixels
+        # the run trained on (draft-mode JPEGs differ from a full decode by a few levels).
+        decoded = decode_file(path, target=(shape.width, shape.height))
         return resize_image(
             decoded.image, shape.height, shape.width, dataset.resize, shape.channels
         )

@@ -1,0 +1,149 @@
+"""Decoding a JPEG reduced (DCT scaling, Pillow's draft mode) for a known target size.
+
+The reduced decode must give the same dataset pixels as a full decode followed by the same
+resize, to within what a person could not see; other formats must not change at all; and a
+file that fails either way is skipped with its reason.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, JpegImagePlugin
+
+from cnn_lab.engine.data.decode import ImageSkipped, decode_image
+from cnn_lab.engine.data.resize import resize_image
+
+# Tolerances against the full decode, measured on the photo below (Pillow 13, libjpeg-turbo)
+# at 32, 64, 128 and 224 px with every resize policy: mean absolute difference 0.13 to 0.48
+# levels of 255, largest single difference 3 to 6 levels (on the sharp outlines and 2-pixel
+# lines drawn in it; the 99.9th percentile stays at 2 to 4). The limits leave room for another
+# libjpeg build's IDCT and upsampling while still catching a real change: a geometry slip of
+# 0.3 % (libjpeg rounding 1500/8 up to 188 rows) measured mean 0.9 and max 20 to 57.
+MEAN_LIMIT = 2.0
+MAX_LIMIT = 16
+
+
+def camera_photo(width: int = 2000, height: int = 1500, seed: int = 0, **save: object) -> bytes:
+    """A camera-sized JPEG with what photos have: gradients, noise, fine texture, hard edges."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    red = 128 + 100 * np.sin(x / 97.0) * np.cos(y / 53.0)
+    green = 255 * x / width + 40 * np.sin(x / 1.1 + y / 2.3)  # a 7-pixel texture
+    blue = 255 * y / height
+    pixels = np.stack([red, green, blue], -1) + rng.normal(0, 12, (height, width, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for i in range(40):
+        x0, y0 = int(rng.integers(0, width - 200)), int(rng.integers(0, height - 200))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x1, y1 = x0 + int(rng.integers(5, 200)), y0 + int(rng.integers(5, 200))
+        if i % 2:
+            draw.ellipse([x0, y0, x1, y1], fill=colour)
+        else:
+            draw.rectangle([x0, y0, x1, y1], outline=colour, width=int(rng.integers(1, 6)))
+        draw.line([x0, y0, x0 + 150, y0 + 90], fill=colour, width=2)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90, **save)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo() -> bytes:
+    return camera_photo()
+
+
+@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("policy", ["squash", "center_crop", "pad"])
+def test_reduced_decode_resizes_to_what_the_full_decode_gives(
+    photo: bytes, size: int, policy: str
+) -> None:
+    full = decode_image(photo)
+    reduced = decode_image(photo, target=(size, size))
+    assert full.image.size == (2000, 1500)
+    assert reduced.image.size == (500, 375)  # 1/4: 1/8 would leave under 2× the target
+    assert (reduced.width, reduced.height) == (2000, 1500)  # the file's own size, for reports
+    assert (reduced.mode, reduced.format) == (full.mode, full.format)
+    expected = resize_image(full.image, size, size, policy).astype(np.int16)
+    got = resize_image(reduced.image, size, size, policy).astype(np.int16)
+    diff = np.abs(expected - got)
+    assert diff.mean() < MEAN_LIMIT, (diff.mean(), diff.max())
+    assert diff.max() <= MAX_LIMIT, (diff.mean(), diff.max())
+
+
+def test_small_targets_use_the_strongest_scaling_and_large_ones_none(photo: bytes) -> None:
+    big = camera_photo(4000, 3000)
+    assert decode_image(big, target=(64, 64)).image.size == (500, 375)  # 1/8
+    assert decode_image(photo, target=(224, 224)).image.size == (1000, 750)  # 1/2
+    assert decode_image(photo, target=(400, 400)).image.size == (2000, 1500)  # none fits
+
+
+def test_sizes_that_do_not_divide_decode_at_full_size() -> None:
+    # 1500 rows at 1/8 would be 187.5; libjpeg would round the block row up and stretch the
+    # picture, so such a file takes the full path.
+    odd = camera_photo(2001, 1499)
+    decoded = decode_image(odd, target=(64, 64))
+    assert decoded.image.size == (2001, 1499)
+    assert decode_image(camera_photo(2000, 1500), target=(32, 32)).image.size == (500, 375)
+
+
+def test_exif_rotation_reports_the_turned_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    data = camera_photo(exif=exif.tobytes())
+    full = decode_image(data)
+    reduced = decode_image(data, target=(64, 64))
+    assert full.image.size == (1500, 2000) == (full.width, full.height)
+    assert reduced.image.size == (375, 500)
+    assert (reduced.width, reduced.height) == (1500, 2000)
+    diff = np.abs(
+        resize_image(full.image, 64, 64).astype(np.int16)
+        - resize_image(reduced.image, 64, 64).astype(np.int16)
+    )
+    assert diff.mean() < MEAN_LIMIT and diff.max() <= MAX_LIMIT
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "BMP"])
+def test_other_formats_take_the_unchanged_path(fmt: str) -> None:
+    rgb = Image.fromarray(np.random.default_rng(1).integers(0, 256, (600, 800, 3), np.uint8))
+    buffer = io.BytesIO()
+    rgb.save(buffer, fmt)
+    data = buffer.getvalue()
+    plain, targeted = decode_image(data), decode_image(data, target=(64, 64))
+    assert targeted.image.size == (800, 600)
+    assert targeted.image.tobytes() == plain.image.tobytes()
+    assert (targeted.width, targeted.height) == (plain.width, plain.height)
+
+
+def test_without_a_target_a_jpeg_is_decoded_in_full(photo: bytes) -> None:
+    assert decode_image(photo).image.tobytes() == Image.open(io.BytesIO(photo)).tobytes()
+
+
+def test_a_truncated_photo_is_skipped_in_draft_mode_too(photo: bytes) -> None:
+    cut = photo[: len(photo) // 2]
+    for target in (None, (64, 64)):
+        with pytest.raises(ImageSkipped, match="truncated or corrupt"):
+            decode_image(cut, name="cut.jpg", target=target)
+
+
+def test_a_photo_failing_only_in_draft_mode_is_skipped_not_raised(
+    photo: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self, mode, size):  # type: ignore[no-untyped-def]
+        raise OSError("broken data stream when scaling")
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", broken)
+    assert decode_image(photo).image.size == (2000, 1500)  # the full path never drafts
+    with pytest.raises(ImageSkipped, match="broken data stream when scaling") as caught:
+        decode_image(photo, name="a.jpg", target=(64, 64))
+    assert caught.value.name == "a.jpg"
+
+
+def test_a_bomb_is_refused_before_any_draft(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnn_lab.engine.data.decode as decode
+
+    monkeypatch.setattr(decode, "MAX_IMAGE_PIXELS", 1_000_000)
+    with pytest.raises(ImageSkipped, match="decompression bomb"):
+        decode_image(camera_photo(1600, 800), target=(32, 32))
