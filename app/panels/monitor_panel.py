@@ -35,6 +35,7 @@ from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.step_time_bar import StepTimeBar, format_ms
 from cnn_lab.app.widgets.system_charts import SYSTEM_KEYS, SystemCharts
 from cnn_lab.app.widgets.verdict_card import VerdictCard
+from cnn_lab.engine.job_events import METRIC_FIELDS
 from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store.curves import downsampled
@@ -43,7 +44,8 @@ SIDE_WIDTH = 380
 MAX_GPUS = 16
 """How many GPU indices a stored run is searched for (the store has no list of its keys)."""
 MAX_CORES = 1024
-TIMING_KEYS = ("time.data_ms", "time.copy_ms", "time.compute_ms", "time.other_ms")
+TIMING_KEYS = tuple(key for key in METRIC_FIELDS["timing"] if key != "time.step_ms")
+"""The step-time parts the stacked bar shows (their sum, the step, is not a part)."""
 EMPTY_TITLE = "No run to watch yet"
 EMPTY_TEXT = (
     "Press Train (Ctrl+Return) to train the current data, architecture and hyperparameters. "
@@ -55,15 +57,26 @@ EMPTY_TEXT = (
 
 @dataclass(frozen=True)
 class MetricCurve:
-    """One training curve, both as a live event field and as a stored metric key."""
+    """One training curve, both as a live event field and as a stored metric key.
+
+    Which event kind and field a key comes from is the job's own map
+    (engine/job_events.METRIC_FIELDS), so the live curve and the stored one cannot disagree.
+    """
 
     key: str
-    event: str
-    field: str
     chart: str
     curve: str
     x: str = "step"
     """The x of a point: the step, or the epoch (accuracy is read per epoch)."""
+    event: str = field(init=False)
+    field: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        kind, name = next(
+            (kind, fields[self.key]) for kind, fields in METRIC_FIELDS.items() if self.key in fields
+        )
+        object.__setattr__(self, "event", kind)
+        object.__setattr__(self, "field", name)
 
     @property
     def markers(self) -> bool:
@@ -71,16 +84,14 @@ class MetricCurve:
 
 
 METRIC_CURVES: tuple[MetricCurve, ...] = (
-    MetricCurve("train.loss", "step", "loss", "loss_chart", "train (step)"),
-    MetricCurve("epoch.train_loss", "epoch", "train_loss", "loss_chart", "train (epoch)"),
-    MetricCurve("val.loss", "epoch", "val_loss", "loss_chart", "validation"),
-    MetricCurve(
-        "epoch.train_accuracy", "epoch", "train_accuracy", "accuracy_chart", "train", "epoch"
-    ),
-    MetricCurve("val.accuracy", "epoch", "val_accuracy", "accuracy_chart", "validation", "epoch"),
-    MetricCurve("lr", "step", "lr", "lr_chart", "learning rate"),
-    MetricCurve("train.images_per_s", "step", "images_per_s", "speed_chart", "images/s"),
-    MetricCurve("epoch.images_per_s", "epoch", "images_per_s", "speed_chart", "epoch mean"),
+    MetricCurve("train.loss", "loss_chart", "train (step)"),
+    MetricCurve("epoch.train_loss", "loss_chart", "train (epoch)"),
+    MetricCurve("val.loss", "loss_chart", "validation"),
+    MetricCurve("epoch.train_accuracy", "accuracy_chart", "train", "epoch"),
+    MetricCurve("val.accuracy", "accuracy_chart", "validation", "epoch"),
+    MetricCurve("lr", "lr_chart", "learning rate"),
+    MetricCurve("train.images_per_s", "speed_chart", "images/s"),
+    MetricCurve("epoch.images_per_s", "speed_chart", "epoch mean"),
 )
 """Every training curve; live events and stored runs both draw from this one list."""
 
