@@ -100,13 +100,7 @@ def destroy_process_group() -> None:
 def agree(ctx: DistContext, flag: bool) -> bool:
     """True on every rank if it is True on any: a stop or a failure seen by one rank must end
     the loop on all of them, or the others would wait forever in the next all-reduce."""
-    if not ctx.active:
-        return flag
-    import torch.distributed as dist
-
-    value = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
+    return agree_flags(ctx, flag)[0]
 
 
 def agree_flags(ctx: DistContext, *flags: bool) -> tuple[bool, ...]:

@@ -191,6 +191,7 @@ class _Run:
         layout = torch.channels_last if t.channels_last else torch.contiguous_format
         model = build_model(spec.architecture, self.shape).to(device, memory_format=layout)
         self.cost = model_cost(model, self.shape)
+        self.params = sum(p.numel() for p in model.parameters())
         trained = dist.wrap(model)  # DistributedDataParallel when world_size > 1
         self.ddp = trained if dist.active else None
         self.compiled = Compiled(trained, t.compile)
@@ -247,7 +248,7 @@ class _Run:
             train_images=train.images_count,
             val_images=val.images_count,
             classes=tuple(self.data.prepared.classes),
-            params=sum(p.numel() for p in self.state.model.parameters()),
+            params=self.params,
             start_step=self.progress.step,
             data_on_device=train.resident,
             batch_size=self.t.batch_size,
@@ -300,7 +301,7 @@ class _Run:
                 else:
                     raise
             if out_of_memory:  # out of the except block: the failed step's frames are freed
-                yield from self.drain(epoch)
+                yield from self.drain()
                 raise self.out_of_memory()
             state.schedule.step_batch()
             if state.ema is not None:
@@ -321,9 +322,9 @@ class _Run:
             if t.max_steps is not None and progress.step >= t.max_steps:
                 break
             self.books.step_restarted()
-        yield from self.drain(epoch)
+        yield from self.drain()
         if self.dist.active:  # the ranks leave the epoch agreeing on divergence
-            self._agree_on(stop=False, epoch=epoch, sums=sums)
+            self._agree_on(False)
 
     def _remembered(self, batches: Iterator[Batch]) -> Iterator[Batch]:
         """The batches, keeping the last one for the out-of-memory probe."""
@@ -378,7 +379,7 @@ class _Run:
         if self.clock.due() and (timing := self.clock.report(read[-1][0].step)) is not None:
             yield timing
 
-    def drain(self, epoch: int) -> Iterator[Event]:
+    def drain(self) -> Iterator[Event]:
         """Every pending loss to the host (before checkpoints, epoch ends and endings)."""
         yield from self.report(self.log.read(drain=True))
         timing = self.clock.report(self.progress.step)
@@ -390,19 +391,19 @@ class _Run:
         if self.dist.active:
             if self.progress.step % AGREE_EVERY:
                 return
-            stop = self._agree_on(stop=self.should_stop(), epoch=epoch, sums=sums)
+            stop = self._agree_on(self.should_stop())
         else:
             stop = self.should_stop()
         if not stop:
             return
         progress = self.progress
-        yield from self.drain(epoch)
+        yield from self.drain()
         progress.epoch, progress.epoch_totals = epoch, sums.as_dict()
         yield from self.save(ck.LAST, epoch)
         resumable = "; it can be resumed." if self.folder is not None else "."
         raise Stopped(f"Stopped by request at step {progress.step}{resumable}")
 
-    def _agree_on(self, *, stop: bool, epoch: int, sums: _Epoch) -> bool:
+    def _agree_on(self, stop: bool) -> bool:
         """One all-reduce: whether any rank wants to stop, and whether any diverged."""
         stop, diverged = agree_flags(self.dist, stop, self.diverged is not None)
         if diverged:
@@ -501,7 +502,7 @@ class _Run:
             "compile_s": self.compiled.compile_s if t.compile else None,
             "wall_time_s": self.books.elapsed_s,
             "device": self.where,
-            "params": sum(p.numel() for p in state.model.parameters()),
+            "params": self.params,
             "classes": list(prepared.classes),
             "dataset_key": prepared.report.dataset_key,
             **ended.extra,

@@ -75,11 +75,11 @@ def train_step(
     loss_weights: torch.Tensor | None,
     scaler: torch.amp.GradScaler | None,
 ) -> StepResult:
-    """Forward and backward ``count`` micro-batches, then one optimizer update.
+    """Forward and backward ``count`` micro-batches, leaving the window's gradients summed.
 
     ``module`` is what runs the forward pass (compiled or DDP-wrapped); ``ddp`` the
     DistributedDataParallel module whose ``no_sync`` holds the all-reduce back, or None.
-    The caller steps the optimizer: see ``optimizer_step``.
+    The caller then updates the weights with ``optimizer_step``.
     """
     loss_sum = correct = None
     images = 0
