@@ -6,61 +6,69 @@ A manifest beside it records, per row, the file's path, size, mtime and content 
 second prepare of an unchanged folder reads nothing but ``stat``, and after a change only the
 new or edited files are decoded; the rest is copied from the previous cache.
 
-Decoding runs on a thread pool: Pillow releases the GIL while it decodes and resizes, so
-threads use every core without the start-up and pickling cost of processes.
+Decoding runs on every core, in worker processes once there is enough to decode (measured
+in benchmarks/import_scale.py: the Python around each decode, hashing and fingerprinting,
+holds the GIL long enough that threads stop scaling, and in the window's own process they
+would also slow its event loop). Workers write pixels straight into the file being built
+(cache_build.py), so the parent holds rows' metadata only and peak memory is a few images per
+worker whatever the size of the folder. A cancelled or killed build resumes at the files it
+had not finished.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cnn_lab.engine.data.cache_build import EarlierBuilds, PartialBuild, remove_builds
+from cnn_lab.engine.data.cache_rows import (
+    Decoded,
+    DecodeJob,
+    Outcome,
+    Preprocess,
+    Refused,
+    RowInfo,
+    SameContent,
+    SlotWriter,
+    StatKey,
+    WorkerSetup,
+    run_in_worker,
+    start_worker,
+)
 from cnn_lab.engine.data.listing import FileEntry, FileListing, Skip
 from cnn_lab.engine.data.paths import image_cache_dir
 from cnn_lab.engine.errors import Cancelled, DataError
 
+__all__ = ["CachedImages", "Preprocess", "RowInfo", "build_file_cache", "cache_dir_for"]
+
 MANIFEST_VERSION = 1
 Progress = Callable[[str, int, int], None]
 
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What a cached image is: its square side, channel count and resize policy."""
-
-    size: int
-    channels: int
-    resize: str
-
-    def key(self) -> str:
-        return f"{self.size}px-{self.channels}ch-{self.resize}"
-
-
-@dataclass
-class RowInfo:
-    """One cached image: where it came from, what it was, and its fingerprints."""
-
-    shown: str
-    label: str
-    content: str
-    dhash: int
-    width: int
-    height: int
-    mode: str
-    format: str
-    file_size: int = -1
-    mtime_ns: int = -1
-
-    def stat_key(self) -> tuple[str, int, int]:
-        return (self.shown, self.file_size, self.mtime_ns)
+PROCESS_MIN_FILES = 96
+"""Fewer files than this decode on threads: a process pool's start (about 0.3 s per worker to
+import numpy and Pillow) would cost more than it saves."""
+FILES_PER_TASK = 8
+"""Files per task sent to a worker: enough to amortise the round trip, few enough that
+progress and Cancel stay prompt (a camera photo takes 10-40 ms)."""
+TASKS_IN_FLIGHT_PER_WORKER = 3
 
 
 @dataclass
@@ -80,92 +88,97 @@ def cache_dir_for(listing: FileListing, prep: Preprocess) -> Path:
     return image_cache_dir() / f"{slug}-{root_id}" / prep.key()
 
 
+@dataclass
+class _Previous:
+    """The last complete cache for this source and preprocessing (empty when none)."""
+
+    rows: list[RowInfo]
+    skips: dict[StatKey, str]
+    images: np.ndarray | None
+
+    def by_stat(self) -> dict[StatKey, int]:
+        return {row.stat_key(): i for i, row in enumerate(self.rows)}
+
+
 def build_file_cache(
     listing: FileListing,
     prep: Preprocess,
     progress: Progress = lambda *_: None,
     should_stop: Callable[[], bool] = lambda: False,
     workers: int | None = None,
+    processes: bool | None = None,
 ) -> CachedImages:
-    """Bring the cache for ``listing`` up to date and open it; decode only what changed."""
+    """Bring the cache for ``listing`` up to date and open it; decode only what changed.
+
+    ``workers`` defaults to every core; ``processes`` (None: decide by the amount of work)
+    chooses worker processes over threads.
+    """
     started = time.perf_counter()
     folder = cache_dir_for(listing, prep)
-    old_rows, old_skips, old_images = _load_previous(folder, prep)
-    by_stat = {row.stat_key(): i for i, row in enumerate(old_rows)}
-    skip_by_stat = {(s["shown"], s["size"], s["mtime_ns"]): s["reason"] for s in old_skips}
+    previous = _load_previous(folder, prep)
+    old_by_stat = previous.by_stat()
 
-    plan: list[tuple[FileEntry, int, int]] = []  # entry, size, mtime_ns
+    plan: list[tuple[FileEntry, StatKey]] = []
     skipped: list[Skip] = list(listing.skipped)
-    for entry in listing.entries:
+    for i, entry in enumerate(listing.entries):
+        if i % 4096 == 0 and should_stop():
+            raise Cancelled()
         try:
             st = entry.path.stat()
         except OSError as exc:
             skipped.append(Skip(entry.shown, f"could not read file: {exc.strerror or exc}"))
             continue
-        plan.append((entry, st.st_size, st.st_mtime_ns))
-
-    results: list[RowInfo | Skip | tuple[RowInfo, int] | tuple[RowInfo, np.ndarray]] = []
-    to_decode: list[int] = []
-    for entry, size, mtime in plan:
-        key = (entry.shown, size, mtime)
-        if key in by_stat:
-            old = old_rows[by_stat[key]]
-            results.append((_relabel(old, entry.label), by_stat[key]))
-        elif key in skip_by_stat:
-            results.append(Skip(entry.shown, skip_by_stat[key]))
-        else:
-            to_decode.append(len(results))
-            results.append(Skip(entry.shown, "not decoded"))  # placeholder
-
-    old_by_content = {row.content: i for i, row in enumerate(old_rows)}
-    decoded = 0
-    if to_decode:
-        work = [(plan[i][0], plan[i][1], plan[i][2]) for i in to_decode]
-        done = 0
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            for index, outcome in zip(
-                to_decode, _decode_all(pool, work, prep, old_rows, old_by_content), strict=True
-            ):
-                if should_stop():
-                    pool.shutdown(cancel_futures=True)
-                    raise Cancelled()
-                results[index] = outcome
-                if isinstance(outcome, tuple) and isinstance(outcome[1], np.ndarray):
-                    decoded += 1
-                done += 1
-                if done % 64 == 0 or done == len(work):
-                    progress("Decoding images", done, len(work))
-
-    rows: list[RowInfo] = []
-    sources: list[int | np.ndarray] = []
-    for outcome in results:
-        if isinstance(outcome, Skip):
-            skipped.append(outcome)
-        else:
-            rows.append(outcome[0])
-            sources.append(outcome[1])
-    kept_skips = [
-        {"shown": s.path, "size": size, "mtime_ns": mtime, "reason": s.reason}
-        for s, (entry, size, mtime) in _skips_with_stat(results, plan)
-    ]
+        plan.append((entry, (entry.shown, st.st_size, st.st_mtime_ns)))
+    keys = [key for _, key in plan]
 
     unchanged = (
-        old_images is not None
-        and decoded == 0
-        and len(sources) == len(old_rows)
-        and all(isinstance(s, int) and s == i for i, s in enumerate(sources))
+        previous.images is not None
+        and all(key in old_by_stat or key in previous.skips for key in keys)
+        and [old_by_stat[k] for k in keys if k in old_by_stat] == list(range(len(previous.rows)))
     )
-    if unchanged:
-        images = old_images
-        _write_manifest(folder, prep, rows, kept_skips)  # labels may have been renamed
-    else:
-        _write_images(folder, prep, sources, old_images, should_stop)
-        _write_manifest(folder, prep, rows, kept_skips)
-        images = np.load(folder / "images.npy", mmap_mode="r")
+    if unchanged:  # nothing new, nothing gone: labels may have been renamed, that is all
+        rows = [
+            _relabel(previous.rows[old_by_stat[k]], e.label) for e, k in plan if k in old_by_stat
+        ]
+        skips = [(k, previous.skips[k]) for k in keys if k not in old_by_stat]
+        _write_manifest(folder, prep, rows, skips)
+        assert previous.images is not None
+        return CachedImages(
+            images=previous.images,
+            rows=rows,
+            skipped=skipped + [Skip(k[0], reason) for k, reason in skips],
+            path=folder,
+            reused=len(rows),
+            build_s=time.perf_counter() - started,
+        )
+
+    build = PartialBuild.open(folder, prep, keys)
+    try:
+        decoded = _fill(build, plan, previous, progress, should_stop, workers, processes)
+    except OSError as exc:
+        raise DataError(
+            f"The image cache could not be written to {folder} ({exc.strerror or exc}).",
+            hint="Free some disk space or point $CNN_LAB_CACHE at a larger disk; the import "
+            "resumes where it stopped.",
+        ) from None
+    finally:
+        build.close()
+
+    rows, skips, keep = [], [], []
+    for slot, (entry, key) in enumerate(plan):
+        done = build.done[slot]
+        if done.row is None:
+            skips.append((key, done.reason))
+        else:
+            rows.append(_relabel(done.row, entry.label))
+            keep.append(slot)
+    build.finish(keep, folder / "images.npy")
+    _write_manifest(folder, prep, rows, skips)
+    remove_builds(folder)
     return CachedImages(
-        images=images,
+        images=np.load(folder / "images.npy", mmap_mode="r"),
         rows=rows,
-        skipped=skipped,
+        skipped=skipped + [Skip(k[0], reason) for k, reason in skips],
         path=folder,
         decoded=decoded,
         reused=len(rows) - decoded,
@@ -173,12 +186,148 @@ def build_file_cache(
     )
 
 
-def _skips_with_stat(
-    results: list[Any], plan: list[tuple[FileEntry, int, int]]
-) -> Iterable[tuple[Skip, tuple[FileEntry, int, int]]]:
-    for outcome, planned in zip(results, plan, strict=True):
-        if isinstance(outcome, Skip):
-            yield outcome, planned
+def _fill(
+    build: PartialBuild,
+    plan: list[tuple[FileEntry, StatKey]],
+    previous: _Previous,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    workers: int | None,
+    processes: bool | None,
+) -> int:
+    """Fill every slot not yet done: copy what an earlier cache or build holds, decode the
+    rest. Returns the number of files decoded."""
+    old_by_stat = previous.by_stat()
+    earlier = EarlierBuilds.find(build.folder.parent, build.prep, build.folder)
+    jobs: list[DecodeJob] = []
+    for slot, (entry, key) in enumerate(plan):
+        if slot in build.done:
+            continue
+        if slot % 4096 == 0 and should_stop():
+            build.flush()
+            raise Cancelled()
+        if key in old_by_stat:
+            assert previous.images is not None
+            build.write(slot, previous.images[old_by_stat[key]])
+            build.record(slot, key, previous.rows[old_by_stat[key]])
+        elif key in previous.skips or key in earlier.skips:
+            build.record(slot, key, None, previous.skips.get(key) or earlier.skips[key])
+        elif key in earlier.rows:
+            images, row_index, row = earlier.rows[key]
+            build.write(slot, images[row_index])
+            build.record(slot, key, row)
+        else:
+            jobs.append(DecodeJob(slot, str(entry.path), key[0], entry.label, key[1], key[2]))
+    build.flush()
+    if not jobs:
+        return 0
+
+    setup = WorkerSetup(
+        build.prep,
+        str(build.images_path),
+        build.offset,
+        {row.content: i for i, row in enumerate(previous.rows)},
+    )
+    decoded, done, keys = 0, 0, {slot: key for slot, (_, key) in enumerate(plan)}
+    progress("Decoding images", 0, len(jobs))
+    with _DecodePool(setup, len(jobs), workers, processes) as pool:
+        for outcomes in pool.run(jobs, should_stop):
+            for outcome in outcomes:
+                key = keys[outcome.slot]
+                if isinstance(outcome, Decoded):
+                    build.record(outcome.slot, key, outcome.row)
+                    decoded += 1
+                elif isinstance(outcome, SameContent):
+                    assert previous.images is not None
+                    old = previous.rows[outcome.previous]
+                    build.write(outcome.slot, previous.images[outcome.previous])
+                    fields = {**old.__dict__, "shown": outcome.row.shown}
+                    fields.update(file_size=key[1], mtime_ns=key[2])
+                    build.record(outcome.slot, key, RowInfo(**fields))
+                elif isinstance(outcome, Refused):
+                    build.record(outcome.slot, key, None, outcome.skip.reason)
+            build.flush()
+            done += len(outcomes)
+            progress("Decoding images", done, len(jobs))
+    return decoded
+
+
+class _DecodePool:
+    """Decode workers, processes or threads, fed tasks of FILES_PER_TASK files."""
+
+    def __init__(
+        self, setup: WorkerSetup, files: int, workers: int | None, processes: bool | None
+    ) -> None:
+        self.workers = max(1, workers or _cores())
+        if processes is None:
+            processes = self.workers > 1 and files >= PROCESS_MIN_FILES
+        self.processes = processes and not multiprocessing.current_process().daemon
+        self.setup = setup
+        self.writer: SlotWriter | None = None
+
+    def __enter__(self) -> _DecodePool:
+        self.pool: Executor
+        self.task: Callable[[list[DecodeJob]], list[Outcome]]
+        if self.processes:
+            # forkserver: workers forked from a clean process, never a copy of a window's or a
+            # training job's threads (fork would copy them mid-lock); spawn where it is missing.
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context(
+                "forkserver" if "forkserver" in methods else "spawn"
+            )
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=start_worker, initargs=(self.setup,)
+            )
+            self.task = run_in_worker
+        else:
+            self.writer = SlotWriter(self.setup)
+            self.pool = ThreadPoolExecutor(self.workers)
+            self.task = self.writer.run
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.writer is not None:
+            self.writer.close()
+
+    def run(
+        self, jobs: list[DecodeJob], should_stop: Callable[[], bool]
+    ) -> Iterator[list[Outcome]]:
+        """Yield each task's outcomes as it completes (in any order: slots say where each
+        belongs), with a bounded number of tasks in flight so memory stays flat."""
+        limit = TASKS_IN_FLIGHT_PER_WORKER * self.workers
+        pending: dict[Future[list[Outcome]], list[DecodeJob]] = {}
+        starts = iter(range(0, len(jobs), FILES_PER_TASK))
+        while True:
+            if should_stop():
+                raise Cancelled()
+            for start in starts:
+                chunk = jobs[start : start + FILES_PER_TASK]
+                pending[self.pool.submit(self.task, chunk)] = chunk
+                if len(pending) >= limit:
+                    break
+            if not pending:
+                return
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                chunk = pending.pop(future)
+                try:
+                    outcomes = future.result()
+                except BrokenProcessPool:
+                    names = ", ".join(job.shown for job in chunk)
+                    raise DataError(
+                        f"A decoding process died while reading one of: {names}.",
+                        hint="One of these files may crash the image decoder: move it out of "
+                        "the folder and import again (what was decoded is kept).",
+                    ) from None
+                yield outcomes
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _relabel(row: RowInfo, label: str) -> RowInfo:
@@ -187,129 +336,38 @@ def _relabel(row: RowInfo, label: str) -> RowInfo:
     return RowInfo(**{**row.__dict__, "label": label})
 
 
-def _decode_all(
-    pool: ThreadPoolExecutor,
-    work: list[tuple[FileEntry, int, int]],
-    prep: Preprocess,
-    old_rows: list[RowInfo],
-    old_by_content: dict[str, int],
-) -> Iterable[Any]:
-    """Decode in parallel, yielding results in order; bounded so memory stays flat."""
-    window = 256
-    futures = []
-    for item in work:
-        futures.append(pool.submit(_decode_one, item, prep, old_rows, old_by_content))
-        if len(futures) >= window:
-            yield futures.pop(0).result()
-    for future in futures:
-        yield future.result()
-
-
-def _decode_one(
-    item: tuple[FileEntry, int, int],
-    prep: Preprocess,
-    old_rows: list[RowInfo],
-    old_by_content: dict[str, int],
-) -> Skip | tuple[RowInfo, int] | tuple[RowInfo, np.ndarray]:
-    from cnn_lab.engine.data.decode import ImageSkipped, decode_image
-    from cnn_lab.engine.data.phash import dhash
-    from cnn_lab.engine.data.resize import resize_image
-
-    entry, size, mtime = item
-    try:
-        data = entry.path.read_bytes()
-    except OSError as exc:
-        return Skip(entry.shown, f"could not read file: {exc.strerror or exc}")
-    content = hashlib.blake2b(data, digest_size=16).hexdigest()
-    if content in old_by_content:  # the same bytes renamed or touched: nothing to decode
-        old = old_by_content[content]
-        fields = {**old_rows[old].__dict__, "shown": entry.shown, "label": entry.label}
-        return RowInfo(**{**fields, "file_size": size, "mtime_ns": mtime}), old
-    try:
-        # The target size lets a big JPEG decode reduced (DCT scaling); the row still records
-        # the file's own width and height.
-        decoded = decode_image(data, name=entry.shown, target=(prep.size, prep.size))
-    except ImageSkipped as exc:
-        return Skip(entry.shown, exc.reason)
-    row = RowInfo(
-        shown=entry.shown,
-        label=entry.label,
-        content=content,
-        dhash=dhash(decoded.image),
-        width=decoded.width,
-        height=decoded.height,
-        mode=decoded.mode,
-        format=decoded.format,
-        file_size=size,
-        mtime_ns=mtime,
-    )
-    pixels = resize_image(decoded.image, prep.size, prep.size, prep.resize, prep.channels)
-    return row, pixels
-
-
-def _write_images(
-    folder: Path,
-    prep: Preprocess,
-    sources: list[int | np.ndarray],
-    old_images: np.ndarray | None,
-    should_stop: Callable[[], bool],
-) -> None:
-    """Write rows (old row numbers or new pixels) to a new images.npy, atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shape = (len(sources), prep.size, prep.size, prep.channels)
-    tmp = folder / "images.npy.partial"
-    try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        for i, src in enumerate(sources):
-            if i % 4096 == 0 and should_stop():
-                raise Cancelled()
-            if isinstance(src, np.ndarray):
-                out[i] = src
-            else:
-                assert old_images is not None
-                out[i] = old_images[src]
-        out.flush()
-        del out
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(
-            f"The image cache could not be written to {folder} ({exc.strerror or exc}).",
-            hint="Free some disk space or point $CNN_LAB_CACHE at a larger disk.",
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, folder / "images.npy")
-
-
 def _write_manifest(
-    folder: Path, prep: Preprocess, rows: list[RowInfo], skips: list[dict[str, Any]]
+    folder: Path, prep: Preprocess, rows: list[RowInfo], skips: list[tuple[StatKey, str]]
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     payload = {
         "version": MANIFEST_VERSION,
         "preprocess": prep.__dict__,
         "rows": [row.__dict__ for row in rows],
-        "skipped": skips,
+        "skipped": [
+            {"shown": shown, "size": size, "mtime_ns": mtime, "reason": reason}
+            for (shown, size, mtime), reason in skips
+        ],
     }
     tmp = folder / "manifest.json.partial"
     tmp.write_text(json.dumps(payload))
     os.replace(tmp, folder / "manifest.json")
 
 
-def _load_previous(
-    folder: Path, prep: Preprocess
-) -> tuple[list[RowInfo], list[dict[str, Any]], np.ndarray | None]:
+def _load_previous(folder: Path, prep: Preprocess) -> _Previous:
     """The last cache for this source, or nothing when it is missing, old or damaged."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         if manifest.get("version") != MANIFEST_VERSION or manifest["preprocess"] != prep.__dict__:
-            return [], [], None
+            return _Previous([], {}, None)
         rows = [RowInfo(**r) for r in manifest["rows"]]
         images = np.load(folder / "images.npy", mmap_mode="r")
         expected = (len(rows), prep.size, prep.size, prep.channels)
         if images.shape != expected or images.dtype != np.uint8:
-            return [], [], None
-        return rows, list(manifest.get("skipped", [])), images
+            return _Previous([], {}, None)
+        skips = {
+            (s["shown"], s["size"], s["mtime_ns"]): s["reason"] for s in manifest.get("skipped", [])
+        }
+        return _Previous(rows, skips, images)
     except (OSError, ValueError, KeyError, TypeError):
-        return [], [], None
+        return _Previous([], {}, None)

@@ -109,6 +109,11 @@ class Decoded:
     height: int
     mode: str
     format: str
+    extent: tuple[float, float] | None = None
+    """Where the picture ends inside ``image``, in its pixels, when a reduced decode of a size
+    that the scale does not divide left a partly filled last column or row (2001 px at 1/8 is
+    251 columns holding 250.125 of picture); None when the picture fills ``image``. Pass it to
+    ``resize_image`` so the resize maps exactly the picture, not the padding, onto the target."""
 
 
 def decode_image(data: bytes, name: str = "", target: tuple[int, int] | None = None) -> Decoded:
@@ -163,8 +168,9 @@ def _decode_stream(fp: IO[bytes], name: str, target: tuple[int, int] | None = No
                 raise ImageSkipped(f"unsupported image format {fmt}", name)
             _check_pixels(img.size, name)
             full_width, full_height = img.size
+            scale = 1
             if target is not None and fmt == "JPEG":
-                _draft(img, target)
+                scale = _draft(img, target)
             img.load()  # decodes everything (the first frame of an animation): truncation shows
             mode = img.mode
             reduced = img.size != (full_width, full_height)
@@ -180,37 +186,57 @@ def _decode_stream(fp: IO[bytes], name: str, target: tuple[int, int] | None = No
         raise
     except Exception as exc:  # Pillow plugins raise nearly anything on bad data
         raise ImageSkipped(_reason_for(exc), name) from exc
+    extent = None
     if not reduced:
         full_width, full_height = rgb.size
-    return Decoded(image=rgb, width=full_width, height=full_height, mode=mode, format=fmt)
+    elif (full_width / scale, full_height / scale) != rgb.size:
+        extent = (full_width / scale, full_height / scale)
+    return Decoded(
+        image=rgb, width=full_width, height=full_height, mode=mode, format=fmt, extent=extent
+    )
 
 
-def _draft(img: Image.Image, target: tuple[int, int]) -> None:
+def _draft(img: Image.Image, target: tuple[int, int]) -> int:
     """Ask libjpeg for the strongest DCT scaling (8, 4, 2) still ``_DRAFT_GAP``× the target.
 
-    Only a scale that divides both sides exactly is used. libjpeg rounds a reduced side up,
-    so 1500 rows at 1/8 become 188 rows standing for 1504: a 0.3 % stretch that moves sharp
-    edges by a pixel or more in the resized image and costs about 20 levels at such edges
-    (measured, see tests/engine/test_draft_decode.py). Camera and phone sizes (4032×3024,
-    6000×4000, 1920×1080) divide by 8; an odd size just decodes at full size.
+    Returns the scale used (1 for none). libjpeg rounds a reduced side up, so 1499 rows at
+    1/8 become 188 rows of which the last is only partly picture (187.375 rows of it): resized
+    as it is, that stretches the picture by 0.3 % and moves sharp edges by a pixel or more
+    (about 20 levels at such edges, measured in tests/engine/test_draft_decode.py). The caller
+    therefore records the picture's exact extent (``Decoded.extent``) and the resize maps only
+    that onto the target. The partial edge sits at the right and bottom as stored, so a file
+    whose EXIF orientation would move it elsewhere is only reduced by a scale that divides both
+    sides (camera and phone sizes, 4032×3024 or 6000×4000, divide by 8 anyway).
     Both sides are measured against the target's longer side, so an EXIF rotation (applied
     after decoding) can never leave either side short. The mode stays the file's own, so the
     colour conversion in _to_rgb is the one a full decode gets.
     """
     width, height = img.size
     need = max(1, *target) * _DRAFT_GAP
+    upright = _orientation(img) in (0, 1)
     for scale in (8, 4, 2):
-        if width % scale == 0 and height % scale == 0 and min(width, height) // scale >= need:
+        divides = width % scale == 0 and height % scale == 0
+        if (divides or upright) and min(width, height) // scale >= need:
             img.draft(img.mode, (width // scale, height // scale))
-            return
+            break
+    # The scale libjpeg was set to, read back from the size it will produce.
+    for scale in (8, 4, 2):
+        if img.size == (-(-width // scale), -(-height // scale)):
+            return scale
+    return 1
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1 = as stored); a malformed EXIF block counts as 1."""
+    try:
+        return int(img.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:
+        return 1
 
 
 def _swaps_axes(img: Image.Image) -> bool:
     """Whether the EXIF orientation turns the image a quarter (tags 5 to 8)."""
-    try:
-        return img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
-    except Exception:  # malformed EXIF: _apply_orientation kept the image as stored
-        return False
+    return _orientation(img) in (5, 6, 7, 8)
 
 
 def _check_pixels(size: tuple[int, int], name: str) -> None:

@@ -27,8 +27,10 @@ from PIL import Image, ImageStat
 _FILTER = Image.Resampling.BILINEAR
 _REDUCING_GAP = 3.0
 
-# (image, height, width) -> image of exactly width×height, same mode as the input.
-PolicyFunction = Callable[[Image.Image, int, int], Image.Image]
+# (image, height, width, extent) -> image of exactly width×height, same mode as the input.
+# ``extent`` is the picture's (width, height) inside ``image``, anchored at the top left: the
+# image's own size, or less after a reduced JPEG decode whose last column or row is partial.
+PolicyFunction = Callable[[Image.Image, int, int, tuple[float, float]], Image.Image]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ _POLICIES: dict[str, _Policy] = {}
 
 
 def register_resize_policy(name: str, label: str) -> Callable[[PolicyFunction], PolicyFunction]:
-    """Register ``function(image, height, width) -> image`` as resize policy ``name``.
+    """Register ``function(image, height, width, extent) -> image`` as resize policy ``name``.
 
     ``label`` is what the GUI shows. Registering a name twice is a programming error.
     """
@@ -80,12 +82,14 @@ def resize_image(
     width: int,
     policy: str = "squash",
     channels: int = 3,
+    extent: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Resize ``image`` to a uint8 array shaped (height, width, channels) by ``policy``.
 
     ``channels`` is 3 (RGB) or 1 (greyscale by Pillow's "L" conversion, ITU-R 601 luma, with
     the trailing axis kept so every dataset is H×W×C). The colour conversion happens before
-    resizing: for greyscale it means filtering one channel instead of three.
+    resizing: for greyscale it means filtering one channel instead of three. ``extent`` is
+    ``Decoded.extent``: how much of ``image`` is picture after a reduced decode.
     """
     chosen = _policy(policy)
     if height < 1 or width < 1:
@@ -94,7 +98,7 @@ def resize_image(
         raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
     mode = "L" if channels == 1 else "RGB"
     source = image if image.mode == mode else image.convert(mode)
-    resized = chosen.function(source, height, width)
+    resized = chosen.function(source, height, width, extent or source.size)
     if resized.size != (width, height) or resized.mode != mode:
         raise RuntimeError(
             f"resize policy {policy!r} returned {resized.mode} {resized.size}, "
@@ -109,25 +113,32 @@ def _resize(
     size: tuple[int, int],
     box: tuple[float, float, float, float] | None = None,
 ) -> Image.Image:
+    if box is not None and box == (0, 0, *image.size):
+        box = None  # the whole image: Pillow's own default, to the last bit
     return image.resize(size, _FILTER, box=box, reducing_gap=_REDUCING_GAP)
 
 
 @register_resize_policy("squash", "Squash to size (ignore aspect ratio)")
-def _squash(image: Image.Image, height: int, width: int) -> Image.Image:
+def _squash(
+    image: Image.Image, height: int, width: int, extent: tuple[float, float]
+) -> Image.Image:
     """Stretch to exactly height×width: keeps every pixel of content, distorts shapes."""
-    return _resize(image, (width, height))
+    return _resize(image, (width, height), box=(0, 0, *extent))
 
 
 @register_resize_policy("center_crop", "Crop the centre (keep aspect ratio)")
-def _center_crop(image: Image.Image, height: int, width: int) -> Image.Image:
+def _center_crop(
+    image: Image.Image, height: int, width: int, extent: tuple[float, float]
+) -> Image.Image:
     """Scale so the short side fits, cut off the overflow equally on both sides.
 
     Done as one resize of a fractional source box rather than resize-then-crop, so there is one
     resampling pass and no off-by-one from rounding the intermediate size.
     """
-    src_w, src_h = image.size
-    # Compare aspect ratios by cross-multiplying integers: with floats, equal ratios can come
-    # out a hair apart and give a box a hair outside the image, which Pillow rejects.
+    src_w, src_h = extent
+    # Compare aspect ratios by cross-multiplying (integers unless the extent is fractional):
+    # with divisions, equal ratios can come out a hair apart and give a box a hair outside the
+    # image, which Pillow rejects.
     if src_w * height > width * src_h:  # source is wider: trim left and right
         crop_w = min(float(src_w), src_h * width / height)
         left = (src_w - crop_w) / 2
@@ -140,7 +151,7 @@ def _center_crop(image: Image.Image, height: int, width: int) -> Image.Image:
 
 
 @register_resize_policy("pad", "Fit inside and pad (keep aspect ratio)")
-def _pad(image: Image.Image, height: int, width: int) -> Image.Image:
+def _pad(image: Image.Image, height: int, width: int, extent: tuple[float, float]) -> Image.Image:
     """Scale so the long side fits, centre it, fill the rest with the image's mean colour.
 
     Mean colour rather than black: a black band is a hard artificial edge that early
@@ -148,11 +159,11 @@ def _pad(image: Image.Image, height: int, width: int) -> Image.Image:
     photos from one source) such a band becomes an easy shortcut feature. A band in the
     image's own average colour is low-contrast and adds no information the image didn't hold.
     """
-    src_w, src_h = image.size
+    src_w, src_h = extent
     scale = min(width / src_w, height / src_h)
     fit_w = min(width, max(1, round(src_w * scale)))
     fit_h = min(height, max(1, round(src_h * scale)))
-    fitted = _resize(image, (fit_w, fit_h))
+    fitted = _resize(image, (fit_w, fit_h), box=(0, 0, src_w, src_h))
     if (fit_w, fit_h) == (width, height):
         return fitted
     mean = [round(v) for v in ImageStat.Stat(fitted).mean]

@@ -102,7 +102,12 @@ class Predictor:
         # the run trained on (draft-mode JPEGs differ from a full decode by a few levels).
         decoded = decode_file(path, target=(shape.width, shape.height))
         return resize_image(
-            decoded.image, shape.height, shape.width, dataset.resize, shape.channels
+            decoded.image,
+            shape.height,
+            shape.width,
+            dataset.resize,
+            shape.channels,
+            extent=decoded.extent,
         )
 
     def predict(self, paths: Sequence[Path], top: int = DEFAULT_TOP) -> list[Prediction]:

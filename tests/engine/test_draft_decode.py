@@ -63,11 +63,15 @@ def test_reduced_decode_resizes_to_what_the_full_decode_gives(
     full = decode_image(photo)
     reduced = decode_image(photo, target=(size, size))
     assert full.image.size == (2000, 1500)
-    assert reduced.image.size == (500, 375)  # 1/4: 1/8 would leave under 2× the target
+    # The strongest scale still 2× the target: 1/8 for 64 px (1500 / 8 = 187.5 rows, so the
+    # last row is half picture and the extent says so), 1/4 for 128 px.
+    assert reduced.image.size == {64: (250, 188), 128: (500, 375)}[size]
+    assert reduced.extent == {64: (250.0, 187.5), 128: None}[size]
     assert (reduced.width, reduced.height) == (2000, 1500)  # the file's own size, for reports
     assert (reduced.mode, reduced.format) == (full.mode, full.format)
     expected = resize_image(full.image, size, size, policy).astype(np.int16)
-    got = resize_image(reduced.image, size, size, policy).astype(np.int16)
+    got = resize_image(reduced.image, size, size, policy, extent=reduced.extent)
+    got = got.astype(np.int16)
     diff = np.abs(expected - got)
     assert diff.mean() < MEAN_LIMIT, (diff.mean(), diff.max())
     assert diff.max() <= MAX_LIMIT, (diff.mean(), diff.max())
@@ -80,13 +84,48 @@ def test_small_targets_use_the_strongest_scaling_and_large_ones_none(photo: byte
     assert decode_image(photo, target=(400, 400)).image.size == (2000, 1500)  # none fits
 
 
-def test_sizes_that_do_not_divide_decode_at_full_size() -> None:
-    # 1500 rows at 1/8 would be 187.5; libjpeg would round the block row up and stretch the
-    # picture, so such a file takes the full path.
-    odd = camera_photo(2001, 1499)
-    decoded = decode_image(odd, target=(64, 64))
-    assert decoded.image.size == (2001, 1499)
-    assert decode_image(camera_photo(2000, 1500), target=(32, 32)).image.size == (500, 375)
+@pytest.mark.parametrize("policy", ["squash", "center_crop", "pad"])
+@pytest.mark.parametrize("size", [(2001, 1499), (1999, 1333), (1366, 2047)])
+def test_sizes_that_do_not_divide_are_reduced_and_resized_by_their_exact_extent(
+    size: tuple[int, int], policy: str
+) -> None:
+    # 1499 rows at 1/4 are 374.75 rows: libjpeg rounds up to 375, and the last row is only a
+    # quarter picture. Resizing by the recorded extent keeps the geometry exact; resizing the
+    # whole reduced image would stretch it (the test below shows by how much).
+    odd = camera_photo(*size, seed=3)
+    full = decode_image(odd)
+    reduced = decode_image(odd, target=(64, 64))
+    assert reduced.image.size == (-(-size[0] // 8), -(-size[1] // 8))
+    assert reduced.extent == (size[0] / 8, size[1] / 8)
+    assert (reduced.width, reduced.height) == size
+    expected = resize_image(full.image, 64, 64, policy).astype(np.int16)
+    got = resize_image(reduced.image, 64, 64, policy, extent=reduced.extent).astype(np.int16)
+    diff = np.abs(expected - got)
+    assert diff.mean() < MEAN_LIMIT, (diff.mean(), diff.max())
+    assert diff.max() <= MAX_LIMIT, (diff.mean(), diff.max())
+
+
+def test_ignoring_the_extent_would_stretch_the_picture() -> None:
+    # The check above has teeth: the same resize without the extent moves edges visibly.
+    odd = camera_photo(2007, 1505, seed=3)
+    full = decode_image(odd)
+    reduced = decode_image(odd, target=(64, 64))
+    expected = resize_image(full.image, 64, 64).astype(np.int16)
+    stretched = np.abs(resize_image(reduced.image, 64, 64).astype(np.int16) - expected)
+    assert stretched.max() > MAX_LIMIT
+
+
+def test_divisible_sizes_fill_the_reduced_image() -> None:
+    assert decode_image(camera_photo(2000, 1504), target=(64, 64)).extent is None
+
+
+def test_an_odd_size_turned_by_exif_is_only_reduced_by_a_dividing_scale() -> None:
+    # The partial column would end up on another edge after the turn: no fractional extent.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = decode_image(camera_photo(2001, 1499, exif=exif.tobytes()), target=(64, 64))
+    assert turned.image.size == (1499, 2001) and turned.extent is None
+    assert (turned.width, turned.height) == (1499, 2001)
 
 
 def test_exif_rotation_reports_the_turned_size() -> None:
