@@ -69,6 +69,9 @@ FILES_PER_TASK = 8
 """Files per task sent to a worker: enough to amortise the round trip, few enough that
 progress and Cancel stay prompt (a camera photo takes 10-40 ms)."""
 TASKS_IN_FLIGHT_PER_WORKER = 3
+DECODE_ENV = "CNN_LAB_DECODE"
+"""Set to ``threads`` or ``processes`` to force how files are decoded (benchmarks compare
+the two; the default decides by the number of files)."""
 
 
 @dataclass
@@ -121,8 +124,10 @@ def build_file_cache(
     plan: list[tuple[FileEntry, StatKey]] = []
     skipped: list[Skip] = list(listing.skipped)
     for i, entry in enumerate(listing.entries):
-        if i % 4096 == 0 and should_stop():
-            raise Cancelled()
+        if i % 4096 == 0:
+            if should_stop():
+                raise Cancelled()
+            progress("Checking files", i, len(listing.entries))
         try:
             st = entry.path.stat()
         except OSError as exc:
@@ -259,6 +264,8 @@ class _DecodePool:
         self, setup: WorkerSetup, files: int, workers: int | None, processes: bool | None
     ) -> None:
         self.workers = max(1, workers or _cores())
+        if processes is None and os.environ.get(DECODE_ENV) in ("threads", "processes"):
+            processes = os.environ[DECODE_ENV] == "processes"
         if processes is None:
             processes = self.workers > 1 and files >= PROCESS_MIN_FILES
         self.processes = processes and not multiprocessing.current_process().daemon
