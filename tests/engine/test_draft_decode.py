@@ -186,3 +186,28 @@ def test_a_bomb_is_refused_before_any_draft(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(decode, "MAX_IMAGE_PIXELS", 1_000_000)
     with pytest.raises(ImageSkipped, match="decompression bomb"):
         decode_image(camera_photo(1600, 800), target=(32, 32))
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_real_photographs_decode_reduced_as_they_do_in_full(index: int) -> None:
+    """The package photographs (an astronaut, coffee, a cat, ...) at camera sizes, odd ones
+    included, through every policy at the import's usual sizes."""
+    from benchmarks.photo_folder import camera_photo as from_package
+    from benchmarks.photo_folder import grain_texture, package_photos
+
+    rng = np.random.default_rng(index)
+    base = package_photos()[index]
+    long_side = int(rng.integers(1000, 4001))
+    picture = from_package(base, rng, long_side, grain_texture(index, long_side))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=int(rng.integers(70, 96)))
+    full = decode_image(buffer.getvalue())
+    for size in (64, 128, 224):
+        reduced = decode_image(buffer.getvalue(), target=(size, size))
+        assert reduced.image.width < full.image.width  # it really was decoded reduced
+        for policy in ("squash", "center_crop", "pad"):
+            expected = resize_image(full.image, size, size, policy).astype(np.int16)
+            got = resize_image(reduced.image, size, size, policy, extent=reduced.extent)
+            diff = np.abs(expected - got.astype(np.int16))
+            assert diff.mean() < MEAN_LIMIT, (picture.size, size, policy, diff.mean())
+            assert diff.max() <= MAX_LIMIT, (picture.size, size, policy, diff.max())
