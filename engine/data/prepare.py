@@ -37,14 +37,6 @@ DEFAULT_FILE_SIZE = 64
 
 Progress = Callable[[str, int, int], None]
 
-NEAR_DUPLICATE_BITS = 6
-"""dHash bits two images may differ in and still count as the same picture. A resize plus a
-JPEG re-encode moves about 5 bits; distinct photos differ in 10 or more."""
-NEAR_DUPLICATE_PIXELS = 12.0
-"""A hash match is confirmed only if the prepared images also differ by less than this mean
-absolute pixel value (0..255): dHash sees only brightness structure, so the same shape in
-another colour would otherwise count as a copy."""
-
 
 @dataclass
 class PreparedDataset:
@@ -202,7 +194,7 @@ def _assemble(
     classes: tuple[str, ...],
     cache: CacheInfo,
 ) -> PreparedDataset:
-    from cnn_lab.engine.data.phash import near_duplicate_groups
+    from cnn_lab.engine.data.duplicates import find_duplicates
 
     counts = {name: 0 for name in classes}
     for row in rows:
@@ -212,16 +204,10 @@ def _assemble(
     labels = np.array([index[row.label] for row in rows], dtype=np.int64)
     shown = [row.shown for row in rows]
 
-    exact = _groups_by(r.content for r in rows)
-    near = [
-        g
-        for g in _confirmed(
-            images, near_duplicate_groups([r.dhash for r in rows], NEAR_DUPLICATE_BITS)
-        )
-        if not any(set(g) <= set(e) for e in exact)
-    ]
-    conflicts = [g for g in exact if len({rows[i].label for i in g}) > 1]
-    groups = _union_groups(len(rows), exact + near)
+    found = find_duplicates(
+        images, [r.content for r in rows], [r.dhash for r in rows], [r.label for r in rows]
+    )
+    exact, near, conflicts, groups = found.exact, found.near, found.conflicts, found.groups
 
     facts = Facts(
         classes=counts,
@@ -251,48 +237,6 @@ def _assemble(
     if cache.path:
         (Path(cache.path) / "report.json").write_text(report.model_dump_json(indent=1))
     return PreparedDataset(images, labels, present, groups, shown, report)
-
-
-def _confirmed(images: np.ndarray, groups: list[list[int]]) -> list[list[int]]:
-    """Keep the members of each hash group that really look like its first member."""
-    out = []
-    for group in groups:
-        first = images[group[0]].astype(np.int16)
-        kept = [group[0]] + [
-            i
-            for i in group[1:]
-            if np.abs(images[i].astype(np.int16) - first).mean() < NEAR_DUPLICATE_PIXELS
-        ]
-        if len(kept) > 1:
-            out.append(kept)
-    return out
-
-
-def _groups_by(keys: object) -> list[list[int]]:
-    seen: dict[object, list[int]] = {}
-    for i, key in enumerate(keys):  # type: ignore[call-overload]
-        seen.setdefault(key, []).append(i)
-    return [g for g in seen.values() if len(g) > 1]
-
-
-def _union_groups(n: int, groups: list[list[int]]) -> np.ndarray:
-    """One id per image; images in overlapping duplicate groups share the smallest index."""
-    parent = np.arange(n, dtype=np.int64)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    for group in groups:
-        root = find(group[0])
-        for member in group[1:]:
-            other = find(member)
-            if other != root:
-                parent[max(root, other)] = min(root, other)
-                root = min(root, other)
-    return np.array([find(i) for i in range(n)], dtype=np.int64)
 
 
 def _size_stats(rows: list[RowInfo]) -> SizeStats:
