@@ -20,7 +20,13 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size", type=int, default=None, metavar="N", help="square image side (default: auto)"
     )
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="3 (RGB) or 1 (greyscale) (default: auto: 1 when every image is greyscale)",
+    )
     parser.add_argument("--resize", choices=RESIZE_POLICIES, default="squash")
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="use at most N images (stratified)"
@@ -140,6 +146,8 @@ def cmd_data_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"({report.kind}), prepared at {report.image_size}×{report.image_size}×{report.channels} "
         f"({report.resize})\n"
     )
+    if report.preprocess_reason:
+        out.write(f"size and channels: {report.preprocess_reason}\n")
     width = max((len(name) for name in report.classes), default=5)
     for name, count in report.classes.items():
         out.write(f"  {name.ljust(width)}  {count:>7,}\n")

@@ -233,6 +233,8 @@ def _progress_printer(err: TextIO) -> Callable[[Any], None]:
                 f"{event.val_images} val images, {len(event.classes)} classes, "
                 f"{event.params:,} parameters, {event.total_steps} steps{resumed}\n"
             )
+            if event.preprocess:
+                err.write(f"images: {event.preprocess}\n")
         elif isinstance(event, EpochEnd):
             err.write(
                 f"epoch {event.epoch}: train loss {event.train_loss:.4f}  "

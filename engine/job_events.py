@@ -89,6 +89,10 @@ class RunRecorder:
                 "total_steps": event.total_steps,
                 "classes": list(event.classes),
                 "environment": environment(),
+                # What the images were prepared at (auto chooses from the data): evaluate,
+                # predict, reports and resume rebuild this input, not today's auto choice.
+                "input_shape": list(event.input_shape),
+                "preprocess": event.preprocess,
             },
         )
 

@@ -83,6 +83,8 @@ def run_job(
         if run_id is None:
             run_id = create_run(store, spec)
         busy.start(run_id)
+        if resume:
+            spec = _as_recorded(spec, store.get_run(run_id))
         store.mark_running(run_id, pid=os.getpid(), device=spec.train.device)
         try:
             finished = _record_training(
@@ -116,6 +118,16 @@ def run_job(
         store.close()
         if parallel is not None:
             parallel.finish()
+
+
+def _as_recorded(spec: RunSpec, record: RunRecord) -> RunSpec:
+    """A resumed run trains on the input it started with (its recorded size and channels),
+    whatever auto would choose from the data now; the stored spec keeps what was asked."""
+    from cnn_lab.engine.data.auto_preprocess import as_trained, legacy_input
+
+    shape = record.summary.get("input_shape") or legacy_input(spec.dataset)
+    dataset = as_trained(spec.dataset, shape)
+    return spec if dataset is spec.dataset else spec.model_copy(update={"dataset": dataset})
 
 
 def _record_training(

@@ -75,6 +75,8 @@ CELL_TARGET = 64
 CELL_MAX = 96
 """...and images larger than this are shrunk to it, so a 224 px dataset still fits."""
 LEFT_WIDTH = 410
+AUTO_CHANNELS = 0
+"""The channel box's data for auto (a QComboBox cannot find None among its items)."""
 IMPORT_DELAY_MS = 300
 PREVIEW_DELAY_MS = 120
 FILE_FILTER = (
@@ -103,12 +105,13 @@ HELP: dict[str, str] = {
     "source": "The images to train on: a built-in sample (small, imports in a second, for "
     "trying recipes fast) or a folder, archive, CSV or .npz you opened. Hover a sample for "
     "what it holds.",
-    "image_size": "Side of the square images are resized to. Auto keeps a sample's own size "
-    "and uses 64 px for image files. Larger images can be more accurate but train slower "
-    "(compute grows with the square of the side) and take more memory.",
-    "channels": "Colour (RGB) or greyscale. Greyscale stores and reads a third of the data, "
-    "a little faster, but loses the colour that often matters for accuracy on photos; fine "
-    "for digits, scans and X-rays.",
+    "image_size": "Side of the square images are resized to. Auto keeps small images of one "
+    "size as they are and otherwise picks from their sizes, never above 64 px (the report "
+    "says why). Larger images can be more accurate but train slower (compute grows with the "
+    "square of the side) and take more memory.",
+    "channels": "Colour (RGB) or greyscale; auto is greyscale when every image is. Greyscale "
+    "stores and reads a third of the data, a little faster, but loses the colour that often "
+    "matters for accuracy on photos; fine for digits, scans and X-rays.",
     "resize": "How an image that is not square becomes square. Squashing keeps everything "
     "but distorts shapes; cropping and padding keep shapes. No effect on training speed.",
     "limit": "Train on a stratified subset: faster trials for comparing recipes, lower "
@@ -308,6 +311,7 @@ class DataPanel(QWidget):
         self.image_size.setSuffix(" px")
         self.image_size.setToolTip(HELP["image_size"])
         self.channels = QComboBox()
+        self.channels.addItem("Auto", AUTO_CHANNELS)
         self.channels.addItem("RGB (3 channels)", 3)
         self.channels.addItem("Greyscale (1 channel)", 1)
         self.channels.setToolTip(HELP["channels"])
@@ -473,7 +477,7 @@ class DataPanel(QWidget):
             self._add_source_item(spec.source)
         self.source.setCurrentIndex(self.source.findData(spec.source))
         self.image_size.setValue(spec.image_size or 0)
-        self.channels.setCurrentIndex(self.channels.findData(spec.channels))
+        self.channels.setCurrentIndex(self.channels.findData(spec.channels or AUTO_CHANNELS))
         self.resize_policy.setCurrentIndex(max(0, self.resize_policy.findData(spec.resize)))
         self.limit.setValue(spec.limit or 0)
         self.val_fraction.setValue(spec.val_fraction)
@@ -497,7 +501,7 @@ class DataPanel(QWidget):
             "split_seed": self.split_seed.value(),
             "limit": limit,
             "image_size": self.image_size.value() or None,
-            "channels": self.channels.currentData(),
+            "channels": self.channels.currentData() or None,
             "resize": self.resize_policy.currentData(),
             **self.augmentation.fields(),
             "class_balance": self.class_balance.currentData(),

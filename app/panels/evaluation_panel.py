@@ -140,12 +140,17 @@ def load_mistake_images(
     should_stop: Callable[[], bool],
 ) -> list[np.ndarray | None]:
     """The pictures of the evaluation's mistakes, from the run's dataset (None: gone)."""
+    from cnn_lab.engine.data.auto_preprocess import as_trained
     from cnn_lab.engine.evaluation.mistake_images import mistake_images
     from cnn_lab.engine.specs import RunSpec
 
     rows = [(int(m["index"]), str(m["name"])) for m in evaluation.get("mistakes", [])]
     with RunStore.open(db_path) as store:
-        dataset = RunSpec.from_json(store.get_run(run_id).spec_json).dataset
+        record = store.get_run(run_id)
+    # At the size the run trained at (recorded), not at what auto would choose today.
+    dataset = as_trained(
+        RunSpec.from_json(record.spec_json).dataset, record.summary.get("input_shape")
+    )
     return mistake_images(dataset, rows, should_stop=should_stop, progress=progress)
 
 

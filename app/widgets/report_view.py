@@ -46,6 +46,8 @@ def summary_text(report: ImportReport) -> str:
         f"{report.images:,} images in {present} classes, prepared as "
         f"{report.image_size}×{report.image_size} {channels} ({report.resize.replace('_', ' ')})."
     ]
+    if report.preprocess_reason:  # what auto chose and why, e.g. "28 px, 1 channel (auto): …"
+        lines.append(f"Size and channels: {report.preprocess_reason}")
     facts = []
     s = report.sizes
     if s.max_width:

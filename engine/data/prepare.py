@@ -17,6 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_lab.engine.data.auto_preprocess import (
+    AUTO_MAX,
+    Choice,
+    choose_for_arrays,
+    choose_for_files,
+)
 from cnn_lab.engine.data.cache import Preprocess, RowInfo, build_file_cache
 from cnn_lab.engine.data.listing import ArrayListing, FileListing, Listing, Skip
 from cnn_lab.engine.data.report import (
@@ -32,8 +38,8 @@ from cnn_lab.engine.data.splits import Splits, k_folds, limit_indices, stratifie
 from cnn_lab.engine.errors import Cancelled, DataError
 from cnn_lab.engine.specs import DatasetSpec
 
-DEFAULT_FILE_SIZE = 64
-"""Square side for image files when the spec names none: small enough to train on a CPU."""
+DEFAULT_FILE_SIZE = AUTO_MAX
+"""The largest side "auto" picks for image files (auto_preprocess.py chooses from the data)."""
 
 Progress = Callable[[str, int, int], None]
 
@@ -95,7 +101,8 @@ def prepare_dataset(
     if spec.limit is not None:
         listing = _limited(listing, spec.limit, spec.split_seed)
     if isinstance(listing, FileListing):
-        prep = Preprocess(spec.image_size or DEFAULT_FILE_SIZE, spec.channels, spec.resize)
+        choice = choose_for_files(listing, spec)  # headers only: the cache is keyed by it
+        prep = choice.prep
         cached = build_file_cache(listing, prep, progress, should_stop)
         images, rows, skipped = cached.images, cached.rows, cached.skipped
         cache = CacheInfo(
@@ -107,12 +114,15 @@ def prepare_dataset(
         )
         classes = listing.classes
     else:
-        prep = _array_preprocess(listing, spec)
+        choice = _array_preprocess(listing, spec)
+        prep = choice.prep
         images, rows, seconds = _prepare_arrays(listing, prep, progress, should_stop)
         skipped = listing.skipped
         cache = CacheInfo(decoded=len(rows), build_s=round(seconds, 3), bytes=int(images.nbytes))
         classes = listing.classes
-    return _assemble(spec, listing, prep, images, rows, skipped, classes, cache)
+    return _assemble(
+        spec, listing, prep, images, rows, skipped, classes, cache, reason=choice.reason
+    )
 
 
 def _limited(listing: Listing, limit: int, seed: int) -> Listing:
@@ -132,10 +142,9 @@ def _limited(listing: Listing, limit: int, seed: int) -> Listing:
     return listing
 
 
-def _array_preprocess(listing: ArrayListing, spec: DatasetSpec) -> Preprocess:
-    _, height, width, _ = listing.images.shape
-    native = height if height == width else DEFAULT_FILE_SIZE
-    return Preprocess(spec.image_size or native, spec.channels, spec.resize)
+def _array_preprocess(listing: ArrayListing, spec: DatasetSpec) -> Choice:
+    """Arrays keep their own size when square; the reason says so (auto_preprocess.py)."""
+    return choose_for_arrays(listing, spec)
 
 
 def _prepare_arrays(
@@ -193,6 +202,7 @@ def _assemble(
     skipped: list[Skip],
     classes: tuple[str, ...],
     cache: CacheInfo,
+    reason: str = "",
 ) -> PreparedDataset:
     from cnn_lab.engine.data.duplicates import find_duplicates
 
@@ -224,6 +234,7 @@ def _assemble(
         image_size=prep.size,
         channels=prep.channels,
         resize=prep.resize,
+        preprocess_reason=reason,
         sizes=_size_stats(rows),
         modes=_count(r.mode for r in rows),
         formats=_count(r.format for r in rows),

@@ -73,6 +73,9 @@ class ImportReport(BaseModel):
     image_size: int
     channels: int
     resize: str
+    preprocess_reason: str = ""
+    """Why ``image_size`` and ``channels`` are what they are: chosen by auto from the images,
+    or as set (one sentence; empty in reports written before auto chose from the data)."""
     sizes: SizeStats = SizeStats()
     modes: dict[str, int] = Field(default_factory=dict)
     formats: dict[str, int] = Field(default_factory=dict)

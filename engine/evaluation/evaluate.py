@@ -104,6 +104,7 @@ def evaluate_run(
     progress: Callable[[str, int, int], None] = lambda *_: None,
 ) -> Evaluation:
     """Score run ``run_id`` on ``split`` ("auto": test if it held one out, else validation)."""
+    from cnn_lab.engine.data.auto_preprocess import as_trained
     from cnn_lab.engine.data.training_data import build_training_data
     from cnn_lab.engine.models.trained import load_trained
     from cnn_lab.engine.train.devices import resolve_device
@@ -111,8 +112,10 @@ def evaluate_run(
     trained = load_trained(store, run_id)
     spec = trained.spec
     where = resolve_device(device)
+    shape = trained.shape
     data = build_training_data(
-        spec.dataset,
+        # The size and channels the weights were trained at, never a fresh auto choice.
+        as_trained(spec.dataset, (shape.channels, shape.height, shape.width)),
         device=where,
         batch_size=spec.train.batch_size,
         seed=spec.train.seed,

@@ -74,12 +74,15 @@ class Predictor:
 
     @classmethod
     def from_run(cls, store: RunStore, run_id: int, device: str = "cpu") -> Predictor:
+        from cnn_lab.engine.data.auto_preprocess import as_trained
         from cnn_lab.engine.data.loader import channel_stats
         from cnn_lab.engine.data.prepare import prepare_dataset
         from cnn_lab.engine.models.trained import load_trained
 
         trained = load_trained(store, run_id)
-        dataset = trained.spec.dataset
+        shape = trained.shape
+        # The size and channels the weights were trained at, never a fresh auto choice.
+        dataset = as_trained(trained.spec.dataset, (shape.channels, shape.height, shape.width))
         try:
             prepared = prepare_dataset(dataset)
         except UserError as exc:

@@ -55,7 +55,7 @@ def input_shape(
     if loaded.prepared is not None and classes:
         shape = loaded.prepared.images.shape
         return (shape[3] if len(shape) > 3 else 1), shape[1], shape[2], classes
-    if spec.dataset.image_size and classes:
+    if spec.dataset.image_size and spec.dataset.channels and classes:
         side = spec.dataset.image_size
         return spec.dataset.channels, side, side, classes
     return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +41,14 @@ class Loaded:
     note: str = ""
 
 
-def load_images(spec: RunSpec) -> Loaded:
-    """Prepare the run's dataset as training did (from the cache when it is current)."""
+def load_images(spec: RunSpec, input_shape: Sequence[int] | None = None) -> Loaded:
+    """Prepare the run's dataset as training did (from the cache when it is current), at the
+    ``(channels, height, width)`` it recorded when known, not at a fresh auto choice."""
+    from cnn_lab.engine.data.auto_preprocess import as_trained
     from cnn_lab.engine.data.prepare import prepare_dataset
 
     try:
-        return Loaded(prepare_dataset(spec.dataset))
+        return Loaded(prepare_dataset(as_trained(spec.dataset, input_shape)))
     except UserError as exc:
         return Loaded(None, f"The dataset's images could not be read for the report: {exc}")
     except OSError as exc:
@@ -116,7 +119,7 @@ def dataset_facts(
     if loaded.prepared is not None:
         shape = loaded.prepared.images.shape
         size = f"{shape[2]}×{shape[1]}, {shape[3] if len(shape) > 3 else 1} channels"
-    elif d.image_size:
+    elif d.image_size and d.channels:
         size = f"{d.image_size}×{d.image_size}, {d.channels} channels"
     augment = ", ".join(f"{a.name} ({a.strength:g})" for a in d.augment) or "none"
     facts = [

@@ -46,7 +46,7 @@ def gather_run(
     record = store.get_run(run_id)
     spec = RunSpec.from_json(record.spec_json)
     notes: list[str] = []
-    loaded = load_images(spec) if images else Loaded(None)
+    loaded = load_images(spec, record.summary.get("input_shape")) if images else Loaded(None)
     if loaded.note:
         notes.append(loaded.note)
     report = import_report(store, record, loaded)

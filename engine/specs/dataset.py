@@ -48,8 +48,11 @@ class DatasetSpec(Spec):
     """Use at most this many images (a stratified subset): for quick trials."""
 
     image_size: Annotated[int | None, Field(ge=8, le=1024)] = None
-    """Square side images are resized to; None keeps a sample's own size (64 for files)."""
-    channels: Literal[1, 3] = 3
+    """Square side images are resized to; None is auto, chosen from the images (at most 64 for
+    files: their own size when small and alike; see engine/data/auto_preprocess.py)."""
+    channels: Literal[1, 3] | None = None
+    """3 (RGB) or 1 (greyscale); None is auto: 1 when every image is greyscale, else 3. Specs
+    stored before auto existed all name their channels (3), so their hashes are unchanged."""
     resize: str = "squash"
     """How an image of another aspect ratio meets the square: squash, center_crop or pad."""
 

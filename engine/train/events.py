@@ -42,6 +42,11 @@ class RunStarted(Event):
     """NVML's number for the run's GPU, so its samples (``gpu{i}.*``) can be told apart."""
     augment: str = ""
     """The augmentation as ``name=strength,…`` (empty for none)."""
+    input_shape: tuple[int, int, int] = (0, 0, 0)
+    """(channels, height, width) the images were prepared at: what auto chose, recorded so
+    evaluating, predicting or resuming the run rebuilds the same input."""
+    preprocess: str = ""
+    """Why that size and those channels (the import report's sentence)."""
 
 
 @dataclass(frozen=True)

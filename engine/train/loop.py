@@ -254,6 +254,8 @@ class _Run:
             batch_size=self.t.batch_size,
             nvml_index=nvml_index(self.device),
             augment=self.data.augment,
+            input_shape=(self.shape.channels, self.shape.height, self.shape.width),
+            preprocess=self.data.prepared.report.preprocess_reason,
             **self.cost,
         )
 

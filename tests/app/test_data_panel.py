@@ -129,10 +129,27 @@ def test_a_folder_with_problems_shows_the_report(qtbot, panel: DataPanel, tmp_pa
         if report.classes[name]:
             assert height == report.classes[name]
 
-    # Examples of the three classes with images, at the default 64 px for files.
+    # Examples of the three classes with images, at the 40 px auto chose (40×30 originals).
     assert panel.grid.rows == 3
-    assert {p.width() for p in panel.grid.pixmaps()} == {64 * panel.grid.scale}
+    assert {p.width() for p in panel.grid.pixmaps()} == {40 * panel.grid.scale}
     assert str(folder) in load_recent_sources()
+
+
+def test_the_summary_says_what_auto_chose_and_why(qtbot, panel: DataPanel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "digits"
+    for name, column in (("one", 4), ("seven", 16)):
+        (folder / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = np.full((28, 28), 10 * i, np.uint8)
+            pixels[:, column : column + 6] = 250
+            Image.fromarray(pixels, mode="L").save(folder / name / f"{i}.png")
+    assert panel.channels.currentText() == "Auto" and panel.image_size.text() == "auto"
+    with qtbot.waitSignal(panel.import_finished, timeout=IMPORT_MS) as got:
+        panel.open_source(str(folder))
+    assert (got.args[0].image_size, got.args[0].channels) == (28, 1)
+    summary = panel.report_view.summary.text()
+    assert "Size and channels: 28 px, 1 channel (auto)" in summary
+    assert "28×28" in summary and "greyscale" in summary
 
 
 def test_one_class_is_a_blocker(qtbot, panel: DataPanel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -35,10 +35,17 @@ def test_inspect_json_names_classes_skips_and_warnings(tmp_path: Path) -> None:
         {"path": "dog/broken.jpg", "reason": report["skipped"][0]["reason"]}
     ]
     assert {w["code"] for w in report["warnings"]} >= {"few_images"}
+    # Auto's choice and its reason (issue 19): 40×30 colour images keep their longer side.
+    assert (report["image_size"], report["channels"]) == (40, 3)
+    assert "(auto)" in report["preprocess_reason"] and "40×30" in report["preprocess_reason"]
 
     code, out, _ = cli("data", "inspect", str(root))
     assert code == 0
     assert "dog/broken.jpg:" in out and "cat" in out and "warning:" in out
+    assert f"size and channels: {report['preprocess_reason']}" in out
+
+    code, out, _ = cli("data", "inspect", str(root), "--size", "24", "--channels", "1")
+    assert code == 0 and "prepared at 24×24×1" in out and "24 px, 1 channel, as set." in out
 
 
 def test_bench_reports_images_per_second(tmp_path: Path) -> None:

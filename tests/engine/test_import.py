@@ -66,7 +66,8 @@ def test_a_messy_folder_is_imported_with_every_problem_named(tmp_path: Path) -> 
     assert not any("hidden" in path for path in skipped)  # hidden files are not data
     assert {"empty_classes", "few_images", "exact_duplicates"} <= codes(report)
     assert report.exact_duplicates == [["green/copy_of_1.png", "green/green_001.png"]]
-    assert prepared.images.shape == (37, 64, 64, 3) and prepared.images.dtype == np.uint8
+    # Auto keeps small images of one size (40×30) at their longer side, in colour.
+    assert prepared.images.shape == (37, 40, 40, 3) and prepared.images.dtype == np.uint8
     assert report.formats == {"PNG": 37} and report.modes == {"RGB": 37}
     assert report.sizes.min_width == 40 and report.sizes.max_height == 30
 
