@@ -600,7 +600,8 @@ class MainWindow(WindowFiles, QMainWindow):
         now = time.monotonic()
         if now - self._jobs_refreshed_at < JOBS_PROGRESS_INTERVAL_S:
             return
-        if self.jobs_dock.isVisible() and any(getattr(e, "kind", "") == "step" for e in events):
+        progressed = any(getattr(e, "kind", "") in ("step", "preparing") for e in events)
+        if self.jobs_dock.isVisible() and progressed:
             self._jobs_refreshed_at = now
             self.jobs_view.set_rows(self.controller.jobs())
 

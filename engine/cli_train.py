@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -223,10 +224,21 @@ def _report(record: RunRecord, db: Path, as_json: bool, out: TextIO, err: TextIO
 
 
 def _progress_printer(err: TextIO) -> Callable[[Any], None]:
-    from cnn_lab.engine.train.events import EpochEnd, RunStarted
+    from cnn_lab.engine.train.events import DataProgress, EpochEnd, RunStarted
+
+    began: list[float] = []  # when preparation started
+    shown_at = [0.0]
 
     def show(event: Any) -> None:
-        if isinstance(event, RunStarted):
+        if isinstance(event, DataProgress):
+            # Silent when preparing is quick; then a line every few seconds, not a flood.
+            now = time.monotonic()
+            began[:] = began or [now]
+            if now - began[0] >= 2 and now - shown_at[0] >= 5:
+                shown_at[0] = now
+                count = f" {event.done:,} of {event.total:,}" if event.total else ""
+                err.write(f"preparing the data: {event.stage}{count}\n")
+        elif isinstance(event, RunStarted):
             resumed = f", resuming at step {event.start_step}" if event.start_step else ""
             err.write(
                 f"training on {event.device}: {event.train_images} train / "

@@ -91,6 +91,9 @@ class JobRow:
     progress: float | None = None
     """0..1 of the run's steps, from its latest step event; None until one arrives."""
     eta_s: float | None = None
+    activity: str = ""
+    """What a running job does before its first step, in words ("Decoding images · 1,200 of
+    5,000 · 0:42 left" while a folder that was never imported is prepared)."""
 
 
 class JobQueue:

@@ -120,6 +120,27 @@ def run_job(
             parallel.finish()
 
 
+class _PreparingReporter:
+    """Data preparation's progress as DataProgress events, at most about five a second (a
+    100,000-file import reports thousands of times) but every change of stage and every end."""
+
+    INTERVAL_S = 0.2
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.last = (0.0, "")
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from cnn_lab.engine.train.events import DataProgress
+
+        now = time.monotonic()
+        last_time, last_stage = self.last
+        if stage == last_stage and now - last_time < self.INTERVAL_S and done < total:
+            return
+        self.last = (now, stage)
+        self.emit(DataProgress(stage, done, total))
+
+
 def _as_recorded(spec: RunSpec, record: RunRecord) -> RunSpec:
     """A resumed run trains on the input it started with (its recorded size and channels),
     whatever auto would choose from the data now; the stored spec keeps what was asked."""
@@ -186,6 +207,7 @@ def _train_and_record(
     try:
         for event in train_events(
             spec,
+            progress=_PreparingReporter(emit),
             run_id=run_id,
             should_stop=should_stop,
             weights_path=files / "model.safetensors",

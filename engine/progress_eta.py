@@ -69,3 +69,32 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(stage: str, done: int, total: int, seconds_left: float | None) -> str:
+    """``Evaluating · 120 of 500 · 0:42 left``: what a long task says beside its bar."""
+    parts = [stage] if stage else []
+    if total > 0:
+        parts.append(f"{min(done, total):,} of {total:,}")
+    if seconds_left is not None:
+        parts.append(f"{format_duration(seconds_left)} left")
+    return " · ".join(parts)
+
+
+class StageProgress:
+    """A task's ``progress(stage, done, total)`` calls in words, the ETA restarting with each
+    stage (decoding's rate says nothing about the duplicate search that follows)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.eta = EtaEstimator(clock)
+        self.stage = ""
+
+    def update(self, stage: str, done: int, total: int) -> str:
+        if stage != self.stage:
+            self.eta.reset()
+            self.stage = stage
+        left = None
+        if total > 0:
+            self.eta.update(done, total)
+            left = self.eta.seconds_left()
+        return progress_text(stage, done, total, left)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from cnn_lab.engine.job_queue import (
 )
 from cnn_lab.engine.jobs import create_run
 from cnn_lab.engine.monitor.nvml import gpu_inventory
+from cnn_lab.engine.progress_eta import StageProgress
 from cnn_lab.engine.queue_eta import estimate_duration, finish_times
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
@@ -82,6 +83,8 @@ class _Job:
     worker: Any
     progress: float | None = None
     eta_s: float | None = None
+    activity: str = ""
+    preparing: StageProgress = field(default_factory=StageProgress)
 
 
 class JobController(QObject):
@@ -201,6 +204,7 @@ class JobController(QObject):
                 resume=job.entry.resume,
                 progress=job.progress,
                 eta_s=job.eta_s,
+                activity=job.activity,
             )
             for job in running
         ]
@@ -416,8 +420,13 @@ class JobController(QObject):
         if job is None:
             return
         for event in reversed(events):
-            if getattr(event, "kind", "") == "step":
-                job.progress, job.eta_s = event.progress, event.eta_s
+            kind = getattr(event, "kind", "")
+            if kind == "step":
+                job.progress, job.eta_s, job.activity = event.progress, event.eta_s, ""
+                return
+            if kind == "preparing":
+                text = job.preparing.update(event.stage, event.done, event.total)
+                job.activity = f"preparing the data: {text}"
                 return
 
     def _note_store_busy(self, run_id: int, events: list[Any]) -> None:

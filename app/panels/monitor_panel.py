@@ -37,6 +37,7 @@ from cnn_lab.app.widgets.system_charts import SYSTEM_KEYS, SystemCharts
 from cnn_lab.app.widgets.verdict_card import VerdictCard
 from cnn_lab.engine.job_events import METRIC_FIELDS
 from cnn_lab.engine.monitor.nvml import gpu_inventory
+from cnn_lab.engine.progress_eta import StageProgress
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store.curves import downsampled
 
@@ -150,6 +151,7 @@ class MonitorPanel(QWidget):
         self.state = state
         self.run_id: int | None = None
         self._t0: float | None = None
+        self._preparing = StageProgress()
         self._started: Any = None
         self.inventory = gpu_inventory()
 
@@ -301,6 +303,7 @@ class MonitorPanel(QWidget):
         self.run_id = run_id
         self._t0 = None
         self._started = None
+        self._preparing = StageProgress()
         self._reset_curves()
         self.system_charts.reset()
         self.gpu_charts.reset()
@@ -358,6 +361,10 @@ class MonitorPanel(QWidget):
         self.device_label.setText(self._describe_start(event))
         resumed = f" (resumed at step {event.start_step:,})" if event.start_step else ""
         self.run_label.setText(f"Run {self.run_id} · training{resumed}")
+
+    def _on_preparing(self, event: Any, batch: _Batch) -> None:
+        text = self._preparing.update(event.stage, event.done, event.total)
+        self.run_label.setText(f"Run {self.run_id} · preparing the data: {text}")
 
     def _on_finished(self, event: Any, batch: _Batch) -> None:
         self._show_reason(event.reason or "", event.hint or "")
@@ -493,6 +500,7 @@ _HANDLERS: dict[str, _Handler] = {
     "system": MonitorPanel._on_system,
     "timing": MonitorPanel._on_timing,
     "bottleneck": MonitorPanel._on_bottleneck,
+    "preparing": MonitorPanel._on_preparing,
     "started": MonitorPanel._on_started,
     "finished": MonitorPanel._on_finished,
 }

@@ -33,7 +33,7 @@ def _progress(row: JobRow) -> str:
     if row.state == QUEUED:
         return f"done in ~{format_eta(row.eta_s)}" if row.eta_s is not None else ""
     if row.progress is None:
-        return "starting…"
+        return row.activity or "starting…"
     text = f"{row.progress:.0%}"
     return text + (f" · ETA {format_eta(row.eta_s)}" if row.eta_s is not None else "")
 

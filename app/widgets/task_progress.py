@@ -11,17 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from cnn_lab.engine.progress_eta import EtaEstimator, format_duration
-
-
-def progress_text(stage: str, done: int, total: int, seconds_left: float | None) -> str:
-    """``Evaluating · 120 of 500 · 0:42 left``: what the label beside the bar says."""
-    parts = [stage] if stage else []
-    if total > 0:
-        parts.append(f"{min(done, total):,} of {total:,}")
-    if seconds_left is not None:
-        parts.append(f"{format_duration(seconds_left)} left")
-    return " · ".join(parts)
+from cnn_lab.engine.progress_eta import EtaEstimator, progress_text
 
 
 class TaskProgress(QWidget):

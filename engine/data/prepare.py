@@ -120,6 +120,9 @@ def prepare_dataset(
         skipped = listing.skipped
         cache = CacheInfo(decoded=len(rows), build_s=round(seconds, 3), bytes=int(images.nbytes))
         classes = listing.classes
+    if should_stop():
+        raise Cancelled()
+    progress("Finding duplicates", 0, 0)
     return _assemble(
         spec, listing, prep, images, rows, skipped, classes, cache, reason=choice.reason
     )

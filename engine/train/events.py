@@ -117,6 +117,19 @@ class SystemSampled(Event):
 
 
 @dataclass(frozen=True)
+class DataProgress(Event):
+    """Preparing the data before training: a folder that was never imported is listed and
+    decoded into the cache first, which can take minutes; the window shows it like any
+    other long task (stage, count and, once known, time left)."""
+
+    kind: ClassVar[str] = "preparing"
+    stage: str
+    done: int
+    total: int
+    """0 when the length is not known yet."""
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "finished"
     run_id: int | None

@@ -130,6 +130,7 @@ def train_events(
     resume: bool = False,
     dist: DistContext | None = None,
     log_every: int | None = None,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
 ) -> Iterator[Event]:
     """Train ``spec`` and yield what happens. The last event is always a RunFinished.
 
@@ -139,6 +140,8 @@ def train_events(
     that trained and did not diverge are saved there for export and prediction.
     ``log_every`` is the logging interval in steps (default: every step on the CPU, 32 on a
     GPU); every step still gets its StepEnd, in order, when its loss reaches the host.
+    ``progress(stage, done, total)`` hears the data preparation (listing, decoding into the
+    cache) that comes before the first event.
     """
     t = spec.train
     dist = dist or DistContext()
@@ -146,7 +149,7 @@ def train_events(
     device = dist.device or resolve_device(t.device)
     check_options(t, device)
     with configured_backends(t, device):
-        run = _Run(spec, device, dist, should_stop, checkpoint_dir, log_every)
+        run = _Run(spec, device, dist, should_stop, checkpoint_dir, log_every, progress)
         if resume:
             run.resume()
         yield run.started(run_id)
@@ -169,6 +172,7 @@ class _Run:
         should_stop: Callable[[], bool],
         checkpoint_dir: str | Path | None,
         log_every: int | None,
+        progress: Callable[[str, int, int], None],
     ) -> None:
         t = self.t = spec.train
         self.device, self.dist, self.should_stop = device, dist, should_stop
@@ -182,6 +186,7 @@ class _Run:
             shard=(dist.rank, dist.world_size),
             placement=t.data_placement,
             should_stop=should_stop,
+            progress=progress,
         )
         prepared = self.data.prepared
         _, height, width, channels = prepared.images.shape

@@ -480,3 +480,24 @@ def test_a_stopped_run_resumes_in_place(qtbot, db_path) -> None:  # type: ignore
         assert counts["val.accuracy"] == 3  # one per epoch: nothing repeated after the resume
     finally:
         controller.shutdown()
+
+
+def test_a_job_preparing_its_data_says_so_in_the_jobs_view(qtbot, stub_window) -> None:  # type: ignore[no-untyped-def]
+    from cnn_lab.engine.train.events import DataProgress, StepEnd
+
+    win, workers = stub_window
+    run_id = train_on(win, "cpu")
+    column = win.jobs_view.model.columnCount() - 1
+
+    def progress_text() -> str:
+        return str(win.jobs_view.model.data(win.jobs_view.model.index(0, column)))
+
+    assert progress_text() == "starting…"
+    workers[run_id].events.emit(run_id, [DataProgress("Decoding images", 1200, 5000)])
+    win.jobs_view.set_rows(win.controller.jobs())
+    assert progress_text().startswith("preparing the data: Decoding images · 1,200 of 5,000")
+    step = StepEnd(1, 1, 0.5, 0.1, 1000.0, 0.5, progress=0.25, eta_s=90.0)
+    workers[run_id].events.emit(run_id, [step])
+    win.jobs_view.set_rows(win.controller.jobs())
+    assert progress_text().startswith("25% · ETA")
+    workers[run_id].finish()

@@ -22,6 +22,7 @@ from cnn_lab.engine.monitor import SystemSampler
 from cnn_lab.engine.store import COMPLETED, FAILED, MetricPoint, RunStore, SystemSample
 from cnn_lab.engine.train.events import (
     BottleneckReport,
+    DataProgress,
     EpochEnd,
     RunFinished,
     RunStarted,
@@ -389,3 +390,16 @@ def test_a_stored_run_without_samples_or_diagnosis_is_drawn_plainly(
     assert panel.verdict_card.verdict() == ""
     assert panel.reason_label.text() == "The loss became NaN at step 1."
     assert panel.grab().width() > 0  # paints a NaN curve without raising
+
+
+def test_preparing_the_data_shows_in_the_header_before_the_run_starts(
+    panel: MonitorPanel,
+) -> None:
+    panel.on_events(RUN, [DataProgress("Listing files", 2, 2)])
+    assert panel.run_label.text() == f"Run {RUN} · preparing the data: Listing files · 2 of 2"
+    panel.on_events(RUN, [DataProgress("Decoding images", 40, 5000)])
+    assert panel.run_label.text().startswith(
+        f"Run {RUN} · preparing the data: Decoding images · 40 of 5,000"
+    )
+    panel.on_events(RUN, [started(), step(1)])
+    assert panel.run_label.text() == f"Run {RUN} · training"

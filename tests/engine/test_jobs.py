@@ -28,6 +28,7 @@ from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train.events import (
+    DataProgress,
     EpochEnd,
     RunFinished,
     RunStarted,
@@ -66,8 +67,9 @@ def store(db_path: Path) -> Iterator[Callable[[], RunStore]]:
 
 
 def lifecycle(events: list[Any]) -> list[Any]:
-    """The training events, without the system samples (which come from their own thread)."""
-    return [e for e in events if not isinstance(e, SystemSampled)]
+    """The training events, without the system samples (which come from their own thread)
+    and the data preparation's progress (which comes before the run starts)."""
+    return [e for e in events if not isinstance(e, SystemSampled | DataProgress)]
 
 
 # ------------------------------------------------------------------------- in this process
@@ -309,3 +311,32 @@ def test_a_spawned_job_stops_soon_after_the_request(
     steps = [e for e in child.events if isinstance(e, StepEnd)]
     assert len(steps) < 50 * STEPS_PER_EPOCH
     assert s.metric_keys(child.run_id)["train.loss"] == len(steps)
+
+
+def test_a_folder_never_imported_reports_its_preparation_before_the_run_starts(
+    spawn: Callable[[RunSpec], Child], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training-time preparation (listing, decoding into the cache) reaches the window
+    through the child's pipe like any other long task: stage, count, total."""
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setenv("CNN_LAB_CACHE", str(tmp_path / "cache"))  # the child inherits it
+    rng = np.random.default_rng(0)
+    for i in range(160):
+        folder = tmp_path / "photos" / f"class_{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+        pixels[:, :, i % 2] = 255  # a class is a colour
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    spec = quick_spec(epochs=1, dataset={"source": str(tmp_path / "photos"), "limit": None})
+    child = spawn(spec)
+    finished = child.receive_until(lambda e: isinstance(e, RunFinished), timeout_s=120)
+    assert finished.status == st.COMPLETED
+    first_start = next(i for i, e in enumerate(child.events) if isinstance(e, RunStarted))
+    preparing = [e for e in child.events if isinstance(e, DataProgress)]
+    assert preparing and all(child.events.index(e) < first_start for e in preparing)
+    decoding = [(e.done, e.total) for e in preparing if e.stage == "Decoding images"]
+    assert decoding[-1] == (160, 160)
+    assert [done for done, _ in decoding] == sorted(done for done, _ in decoding)
+    assert {e.stage for e in preparing} >= {"Listing files", "Decoding images"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_lab.engine.progress_eta import EtaEstimator, format_duration
+from cnn_lab.engine.progress_eta import EtaEstimator, StageProgress, format_duration
 
 
 class Clock:
@@ -88,3 +88,16 @@ def test_no_total_means_no_estimate() -> None:
 )
 def test_durations_read_like_a_clock(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_stage_progress_words_and_an_eta_that_restarts_with_each_stage() -> None:
+    clock = Clock()
+    words = StageProgress(clock)
+    assert words.update("Listing files", 1, 0) == "Listing files"
+    assert words.update("Decoding images", 0, 100) == "Decoding images · 0 of 100"
+    for done in range(10, 60, 10):
+        clock.now += 1.0
+        text = words.update("Decoding images", done, 100)
+    assert text == "Decoding images · 50 of 100 · 0:05 left"  # 10 a second, 50 to go
+    # Another stage: its rate is unknown, so no time left until it has its own measurements.
+    assert words.update("Finding duplicates", 0, 10) == "Finding duplicates · 0 of 10"
