@@ -53,7 +53,10 @@ def photo_hashes(n: int, seed: int = 0) -> list[int]:
 
 
 def near_constant_images(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
-    """uint8 n×size×size×3: flat levels, faint ramps, faint sparse noise, specked blanks."""
+    """uint8 n×size×size×3 images with almost no structure, five kinds in turn: flat grey
+    levels, faint horizontal ramps, faint sparse noise, and blank pages with 1 to 8 specks
+    (dust, hot pixels) of either polarity. tests/engine/test_near_duplicates_scale.py uses
+    them too."""
     rng = np.random.default_rng(seed)
     level = rng.integers(30, 226, (n, 1, 1, 1))
     images = np.broadcast_to(level, (n, size, size, 3)).astype(np.int16)

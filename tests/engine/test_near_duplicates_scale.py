@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.near_duplicates import near_constant_images
 from cnn_lab.engine.data import phash
 from cnn_lab.engine.data.duplicates import (
     NEAR_DUPLICATE_BITS,
@@ -107,31 +108,6 @@ def assert_same_as_previous(found: Duplicates, *args: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ data
-
-
-def near_constant_images(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
-    """uint8 n×size×size×3 images with almost no structure, five kinds in turn: flat grey
-    levels, faint horizontal ramps, faint sparse noise, and blank pages with 1 to 8 specks
-    (dust, hot pixels) of either polarity."""
-    rng = np.random.default_rng(seed)
-    level = rng.integers(30, 226, (n, 1, 1, 1))
-    images = np.broadcast_to(level, (n, size, size, 3)).astype(np.int16)
-    kind = np.arange(n) % 5
-    ramps = kind == 1
-    slope = rng.uniform(0.2, 1.0, (int(ramps.sum()), 1, 1, 1))
-    images[ramps] += np.rint(slope * np.linspace(-1.5, 1.5, size)[None, None, :, None]).astype(
-        np.int16
-    )
-    noisy = kind == 2
-    shape = (int(noisy.sum()), size, size, 1)
-    images[noisy] += (rng.integers(-1, 2, shape) * (rng.random(shape) < 0.1)).astype(np.int16)
-    specked = np.flatnonzero(kind >= 3)
-    counts = rng.integers(1, 9, specked.size)
-    for speck in range(1, 9):
-        chosen = specked[counts >= speck]
-        y, x = rng.integers(0, size, (2, chosen.size))
-        images[chosen, y, x, :] += rng.integers(-60, 61, (chosen.size, 1)).astype(np.int16)
-    return np.clip(images, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
