@@ -21,6 +21,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -278,10 +279,10 @@ class _DecodePool:
         if self.processes:
             # forkserver: workers forked from a clean process, never a copy of a window's or a
             # training job's threads (fork would copy them mid-lock); spawn where it is missing.
+            # A frozen build (packaging/entry.py) takes spawn, which freeze_support serves.
             methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context(
-                "forkserver" if "forkserver" in methods else "spawn"
-            )
+            forkserver = "forkserver" in methods and not getattr(sys, "frozen", False)
+            context = multiprocessing.get_context("forkserver" if forkserver else "spawn")
             self.pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=start_worker, initargs=(self.setup,)
             )
