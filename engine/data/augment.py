@@ -22,6 +22,10 @@ and descriptions before torch is loaded. The kernels import torch when first cal
 
 Mixup and cutmix are not in the per-image registry because they change the targets as well
 as the images; ``BatchAugmenter`` runs them after the registered steps.
+
+Flips and shifts only move pixels, so ``BatchAugmenter.pixel_map`` also hands them over as a
+map of where each pixel comes from, with the same random draws: the loader follows it while
+it gathers the uint8 images, before the cast to float, and runs the rest on float.
 """
 
 from __future__ import annotations
@@ -183,6 +187,29 @@ def _reflect(index: Tensor, size: int) -> Tensor:
     return last - (last - index.abs()).abs()
 
 
+def _draw_flips(generator: torch.Generator, n: int, strength: float) -> Tensor:
+    """Which of ``n`` images a flip of ``strength`` flips (bool, CPU)."""
+    return _rand(generator, n) < MAX_FLIP_PROBABILITY * strength
+
+
+def _draw_shifts(
+    generator: torch.Generator, n: int, strength: float, h: int, w: int
+) -> tuple[Tensor, Tensor] | None:
+    """Whole-pixel shifts (dy, dx) of ``n`` h x w images (int64, CPU); None, drawing
+    nothing, when the image is too small for ``strength`` to move a pixel."""
+    max_dy, max_dx = _shift_limits(strength, h, w)
+    if max_dy == 0 and max_dx == 0:
+        return None
+    u = _rand(generator, n, 2)
+    dy = (u[:, 0] * (2 * max_dy + 1)).long().clamp_(max=2 * max_dy) - max_dy
+    dx = (u[:, 1] * (2 * max_dx + 1)).long().clamp_(max=2 * max_dx) - max_dx
+    return dy, dx
+
+
+def _shift_limits(strength: float, h: int, w: int) -> tuple[int, int]:
+    return int(strength * MAX_TRANSLATE_FRACTION * h), int(strength * MAX_TRANSLATE_FRACTION * w)
+
+
 # --- The registry -------------------------------------------------------------------------
 
 
@@ -196,7 +223,7 @@ def hflip(x: Tensor, strength: float, generator: torch.Generator) -> Tensor:
     """
     import torch
 
-    flip = _send(_rand(generator, x.shape[0]) < MAX_FLIP_PROBABILITY * strength, x)
+    flip = _send(_draw_flips(generator, x.shape[0], strength), x)
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
@@ -209,7 +236,7 @@ def vflip(x: Tensor, strength: float, generator: torch.Generator) -> Tensor:
     """
     import torch
 
-    flip = _send(_rand(generator, x.shape[0]) < MAX_FLIP_PROBABILITY * strength, x)
+    flip = _send(_draw_flips(generator, x.shape[0], strength), x)
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(-2), x)
 
 
@@ -224,14 +251,10 @@ def translate(x: Tensor, strength: float, generator: torch.Generator) -> Tensor:
     import torch
 
     n, _, h, w = x.shape
-    max_dy = int(strength * MAX_TRANSLATE_FRACTION * h)
-    max_dx = int(strength * MAX_TRANSLATE_FRACTION * w)
-    if max_dy == 0 and max_dx == 0:  # too small an image for this strength to move a pixel
+    drawn = _draw_shifts(generator, n, strength, h, w)
+    if drawn is None:  # too small an image for this strength to move a pixel
         return x.clone()
-    u = _rand(generator, n, 2)
-    dy = (u[:, 0] * (2 * max_dy + 1)).long().clamp_(max=2 * max_dy) - max_dy
-    dx = (u[:, 1] * (2 * max_dx + 1)).long().clamp_(max=2 * max_dx) - max_dx
-    shift = _send(torch.stack([dy, dx], dim=1), x)
+    shift = _send(torch.stack(drawn, dim=1), x)
     rows = _reflect(torch.arange(h, device=x.device) - shift[:, :1], h)  # N x H
     cols = _reflect(torch.arange(w, device=x.device) - shift[:, 1:], w)  # N x W
     batch = torch.arange(n, device=x.device).view(n, 1, 1)
@@ -360,6 +383,85 @@ def _box_mask(top: Tensor, bottom: Tensor, left: Tensor, right: Tensor, h: int, 
     return (in_rows[:, :, None] & in_cols[:, None, :]).unsqueeze(1)
 
 
+# --- The same flips and shifts as pixel maps, for uint8 batches ---------------------------
+#
+# Flips and whole-pixel shifts move pixels without changing them, so they can run on the
+# uint8 images (one byte a pixel) before the cast to float, and fuse into the gather that
+# forms the batch. Each map below draws exactly the random numbers its kernel draws, in the
+# same order, so a batch comes out the same whichever way it is augmented (tests pin it).
+
+PixelMapStep = Callable[["Tensor", "Tensor", float, "torch.Generator"], tuple["Tensor", "Tensor"]]
+_PIXEL_MAPS: dict[str, PixelMapStep] = {}
+
+
+def _pixel_map_of(name: str) -> Callable[[PixelMapStep], PixelMapStep]:
+    def decorate(step: PixelMapStep) -> PixelMapStep:
+        _PIXEL_MAPS[name] = step
+        return step
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class PixelMap:
+    """Where each pixel of an augmented batch comes from, per image and per axis.
+
+    ``out[n, :, i, j] == x[n, :, rows[n, i], cols[n, j]]``, with rows N x H and cols N x W,
+    int64 on the CPU.
+    """
+
+    rows: Tensor
+    cols: Tensor
+
+    def apply(self, x: Tensor) -> Tensor:
+        """The mapped batch of an N x C x H x W ``x``, in its dtype and memory format (as
+        the kernels keep them: reductions after it then add up in the same order)."""
+        import torch
+
+        n = x.shape[0]
+        rows = _send(self.rows, x).view(n, -1, 1)
+        cols = _send(self.cols, x).view(n, 1, -1)
+        batch = torch.arange(n, device=x.device).view(n, 1, 1)
+        out = x[batch, :, rows, cols].permute(0, 3, 1, 2)
+        return out.contiguous(memory_format=_memory_format(x))
+
+
+@_pixel_map_of("hflip")
+def _hflip_map(
+    rows: Tensor, cols: Tensor, strength: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    import torch
+
+    flip = _draw_flips(generator, cols.shape[0], strength)
+    return rows, torch.where(flip.view(-1, 1), cols.flip(1), cols)
+
+
+@_pixel_map_of("vflip")
+def _vflip_map(
+    rows: Tensor, cols: Tensor, strength: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    import torch
+
+    flip = _draw_flips(generator, rows.shape[0], strength)
+    return torch.where(flip.view(-1, 1), rows.flip(1), rows), cols
+
+
+@_pixel_map_of("translate")
+def _translate_map(
+    rows: Tensor, cols: Tensor, strength: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    import torch
+
+    (n, h), w = rows.shape, cols.shape[1]
+    drawn = _draw_shifts(generator, n, strength, h, w)
+    if drawn is None:
+        return rows, cols
+    dy, dx = drawn
+    moved_rows = _reflect(torch.arange(h) - dy.view(n, 1), h)
+    moved_cols = _reflect(torch.arange(w) - dx.view(n, 1), w)
+    return rows.gather(1, moved_rows), cols.gather(1, moved_cols)
+
+
 # --- Batch mixing (changes the targets, so not in the registry) -----------------------------
 
 
@@ -485,7 +587,14 @@ class BatchAugmenter:
         self.cutmix_alpha = float(cutmix_alpha)
         self.seed = int(seed)
         # Steps at strength 0 are the identity: skip them rather than call them every batch.
-        self._active = [(_AUGMENTATIONS[n].fn, s) for n, s in self.steps if s > 0]
+        active = [(n, s) for n, s in self.steps if s > 0]
+        self._active = [(_AUGMENTATIONS[n].fn, s) for n, s in active]
+        # The leading flips and shifts, which pixel_map() can do on uint8 before the cast.
+        lead = 0
+        while lead < len(active) and active[lead][0] in _PIXEL_MAPS:
+            lead += 1
+        self._mapped = [(_PIXEL_MAPS[n], n, s) for n, s in active[:lead]]
+        self._rest = self._active[lead:]  # then the steps that compute new pixel values
         self._generator = torch.Generator().manual_seed(self.seed)
 
     @classmethod
@@ -515,7 +624,50 @@ class BatchAugmenter:
         import torch
 
         with torch.no_grad():
-            for fn, strength in self._active:
+            for fn, strength in self._active[: len(self._mapped)]:
+                x = fn(x, strength, self._generator)
+        return self.rest(x, y, num_classes)
+
+    # The same augmentation in two parts, for a loader that gathers uint8 images: first
+    # pixel_map() (the leading flips and shifts, as one map the gather follows), then rest()
+    # on the float batch. Together they draw and compute exactly what __call__ does.
+
+    @property
+    def has_rest(self) -> bool:
+        """Whether anything is left for rest() after pixel_map() (other steps, or mixing)."""
+        return bool(self._rest) or self.mixes_targets
+
+    def map_layout(self, h: int, w: int) -> tuple[int, bool]:
+        """The most pixel_map() can shift columns by, and whether it can mirror them.
+
+        A loader can keep its images padded by that many reflected columns on each side, and
+        mirrored, so that every mapped row is one contiguous run of bytes to copy.
+        """
+        shift = sum(_shift_limits(s, h, w)[1] for _, name, s in self._mapped if name == "translate")
+        return shift, any(name == "hflip" for _, name, _ in self._mapped)
+
+    def pixel_map(self, n: int, h: int, w: int) -> PixelMap | None:
+        """The leading flips and shifts of a batch of ``n`` h x w images, as one map.
+
+        Draws from the generator exactly what those kernels would; call rest() next. None
+        when the augmentation does not start with a flip or shift (nothing is drawn then).
+        """
+        import torch
+
+        if not self._mapped:
+            return None
+        rows = torch.arange(h).expand(n, h)
+        cols = torch.arange(w).expand(n, w)
+        for step, _, strength in self._mapped:
+            rows, cols = step(rows, cols, strength, self._generator)
+        return PixelMap(rows, cols)
+
+    def rest(self, x: Tensor, y: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+        """The steps after pixel_map()'s, then mixing, on the float 0..1 batch."""
+        import torch
+
+        with torch.no_grad():
+            for fn, strength in self._rest:
                 x = fn(x, strength, self._generator)
             mix = self._pick_mix()
             if mix is None:
