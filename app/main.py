@@ -1,17 +1,48 @@
 """cnn-lab's entry point: a command runs headless; no command opens the window.
 
-Qt and the window are imported only when the window is wanted, and torch is never imported
-here: the window must appear before torch loads (tests/app/test_startup.py checks it).
+The parser is the engine's (every headless command) extended with the window's own flags,
+which only the window knows. Qt and the window are imported only when the window is wanted,
+and torch is never imported here: the window must appear before torch loads
+(tests/app/test_startup.py checks it).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from cnn_lab.app.platform_check import xcb_problem
-from cnn_lab.engine.cli import build_parser, run_command
+from cnn_lab.engine.cli.common import run_command
+from cnn_lab.engine.cli.main import build_parser as build_engine_parser
 from cnn_lab.engine.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The engine's parser with the window's flags, which only matter when no command is given."""
+    parser = build_engine_parser()
+    window = parser.add_argument_group("window options (when no command is given)")
+    window.add_argument(
+        "--screenshot", metavar="OUT.png", help="render the window to a PNG and exit"
+    )
+    window.add_argument("--panel", metavar="NAME", help="with --screenshot: render only this panel")
+    window.add_argument(
+        "--runs",
+        metavar="ID,ID",
+        help="with --screenshot: select these runs first (Compare compares them)",
+    )
+    window.add_argument(
+        "--drop",
+        metavar="PATH",
+        action="append",
+        help="with --screenshot: drop this file or folder on the panel first (repeatable)",
+    )
+    window.add_argument(
+        "--theme",
+        choices=["system", "light", "dark"],
+        help="with --screenshot: draw in this theme (the window keeps the last one chosen)",
+    )
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 from cnn_lab.app import main as app_main
-from cnn_lab.engine import __version__, cli
+from cnn_lab.engine import __version__
+from cnn_lab.engine.cli import common
+from cnn_lab.engine.cli.main import build_parser as build_engine_parser
 from cnn_lab.engine.store import ENV_VAR, RunStore
 from cnn_lab.engine.store import status as st
 
@@ -60,7 +62,7 @@ def invoke(argv: Sequence[str]) -> Result:
     """Run ``cnn-lab ARGV`` in this process and capture what it writes.
 
     ``run_command`` binds ``sys.stdout``/``sys.stderr`` as default arguments when
-    engine/cli.py is imported, so ``main`` writes to the streams of import time and neither
+    engine/cli/common.py is imported, so ``main`` writes to the streams of import time and neither
     capsys nor redirect_stdout sees them (test_main_writes_to_the_current_streams pins that
     bug). Until it is fixed, route main's call through the streams of call time.
     """
@@ -69,7 +71,7 @@ def invoke(argv: Sequence[str]) -> Result:
         mp.setattr(
             app_main,
             "run_command",
-            lambda args: cli.run_command(args, sys.stdout, sys.stderr),
+            lambda args: common.run_command(args, sys.stdout, sys.stderr),
         )
         try:
             code = app_main.main(list(argv))
@@ -221,6 +223,22 @@ def test_help_lists_every_command_on_one_line_each(monkeypatch: pytest.MonkeyPat
         assert len(line) <= 80
 
 
+def test_the_window_flags_belong_to_the_app_not_the_engine(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The engine's parser knows commands only; app/main.py adds the window's own flags."""
+    window_flags = ["--screenshot", "x.png", "--panel", "runs", "--runs", "1,2", "--drop", "d"]
+    window_flags += ["--theme", "dark"]
+    app_args = app_main.build_parser().parse_args(window_flags)
+    assert (app_args.screenshot, app_args.panel, app_args.theme) == ("x.png", "runs", "dark")
+    for flag in ("--screenshot", "--panel", "--runs", "--drop", "--theme"):
+        with pytest.raises(SystemExit) as refused:
+            build_engine_parser().parse_args([f"{flag}=x"])
+        assert refused.value.code == common.EXIT_USAGE
+        assert f"unrecognized arguments: {flag}" in capsys.readouterr().err
+    assert "--screenshot" in invoke(["--help"]).out
+
+
 def test_the_console_script_prints_its_version() -> None:
     done = run_script("--version", timeout=60)
     assert done.code == 0
@@ -260,7 +278,7 @@ def test_main_writes_to_the_current_streams(
 def test_bad_arguments_are_refused_in_one_line(db_path: Path, argv: list[str]) -> None:
     result = invoke([*argv, "--db", str(db_path)])
     assert_refused_in_one_line(result)
-    assert result.code == cli.EXIT_USAGE
+    assert result.code == common.EXIT_USAGE
     assert result.out == ""
     with RunStore.open(db_path) as store:  # nothing was recorded for a refused command
         assert store.list_runs() == []
@@ -289,7 +307,7 @@ def test_a_spec_that_fails_in_training_is_a_failed_run_and_one_line(
     """
     result = invoke([*argv, "--db", str(db_path), "--json"])
     assert_refused_in_one_line(result)
-    assert result.code == cli.EXIT_FAILED
+    assert result.code == common.EXIT_FAILED
     assert reason in result.err
     answer = json.loads(result.out)
     assert answer["status"] == st.FAILED
@@ -304,11 +322,11 @@ def test_a_spec_that_fails_in_training_is_a_failed_run_and_one_line(
 @pytest.mark.parametrize(
     ("argv", "code"),
     [
-        (["train", "--epochs", "x"], cli.EXIT_USAGE),
-        (["train", "--device", "gpu"], cli.EXIT_USAGE),
-        (["runs", "show", "999"], cli.EXIT_USAGE),
-        (["bogus"], cli.EXIT_USAGE),
-        (["train", "--data", "nowhere:thing"], cli.EXIT_FAILED),
+        (["train", "--epochs", "x"], common.EXIT_USAGE),
+        (["train", "--device", "gpu"], common.EXIT_USAGE),
+        (["runs", "show", "999"], common.EXIT_USAGE),
+        (["bogus"], common.EXIT_USAGE),
+        (["train", "--data", "nowhere:thing"], common.EXIT_FAILED),
     ],
     ids=["epochs-x", "device-gpu", "show-999", "unknown-command", "data-nowhere"],
 )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cnn_lab.engine.cli import build_parser, run_command
+from cnn_lab.engine.cli.common import run_command
+from cnn_lab.engine.cli.main import build_parser
 from tests.engine.image_folders import write_class_folder
 
 

@@ -1,6 +1,6 @@
 """``cnn-lab tune lr|batch-size``: one JSON object on stdout, progress on stderr, one-line refusals.
 
-The commands run in this process through ``cli.main``; one test runs the installed console
+The commands run in this process through ``cli.main.main``; one test runs the installed console
 script, because only a real process can receive the Ctrl-C that must stop a tuner cleanly.
 The speed tuner's behaviour is tested with engine/tune/speed.py; here only its help.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from cnn_lab.engine import cli
+from cnn_lab.engine.cli.common import EXIT_USAGE
+from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.specs import RunSpec
 
 CNN_LAB = Path(sys.executable).parent / "cnn-lab"
@@ -56,14 +57,14 @@ def invoke(argv: Sequence[str]) -> Result:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:
-            code = cli.main(list(argv))
+            code = main(list(argv))
         except SystemExit as exc:  # argparse: --help and refused arguments
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return Result(code, out.getvalue(), err.getvalue())
 
 
 def refused_in_one_line(result: Result) -> None:
-    assert result.code == cli.EXIT_USAGE, result
+    assert result.code == EXIT_USAGE, result
     assert "Traceback" not in result.err
     assert len(result.err.splitlines()) == 1, result.err
     assert result.err.startswith("cnn-lab")

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import torch
 
-from cnn_lab.engine.cli import main
+from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.jobs import child_main, create_run, run_job
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore

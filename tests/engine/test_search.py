@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 import pytest
 
-from cnn_lab.engine.cli import main
+from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.search import SearchSpec, apply
 from cnn_lab.engine.search.history import saved_sweeps

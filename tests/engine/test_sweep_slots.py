@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import pytest
 
-from cnn_lab.engine.cli import main
+from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search import SearchSpec
 from cnn_lab.engine.search.parallel import cpu_threads

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytest
 
-from cnn_lab.engine.cli import main
+from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.search import SearchSpec
 from cnn_lab.engine.search.storage import open_storage
 from cnn_lab.engine.search.study import create_sweep, join_sweep

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import torch
 
-from cnn_lab.engine import cli
+from cnn_lab.engine.cli.common import EXIT_USAGE
+from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.data.prepare import PreparedDataset
 from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.tune.probe import StepResult, Throughput, prepare
@@ -320,7 +321,7 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """``cnn-lab ARGV`` in this process, with what it wrote to stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(argv)
+        code = main(argv)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -338,6 +339,6 @@ def test_cli_tune_speed_json_prints_one_advice_object() -> None:
 
 def test_cli_tune_speed_refuses_an_unknown_option_in_one_line() -> None:
     code, out, err = run_cli(["tune", "speed", *CLI_DATA, "--options", "turbo"])
-    assert code == cli.EXIT_USAGE and out == ""
+    assert code == EXIT_USAGE and out == ""
     assert err.startswith("cnn-lab") and "Unknown speed option 'turbo'" in err
     assert len(err.splitlines()) == 1

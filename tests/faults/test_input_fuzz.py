@@ -25,7 +25,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hs
 
-from cnn_lab.engine import cli, jobs
+from cnn_lab.engine import jobs
+from cnn_lab.engine.cli.common import EXIT_USAGE
 from cnn_lab.engine.errors import SpecError
 from cnn_lab.engine.search.spec import ParamSpec, RangeSpec, SearchSpec
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, LayerSpec, RunSpec, TrainSpec
@@ -535,5 +536,5 @@ def test_random_train_arguments_are_accepted_or_refused_in_one_line(
     else:
         assert len(fake_job.specs) == before[0]
         assert_refused_in_one_line(result)
-        assert result.code == cli.EXIT_USAGE
+        assert result.code == EXIT_USAGE
     assert _db_state(world) == before[1]

@@ -33,7 +33,8 @@ from cnn_lab.app import gui
 from cnn_lab.app.bridge.job_controller import JobController
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.app.state import AppState
-from cnn_lab.engine.cli import build_parser, run_command
+from cnn_lab.engine.cli.common import run_command
+from cnn_lab.engine.cli.main import build_parser
 from cnn_lab.engine.errors import StoreError
 from cnn_lab.engine.store import (
     COMPLETED,

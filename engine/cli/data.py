@@ -1,93 +1,16 @@
-"""``cnn-lab data inspect`` and ``cnn-lab data bench``, and the data options ``train`` shares.
+"""``cnn-lab data inspect|bench|export``: a dataset on a terminal, prepared as training would.
 
-Kept apart from engine/cli.py so each file holds one family of commands.
+The data options are ``common.add_data_options``, shared with ``train`` and ``tune``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any, TextIO
 
-from cnn_lab.engine.errors import SpecError
+from cnn_lab.engine.cli.common import add_actions, add_data_options, dataset_dict, progress_line
 from cnn_lab.engine.specs import DatasetSpec
-from cnn_lab.engine.specs.dataset import RESIZE_POLICIES
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """Preprocessing, split and augmentation options, the same for train, inspect and bench."""
-    parser.add_argument(
-        "--size", type=int, default=None, metavar="N", help="square image side (default: auto)"
-    )
-    parser.add_argument(
-        "--channels",
-        type=int,
-        choices=(1, 3),
-        default=None,
-        help="3 (RGB) or 1 (greyscale) (default: auto: 1 when every image is greyscale)",
-    )
-    parser.add_argument("--resize", choices=RESIZE_POLICIES, default="squash")
-    parser.add_argument(
-        "--limit", type=int, default=None, metavar="N", help="use at most N images (stratified)"
-    )
-    parser.add_argument("--val", type=float, default=DatasetSpec().val_fraction, metavar="F")
-    parser.add_argument("--test", type=float, default=0.0, metavar="F")
-    parser.add_argument(
-        "--folds",
-        type=int,
-        default=None,
-        metavar="K",
-        help="k-fold cross-validation: deal the non-test images into K folds (replaces --val)",
-    )
-    parser.add_argument(
-        "--fold", type=int, default=0, metavar="I", help="the fold that validates, 0 to K-1"
-    )
-    parser.add_argument(
-        "--augment",
-        default="",
-        metavar="LIST",
-        help="augmentations as name[=strength],… e.g. hflip,translate=0.5",
-    )
-    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA")
-    parser.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA")
-    parser.add_argument(
-        "--balance", choices=("none", "weighted_loss", "weighted_sampler"), default="none"
-    )
-
-
-def dataset_dict(args: argparse.Namespace, source: str) -> dict[str, Any]:
-    return {
-        "source": source,
-        "limit": args.limit,
-        "image_size": args.size,
-        "channels": args.channels,
-        "resize": args.resize,
-        "val_fraction": args.val,
-        "test_fraction": args.test,
-        "folds": args.folds,
-        "fold": args.fold,
-        "augment": _parse_augment(args.augment),
-        "mixup_alpha": args.mixup,
-        "cutmix_alpha": args.cutmix,
-        "class_balance": args.balance,
-    }
-
-
-def _parse_augment(text: str) -> list[dict[str, Any]]:
-    steps = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, strength = part.partition("=")
-        step: dict[str, Any] = {"name": name}
-        if strength:
-            try:
-                step["strength"] = float(strength)
-            except ValueError:
-                raise SpecError(
-                    f"--augment: the strength of {name!r} must be a number, got {strength!r}."
-                ) from None
-        steps.append(step)
-    return steps
 
 
 def _dataset_spec(args: argparse.Namespace) -> DatasetSpec:
@@ -101,11 +24,9 @@ def _dataset_spec(args: argparse.Namespace) -> DatasetSpec:
         raise spec_error(exc, what="data options") from None
 
 
-def add_data_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+def add_commands(commands: Any) -> None:
     data = commands.add_parser("data", help="inspect a dataset or measure its loader")
-    actions = data.add_subparsers(
-        dest="data_command", metavar="ACTION", required=True, parser_class=parser_class
-    )
+    actions = add_actions(data, "data_command")
     inspect = actions.add_parser("inspect", help="import a source and print its report")
     inspect.add_argument("source", metavar="SOURCE")
     add_data_options(inspect)
@@ -136,7 +57,7 @@ def cmd_data_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.data.prepare import prepare_dataset
 
     spec = _dataset_spec(args)
-    prepared = prepare_dataset(spec, progress=_progress_line(err))
+    prepared = prepare_dataset(spec, progress=progress_line(err))
     report = prepared.report
     if args.json:
         out.write(report.model_dump_json() + "\n")
@@ -180,7 +101,7 @@ def cmd_data_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         batch_size=args.batch_size,
         device=args.device,
         seconds=args.seconds,
-        progress=_progress_line(err),
+        progress=progress_line(err),
     )
     if args.json:
         out.write(json.dumps(result) + "\n")
@@ -199,13 +120,13 @@ def cmd_data_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.data.export import export_folder
     from cnn_lab.engine.data.prepare import prepare_dataset
 
-    prepared = prepare_dataset(_dataset_spec(args), progress=_progress_line(err))
+    prepared = prepare_dataset(_dataset_spec(args), progress=progress_line(err))
     written = export_folder(
         prepared,
         Path(args.out),
         fmt=args.format,
         quality=args.quality,
-        progress=_progress_line(err),
+        progress=progress_line(err),
     )
     out.write(f"wrote {written:,} images in {len(prepared.classes)} class folders to {args.out}\n")
     return 0
@@ -213,17 +134,3 @@ def cmd_data_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
-
-
-def _progress_line(err: TextIO) -> Any:
-    """Progress on stderr at most twice a second, so stdout stays clean for --json."""
-    last = [0.0]
-
-    def show(stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 0.5 or done == total:
-            last[0] = now
-            err.write(f"{stage}: {done:,}/{total:,}\n")
-            err.flush()
-
-    return show

@@ -1,31 +1,25 @@
-"""``cnn-lab model list|summary|export``: networks on a terminal.
-
-Kept apart from engine/cli.py so each file holds one family of commands.
-"""
+"""``cnn-lab model list|summary|export``: networks on a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import re
-from pathlib import Path
 from typing import Any, TextIO
 
+from cnn_lab.engine.cli.common import add_actions, add_db, load_architecture
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.formatting import format_bytes, format_count
 from cnn_lab.engine.models import InputShape
-from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
-from cnn_lab.engine.specs.base import load_json
+from cnn_lab.engine.specs import ArchitectureSpec
 
 DEFAULT_INPUT = "3x224x224"
 DEFAULT_CLASSES = 1000
 
 
-def add_model_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+def add_commands(commands: Any) -> None:
     model = commands.add_parser("model", help="list networks, summarise one, export a trained one")
-    actions = model.add_subparsers(
-        dest="model_command", metavar="ACTION", required=True, parser_class=parser_class
-    )
+    actions = add_actions(model, "model_command")
     listing = actions.add_parser("list", help="list presets and layer kinds")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_model_list)
@@ -62,7 +56,7 @@ def add_model_commands(commands: Any, parser_class: type[argparse.ArgumentParser
         "--format", choices=("torchscript", "onnx", "torch_export"), default="torchscript"
     )
     export.add_argument("--out", required=True, metavar="PATH")
-    export.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help="the run database")
+    add_db(export)
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=cmd_model_export)
 
@@ -77,25 +71,6 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
             f"--input {text} is out of range: 1–64 channels and 1–8192 pixels per side."
         )
     return channels, height, width
-
-
-def load_architecture(network: str) -> ArchitectureSpec:
-    """A preset name, or a file holding an ArchitectureSpec or a RunSpec."""
-    path = Path(network)
-    if not (network.endswith(".json") or path.is_file()):
-        return _validated({"preset": network})
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"Cannot read {network}: {exc.strerror or exc}.") from None
-    data = load_json(text, what=f"architecture file {network}")
-    if isinstance(data, dict) and "architecture" in data:
-        return RunSpec.from_dict(data).architecture
-    return _validated(data)
-
-
-def _validated(data: Any) -> ArchitectureSpec:
-    return ArchitectureSpec.from_dict(data)
 
 
 def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -141,7 +116,7 @@ def cmd_model_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     spec = load_architecture(args.network)
     changes = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
     if changes:
-        spec = _validated({**spec.model_dump(), **changes})
+        spec = ArchitectureSpec.from_dict({**spec.model_dump(), **changes})
     channels, height, width = parse_input_shape(args.input or DEFAULT_INPUT)
     classes = args.classes if args.classes is not None else DEFAULT_CLASSES
     if not 1 <= classes <= 100_000:

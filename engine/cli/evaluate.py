@@ -9,8 +9,7 @@ or with ``--json`` one object (``Evaluation.to_dict()``: the confusion matrix in
 The result is also kept in the run's summary as ``evaluation``, so the GUI and reports show
 it without evaluating again.
 
-Kept apart from engine/cli.py so each file holds one family of commands; torch loads only
-when a run is evaluated, so ``cnn-lab --help`` stays fast.
+Torch loads only when a run is evaluated, so ``cnn-lab --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,16 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from collections.abc import Callable
 from typing import Any, TextIO
 
-from cnn_lab.engine.cli_data import _progress_line
-from cnn_lab.engine.cli_train import _stop_on_interrupt
+from cnn_lab.engine.cli.common import add_db, progress_line, stop_on_interrupt
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store import RunStore, resolve_db_path
 
 
-def add_evaluate_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_commands(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="score a trained run: per class, confusion, mistakes"
     )
@@ -68,7 +65,7 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not db.exists():  # reading must not leave an empty database behind a typo
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
     stop = threading.Event()
-    with RunStore.open(db) as store, _stop_on_interrupt(stop):
+    with RunStore.open(db) as store, stop_on_interrupt(stop):
         result = evaluate_run(
             store,
             args.run_id,
@@ -76,7 +73,7 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             mistakes=args.mistakes,
             device=args.device,
             should_stop=stop.is_set,
-            progress=_progress_line(err),
+            progress=progress_line(err),
         )
         store.update_summary(args.run_id, {"evaluation": result.to_dict()})
     if args.json:
@@ -117,4 +114,4 @@ def cmd_predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-__all__ = ["add_evaluate_commands", "cmd_evaluate", "cmd_predict"]
+__all__ = ["add_commands", "cmd_evaluate", "cmd_predict"]

@@ -4,22 +4,22 @@ Writes a run's or a sweep's report as HTML (self-contained), PDF, CSV or JSON; t
 comes from ``--format`` or the file's suffix. Prints one sentence with the path and size;
 a refusal (an unknown run or sweep, a folder that does not exist) is one line and exit 2.
 
-Kept apart from engine/cli.py so each file holds one family of commands; the report
-modules (Jinja2, fpdf2, torch for the architecture) load only when a report is written.
+The report modules (Jinja2, fpdf2, torch for the architecture) load only when a report is
+written.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any, TextIO
 
+from cnn_lab.engine.cli.common import add_db
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.report.formats import FORMATS, Options, write_report
 from cnn_lab.engine.store import RunStore, resolve_db_path
 
 
-def add_report_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_commands(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="a run's or a sweep's report: HTML, PDF, CSV or JSON",
@@ -72,4 +72,4 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-__all__ = ["add_report_commands", "cmd_report"]
+__all__ = ["add_commands", "cmd_report"]

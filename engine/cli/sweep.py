@@ -9,8 +9,7 @@ stops after the current step; the interrupted trial runs again when the sweep re
 this or another machine) and trains its queued trials until none is left, recording its runs
 in its own ``--db``; ``cnn-lab sweep --create-only`` creates and queues a sweep for workers.
 
-Kept apart from engine/cli.py so each file holds one family of commands; torch and Optuna
-load only when a sweep runs, so ``cnn-lab --help`` stays fast.
+Torch and Optuna load only when a sweep runs, so ``cnn-lab --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnn_lab.engine.cli_train import _stop_on_interrupt
+from cnn_lab.engine.cli.common import add_db, stop_on_interrupt
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store import resolve_db_path
 
 
-def add_sweep_commands(commands: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_commands(commands: Any) -> None:
     sweep = commands.add_parser("sweep", help="run or resume a search: grid, random or TPE")
     sweep.add_argument("search", metavar="SEARCH.json", help="the search spec file")
     add_db(sweep)
@@ -156,7 +155,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
     show = _shower(search.metric, err if args.json else out)
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
+    with stop_on_interrupt(stop):
         result = run_sweep(
             search,
             db,
@@ -175,7 +174,7 @@ def cmd_sweep_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     search = saved_search(args.study, args.storage, db)
     show = _shower(search.metric, err if args.json else out)
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
+    with stop_on_interrupt(stop):
         result = join_sweep(
             args.study,
             args.storage,
@@ -206,4 +205,4 @@ def _print_result(result: Any, as_json: bool, out: TextIO) -> int:
     return 0
 
 
-__all__ = ["add_sweep_commands", "cmd_sweep", "cmd_sweep_worker"]
+__all__ = ["add_commands", "cmd_sweep", "cmd_sweep_worker"]

@@ -6,8 +6,7 @@ model, data and device. ``--json`` prints exactly one JSON object (the result's
 goes to stderr. The first Ctrl-C asks the tuner to stop after the current step, and what was
 measured until then is still reported.
 
-Kept apart from engine/cli.py so each file holds one family of commands; torch loads only
-when a tuner runs, so ``cnn-lab --help`` stays fast.
+Torch loads only when a tuner runs, so ``cnn-lab --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -19,8 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from cnn_lab.engine.cli_data import _progress_line
-from cnn_lab.engine.cli_train import _stop_on_interrupt, add_spec_options, spec_from_args
+from cnn_lab.engine.cli.common import (
+    add_actions,
+    add_spec_options,
+    progress_line,
+    spec_from_args,
+    stop_on_interrupt,
+)
 from cnn_lab.engine.specs import RunSpec
 
 MIB = 1 << 20
@@ -212,11 +216,9 @@ TUNERS: dict[str, _Tuner] = {
 # --------------------------------------------------------------------------- wiring
 
 
-def add_tune_commands(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+def add_commands(commands: Any) -> None:
     tune = commands.add_parser("tune", help="measure what to set: learning rate, batch size, speed")
-    tuners = tune.add_subparsers(
-        dest="tune_command", metavar="TUNER", required=True, parser_class=parser_class
-    )
+    tuners = add_actions(tune, "tune_command", metavar="TUNER")
     for name, tuner in TUNERS.items():
         parser = tuners.add_parser(name, help=tuner.help, description=tuner.help)
         add_spec_options(parser)
@@ -228,8 +230,8 @@ def add_tune_commands(commands: Any, parser_class: type[argparse.ArgumentParser]
 def cmd_tune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = spec_from_args(args)
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
-        result = TUNERS[args.tuner].run(spec, args, stop.is_set, _progress_line(err))
+    with stop_on_interrupt(stop):
+        result = TUNERS[args.tuner].run(spec, args, stop.is_set, progress_line(err))
     if args.json:
         out.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
     else:
@@ -237,4 +239,4 @@ def cmd_tune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-__all__ = ["TUNERS", "add_tune_commands", "cmd_tune"]
+__all__ = ["TUNERS", "add_commands", "cmd_tune"]

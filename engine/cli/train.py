@@ -1,31 +1,35 @@
 """``cnn-lab train`` and ``cnn-lab resume``: runs on a terminal, the same engine as the window.
 
-Kept apart from engine/cli.py so each file holds one family of commands. Under ``torchrun``
-(RANK/WORLD_SIZE in the environment) every process runs ``train``; rank 0 records the run.
+Under ``torchrun`` (RANK/WORLD_SIZE in the environment) every process runs ``train``; rank 0
+records the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from cnn_lab.engine.cli_data import add_data_options, dataset_dict
-from cnn_lab.engine.cli_model import load_architecture
+from cnn_lab.engine.cli.common import (
+    EXIT_FAILED,
+    PROG,
+    add_db,
+    add_spec_options,
+    spec_from_args,
+    stop_on_interrupt,
+    summary_line,
+)
 from cnn_lab.engine.errors import SpecError, UserError
-from cnn_lab.engine.specs import RunSpec, TrainSpec
+from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore, resolve_db_path
 from cnn_lab.engine.store import status as st
 
-EXIT_FAILED = 1
 
-
-def add_train_commands(commands: Any, parser_class: type, add_db: Callable[..., None]) -> None:
+def add_commands(commands: Any) -> None:
     train = commands.add_parser("train", help="train one run headless and record it")
     add_db(train)
     add_spec_options(train)
@@ -44,107 +48,13 @@ def add_train_commands(commands: Any, parser_class: type, add_db: Callable[..., 
     resume.set_defaults(handler=cmd_resume)
 
 
-def add_spec_options(parser: argparse.ArgumentParser) -> None:
-    """The options that describe a run (data, model, recipe, device), for train and tune."""
-    parser.add_argument(
-        "--spec",
-        metavar="FILE.json",
-        help="a whole run spec (data, architecture, recipe); the options below are then "
-        "ignored except --name, --device, --db and --json",
-    )
-    parser.add_argument(
-        "--data",
-        default="sample:shapes",
-        metavar="SOURCE",
-        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
-        "(default: sample:shapes)",
-    )
-    parser.add_argument(
-        "--model",
-        default="small_cnn",
-        metavar="NAME_OR_SPEC.json",
-        help="a model preset, or an architecture saved from the Architecture panel "
-        "(default: %(default)s)",
-    )
-    defaults = TrainSpec()
-    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
-    parser.add_argument("--lr", type=float, default=defaults.lr, metavar="X")
-    parser.add_argument(
-        "--optimizer",
-        default=defaults.optimizer,
-        metavar="NAME",
-        help="sgd, adam, adamw or rmsprop (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--schedule",
-        default=defaults.schedule,
-        metavar="NAME",
-        help="constant, step, cosine, onecycle or plateau (default: %(default)s)",
-    )
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument(
-        "--grad-accum", type=int, default=1, metavar="N", help="optimizer step every N batches"
-    )
-    parser.add_argument(
-        "--world-size",
-        type=int,
-        default=1,
-        metavar="N",
-        help="data-parallel processes started here (GPUs, or gloo on the CPU)",
-    )
-    parser.add_argument(
-        "--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)"
-    )
-    parser.add_argument("--seed", type=int, default=0, metavar="N")
-    add_data_options(parser)
-
-
-def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    """The RunSpec the options of ``add_spec_options`` (and an optional --name) describe."""
-    name = getattr(args, "name", None)
-    if args.spec:
-        try:
-            text = Path(args.spec).read_bytes()  # from_json decodes, refusing bad bytes in words
-        except OSError as exc:
-            raise UserError(f"Cannot read {args.spec}: {exc.strerror or exc}.") from None
-        spec = RunSpec.from_json(text)
-        changes: dict[str, Any] = {}
-        if name is not None:
-            changes["name"] = name
-        if args.device is not None:
-            changes["train"] = {**spec.train.model_dump(), "device": args.device}
-        return RunSpec.from_dict({**spec.model_dump(mode="json"), **changes}) if changes else spec
-    return RunSpec.from_dict(
-        {
-            "name": name or "",
-            "dataset": dataset_dict(args, args.data),
-            "architecture": load_architecture(args.model).model_dump(),
-            "train": {
-                "epochs": args.epochs,
-                "batch_size": args.batch_size,
-                "lr": args.lr,
-                "optimizer": args.optimizer,
-                "schedule": args.schedule,
-                "precision": args.precision,
-                "compile": args.compile,
-                "grad_accumulation": args.grad_accum,
-                "world_size": args.world_size,
-                "device": args.device or "auto",
-                "seed": args.seed,
-            },
-        }
-    )
-
-
 def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.jobs import run_job  # loads the store only; torch loads in the loop
 
     spec = spec_from_args(args)
     db = resolve_db_path(args.db)
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
+    with stop_on_interrupt(stop):
         record = run_job(spec, db, emit=_progress_printer(err), should_stop=stop.is_set)
     if record is None:  # a torchrun worker rank: rank 0 reports
         return 0
@@ -173,7 +83,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             spec = RunSpec.from_dict({**spec.model_dump(mode="json"), "train": train.model_dump()})
             store.update_spec(record.id, spec.to_json(), spec.spec_hash())
     stop = threading.Event()
-    with _stop_on_interrupt(stop):
+    with stop_on_interrupt(stop):
         final = run_job(
             spec,
             db,
@@ -187,8 +97,6 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _report(record: RunRecord, db: Path, as_json: bool, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.cli import PROG, summary_line
-
     summary = record.summary
     result = {
         "run_id": record.id,
@@ -256,19 +164,3 @@ def _progress_printer(err: TextIO) -> Callable[[Any], None]:
         err.flush()
 
     return show
-
-
-class _stop_on_interrupt:
-    """Turn the first Ctrl-C into a graceful stop (the run is recorded as stopped)."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)

@@ -1,0 +1,328 @@
+"""What every command group shares: the parser class, exit codes, running a parsed command,
+the output helpers, and the option groups more than one command takes.
+
+Every module of this package imports from here and nothing imports a command group but
+``engine/cli/main.py``, so the groups never import each other (pyproject.toml's import-linter
+contracts keep it so). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
+from cnn_lab.engine.specs.base import load_json, printable
+from cnn_lab.engine.specs.dataset import RESIZE_POLICIES
+
+PROG = "cnn-lab"
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+"""What a command's ``set_defaults(handler=...)`` names: parsed arguments, stdout, stderr."""
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line, never a usage dump or traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help').\n")
+
+
+def add_actions(parser: argparse.ArgumentParser, dest: str, metavar: str = "ACTION") -> Any:
+    """A command's own sub-commands (``data inspect``, ``model list``...), parsed by ``Parser``."""
+    return parser.add_subparsers(dest=dest, metavar=metavar, required=True, parser_class=Parser)
+
+
+def add_db(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # A command's own --db is SUPPRESSed when absent, so "cnn-lab --db X runs list" keeps X
+    # instead of the command's default overwriting it with None.
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
+        help="the run database (default: $CNN_LAB_DB, else the user data folder)",
+    )
+
+
+def run_command(
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run a parsed command; a person's mistake becomes one line on ``err`` and exit 2.
+
+    The streams default to ``sys.stdout``/``sys.stderr`` as they are *now*, not at import, so
+    redirection and pytest's capture see the output.
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        return int(args.handler(args, out, err))
+    except UserError as exc:
+        # One line whatever the message quotes (a path or a name with a line break in it).
+        err.write(f"{PROG}: {printable(str(exc))}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (``cnn-lab model list | head``): stop quietly, as Unix tools
+        # do. Point stdout at devnull so the interpreter's final flush does not complain.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """A run's results in one line: epochs, best validation accuracy, loss, speed."""
+    parts = []
+    if summary.get("epochs") is not None:
+        parts.append(f"{summary['epochs']} epochs")
+    if summary.get("best_val_accuracy") is not None:
+        parts.append(f"best val acc {percent(summary['best_val_accuracy'])}")
+    if summary.get("final_train_loss") is not None:
+        parts.append(f"final train loss {summary['final_train_loss']:.4f}")
+    if summary.get("train_images_per_s"):
+        parts.append(f"{summary['train_images_per_s']:,.0f} img/s")
+    return ", ".join(parts) or "no results"
+
+
+def percent(value: Any) -> str:
+    """``97.5%``; empty for a missing or NaN value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.1%}"
+
+
+def progress_line(err: TextIO) -> Callable[[str, int, int], None]:
+    """Progress on stderr at most twice a second, so stdout stays clean for --json."""
+    last = [0.0]
+
+    def show(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done == total:
+            last[0] = now
+            err.write(f"{stage}: {done:,}/{total:,}\n")
+            err.flush()
+
+    return show
+
+
+class stop_on_interrupt:
+    """Turn the first Ctrl-C into a graceful stop (a run is recorded as stopped)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ---------------------------------------------------------------------------- data options
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """Preprocessing, split and augmentation options, the same for train, tune and data."""
+    parser.add_argument(
+        "--size", type=int, default=None, metavar="N", help="square image side (default: auto)"
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="3 (RGB) or 1 (greyscale) (default: auto: 1 when every image is greyscale)",
+    )
+    parser.add_argument("--resize", choices=RESIZE_POLICIES, default="squash")
+    parser.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="use at most N images (stratified)"
+    )
+    parser.add_argument("--val", type=float, default=DatasetSpec().val_fraction, metavar="F")
+    parser.add_argument("--test", type=float, default=0.0, metavar="F")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="k-fold cross-validation: deal the non-test images into K folds (replaces --val)",
+    )
+    parser.add_argument(
+        "--fold", type=int, default=0, metavar="I", help="the fold that validates, 0 to K-1"
+    )
+    parser.add_argument(
+        "--augment",
+        default="",
+        metavar="LIST",
+        help="augmentations as name[=strength],… e.g. hflip,translate=0.5",
+    )
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA")
+    parser.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA")
+    parser.add_argument(
+        "--balance", choices=("none", "weighted_loss", "weighted_sampler"), default="none"
+    )
+
+
+def dataset_dict(args: argparse.Namespace, source: str) -> dict[str, Any]:
+    """The DatasetSpec fields that ``add_data_options`` describe, for ``source``."""
+    return {
+        "source": source,
+        "limit": args.limit,
+        "image_size": args.size,
+        "channels": args.channels,
+        "resize": args.resize,
+        "val_fraction": args.val,
+        "test_fraction": args.test,
+        "folds": args.folds,
+        "fold": args.fold,
+        "augment": _parse_augment(args.augment),
+        "mixup_alpha": args.mixup,
+        "cutmix_alpha": args.cutmix,
+        "class_balance": args.balance,
+    }
+
+
+def _parse_augment(text: str) -> list[dict[str, Any]]:
+    steps = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, strength = part.partition("=")
+        step: dict[str, Any] = {"name": name}
+        if strength:
+            try:
+                step["strength"] = float(strength)
+            except ValueError:
+                raise SpecError(
+                    f"--augment: the strength of {name!r} must be a number, got {strength!r}."
+                ) from None
+        steps.append(step)
+    return steps
+
+
+# ---------------------------------------------------------------------------- run options
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """The options that describe a run (data, model, recipe, device), for train and tune."""
+    parser.add_argument(
+        "--spec",
+        metavar="FILE.json",
+        help="a whole run spec (data, architecture, recipe); the options below are then "
+        "ignored except --name, --device, --db and --json",
+    )
+    parser.add_argument(
+        "--data",
+        default="sample:shapes",
+        metavar="SOURCE",
+        help="sample:NAME, a class-folder folder, a CSV, a zip/tar archive or an .npz "
+        "(default: sample:shapes)",
+    )
+    parser.add_argument(
+        "--model",
+        default="small_cnn",
+        metavar="NAME_OR_SPEC.json",
+        help="a model preset, or an architecture saved from the Architecture panel "
+        "(default: %(default)s)",
+    )
+    defaults = TrainSpec()
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
+    parser.add_argument("--lr", type=float, default=defaults.lr, metavar="X")
+    parser.add_argument(
+        "--optimizer",
+        default=defaults.optimizer,
+        metavar="NAME",
+        help="sgd, adam, adamw or rmsprop (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--schedule",
+        default=defaults.schedule,
+        metavar="NAME",
+        help="constant, step, cosine, onecycle or plateau (default: %(default)s)",
+    )
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=defaults.precision)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument(
+        "--grad-accum", type=int, default=1, metavar="N", help="optimizer step every N batches"
+    )
+    parser.add_argument(
+        "--world-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes started here (GPUs, or gloo on the CPU)",
+    )
+    parser.add_argument(
+        "--device", default=None, metavar="DEVICE", help="auto, cpu, cuda or cuda:N (default: auto)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="N")
+    add_data_options(parser)
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The RunSpec the options of ``add_spec_options`` (and an optional --name) describe."""
+    name = getattr(args, "name", None)
+    if args.spec:
+        try:
+            text = Path(args.spec).read_bytes()  # from_json decodes, refusing bad bytes in words
+        except OSError as exc:
+            raise UserError(f"Cannot read {args.spec}: {exc.strerror or exc}.") from None
+        spec = RunSpec.from_json(text)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name
+        if args.device is not None:
+            changes["train"] = {**spec.train.model_dump(), "device": args.device}
+        return RunSpec.from_dict({**spec.model_dump(mode="json"), **changes}) if changes else spec
+    return RunSpec.from_dict(
+        {
+            "name": name or "",
+            "dataset": dataset_dict(args, args.data),
+            "architecture": load_architecture(args.model).model_dump(),
+            "train": {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "optimizer": args.optimizer,
+                "schedule": args.schedule,
+                "precision": args.precision,
+                "compile": args.compile,
+                "grad_accumulation": args.grad_accum,
+                "world_size": args.world_size,
+                "device": args.device or "auto",
+                "seed": args.seed,
+            },
+        }
+    )
+
+
+def load_architecture(network: str) -> ArchitectureSpec:
+    """A preset name, or a file holding an ArchitectureSpec or a RunSpec."""
+    path = Path(network)
+    if not (network.endswith(".json") or path.is_file()):
+        return ArchitectureSpec.from_dict({"preset": network})
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"Cannot read {network}: {exc.strerror or exc}.") from None
+    data = load_json(text, what=f"architecture file {network}")
+    if isinstance(data, dict) and "architecture" in data:
+        return RunSpec.from_dict(data).architecture
+    return ArchitectureSpec.from_dict(data)
