@@ -27,8 +27,8 @@ the entropy decoding that scaling cannot skip is most of what remains) and never
 full 36 MB of pixels. Scaling in the DCT averages whole 8×8 blocks, so it is
 a proper low-pass reduction like the box reduce resize.py does first, and the image that comes
 out after resizing matches the full decode's to within 1.5 levels of 255 on average
-(tests/engine/test_draft_decode.py measures it on real photographs). Other formats have no cheap reduced decode
-and take the full path unchanged.
+(tests/engine/test_draft_decode.py measures it on real photographs). Other formats have no
+cheap reduced decode and take the full path unchanged.
 """
 
 from __future__ import annotations
