@@ -158,18 +158,44 @@ def build_file_cache(
             build_s=time.perf_counter() - started,
         )
 
-    build = PartialBuild.open(folder, prep, keys)
     try:
-        decoded = _fill(build, plan, previous, progress, should_stop, workers, processes)
-    except OSError as exc:
+        decoded, rows, skips = _build(
+            folder, prep, plan, previous, progress, should_stop, workers, processes
+        )
+    except OSError as exc:  # disk full, no permission: what is journaled so far is kept
         raise DataError(
             f"The image cache could not be written to {folder} ({exc.strerror or exc}).",
             hint="Free some disk space or point $CNN_LAB_CACHE at a larger disk; the import "
             "resumes where it stopped.",
         ) from None
+    return CachedImages(
+        images=np.load(folder / "images.npy", mmap_mode="r"),
+        rows=rows,
+        skipped=skipped + [Skip(k[0], reason) for k, reason in skips],
+        path=folder,
+        decoded=decoded,
+        reused=len(rows) - decoded,
+        build_s=time.perf_counter() - started,
+    )
+
+
+def _build(
+    folder: Path,
+    prep: Preprocess,
+    plan: list[tuple[FileEntry, StatKey]],
+    previous: _Previous,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    workers: int | None,
+    processes: bool | None,
+) -> tuple[int, list[RowInfo], list[tuple[StatKey, str]]]:
+    """Build the cache (or finish an earlier build) and publish it; return the number of files
+    decoded, the rows and the skipped files."""
+    build = PartialBuild.open(folder, prep, [key for _, key in plan])
+    try:
+        decoded = _fill(build, plan, previous, progress, should_stop, workers, processes)
     finally:
         build.close()
-
     rows, skips, keep = [], [], []
     for slot, (entry, key) in enumerate(plan):
         done = build.done[slot]
@@ -181,15 +207,7 @@ def build_file_cache(
     build.finish(keep, folder / "images.npy")
     _write_manifest(folder, prep, rows, skips)
     remove_builds(folder)
-    return CachedImages(
-        images=np.load(folder / "images.npy", mmap_mode="r"),
-        rows=rows,
-        skipped=skipped + [Skip(k[0], reason) for k, reason in skips],
-        path=folder,
-        decoded=decoded,
-        reused=len(rows) - decoded,
-        build_s=time.perf_counter() - started,
-    )
+    return decoded, rows, skips
 
 
 def _fill(
