@@ -39,7 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from cnn_lab.engine.data.cache_build import EarlierBuilds, PartialBuild, remove_builds
+from cnn_lab.engine.data.cache_build import (
+    EarlierBuilds,
+    PartialBuild,
+    build_lock,
+    remove_builds,
+)
 from cnn_lab.engine.data.cache_rows import (
     Decoded,
     DecodeJob,
@@ -119,6 +124,21 @@ def build_file_cache(
     """
     started = time.perf_counter()
     folder = cache_dir_for(listing, prep)
+    with build_lock(folder, should_stop, progress):
+        cached = _up_to_date(folder, listing, prep, progress, should_stop, workers, processes)
+    cached.build_s = time.perf_counter() - started
+    return cached
+
+
+def _up_to_date(
+    folder: Path,
+    listing: FileListing,
+    prep: Preprocess,
+    progress: Progress,
+    should_stop: Callable[[], bool],
+    workers: int | None,
+    processes: bool | None,
+) -> CachedImages:
     previous = _load_previous(folder, prep)
     old_by_stat = previous.by_stat()
 
@@ -155,7 +175,6 @@ def build_file_cache(
             skipped=skipped + [Skip(k[0], reason) for k, reason in skips],
             path=folder,
             reused=len(rows),
-            build_s=time.perf_counter() - started,
         )
 
     try:
@@ -175,7 +194,6 @@ def build_file_cache(
         path=folder,
         decoded=decoded,
         reused=len(rows) - decoded,
-        build_s=time.perf_counter() - started,
     )
 
 

@@ -20,7 +20,9 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import numpy as np
 
 from cnn_lab.engine.data.cache_rows import Preprocess, RowInfo, StatKey, write_row
 from cnn_lab.engine.data.listing import Skip
+from cnn_lab.engine.errors import Cancelled
 
 BUILD_PREFIX = "building-"
 
@@ -194,6 +197,44 @@ class EarlierBuilds:
                 elif 0 <= entry.slot < images.shape[0]:
                     found.rows[entry.key] = (images, entry.slot, entry.row)
         return found
+
+
+@contextmanager
+def build_lock(
+    cache_folder: Path, should_stop: Callable[[], bool], progress: Callable[[str, int, int], None]
+) -> Iterator[None]:
+    """Hold the cache folder while it is brought up to date: one import of a folder at a time.
+
+    The Data panel and a training job may prepare the same folder at once (Import, then Train
+    straight away). Without this they would share one build and the second to finish would
+    find the first had already published it. The second waits here instead (Cancel still
+    works), then finds the cache up to date. ``flock`` is released by the OS if the holder is
+    killed, so a dead import never blocks the next one. Where there is no ``fcntl`` (Windows)
+    imports of one folder are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    cache_folder.mkdir(parents=True, exist_ok=True)
+    with open(cache_folder / ".lock", "a+b") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if should_stop():
+                    raise Cancelled() from None
+                if not waited:
+                    progress("Waiting for another import of this folder", 0, 0)
+                    waited = True
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def remove_builds(cache_folder: Path) -> None:

@@ -199,3 +199,34 @@ def test_a_full_disk_is_a_sentence_and_the_build_resumes(
     resumed = build(root, processes=False, workers=1)
     assert resumed.decoded == 20 and len(first.rows) == 40
     same_cache(resumed, clean_build(root, tmp_path / "clean", monkeypatch))
+
+
+def test_two_imports_of_one_folder_at_once_decode_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Data panel and a training job may prepare the same folder together: the second
+    waits for the first and then finds the cache up to date."""
+    import threading
+
+    root = tmp_path / "photos"
+    write_folder(root, 200, bad_every=9)
+    stages: list[list[str]] = [[], []]
+    results: list = [None, None]
+
+    def run(i: int) -> None:
+        def progress(stage: str, done: int, total: int) -> None:
+            stages[i].append(stage)
+
+        results[i] = build(root, processes=False, workers=1, progress=progress)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    first, second = results
+    assert first is not None and second is not None
+    assert first.decoded + second.decoded == 200 - 200 // 9
+    assert any("Waiting for another import" in s for s in stages[0] + stages[1])
+    same_cache(first, second)
+    same_cache(first, clean_build(root, tmp_path / "clean", monkeypatch))
