@@ -1,6 +1,6 @@
 """The main window: the panels as tabs, Train and Stop, the Jobs dock, and a status bar.
 
-Train queues a run (engine/job_queue.py decides when and where it trains); the Jobs dock
+Train queues a run (engine/jobs/queue.py decides when and where it trains); the Jobs dock
 shows what runs where and what waits. The Monitor follows one live run at a time: the one
 started by Train when it starts at once, else the next to start while it shows none.
 

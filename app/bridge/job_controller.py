@@ -1,6 +1,6 @@
 """JobController: the GUI's one door to training. Panels hand it a RunSpec; it owns the threads.
 
-Every run goes through a queue (engine/job_queue.py decides the order and the device): each
+Every run goes through a queue (engine/jobs/queue.py decides the order and the device): each
 job slot (one per GPU, plus the CPU) runs one job at a time, in a JobWorker thread that
 starts the job's child process and is told which slot it has. Train while something runs
 simply queues the new run.
@@ -22,7 +22,9 @@ from PySide6.QtCore import QObject, Signal
 
 from cnn_lab.app.bridge.job_worker import JobWorker
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.job_queue import (
+from cnn_lab.engine.jobs.eta import estimate_duration, finish_times
+from cnn_lab.engine.jobs.job import create_run
+from cnn_lab.engine.jobs.queue import (
     CPU,
     MPS,
     QUEUED,
@@ -34,14 +36,12 @@ from cnn_lab.engine.job_queue import (
     Slot,
     is_gpu,
 )
-from cnn_lab.engine.jobs import create_run
 from cnn_lab.engine.monitor.nvml import gpu_inventory
-from cnn_lab.engine.progress_eta import StageProgress
-from cnn_lab.engine.queue_eta import estimate_duration, finish_times
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.store.busy import STORE_BUSY_KIND
+from cnn_lab.engine.util.progress_eta import StageProgress
 
 HISTORY_RUNS = 200
 """How many recent finished runs the queue's time estimates look through."""

@@ -17,7 +17,7 @@ from multiprocessing.connection import wait
 from PySide6.QtCore import QThread, Signal
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.jobs import child_main
+from cnn_lab.engine.jobs.job import child_main
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 

@@ -41,7 +41,6 @@ from cnn_lab.app.widgets.param_editor import ParamEditor
 from cnn_lab.app.widgets.preset_bar import PresetBar
 from cnn_lab.app.widgets.summary_table import SummaryTable
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.formatting import format_count, format_shape
 from cnn_lab.engine.models.layers.registry import find_layer_kind
 from cnn_lab.engine.models.registry import Preset, get_preset, preset_layers
 from cnn_lab.engine.specs import CUSTOM, ArchitectureSpec, LayerSpec, explain
@@ -57,6 +56,7 @@ from cnn_lab.engine.specs.layer_edits import (
     replace_at,
     siblings_at,
 )
+from cnn_lab.engine.util.formatting import format_count, format_shape
 
 Change = Callable[[Layers], tuple[Layers, Path | None] | None]
 BANNER_STYLE = "background: #fde2e1; color: #6e0f0f; border: 1px solid #e8a5a3; padding: 6px;"

@@ -35,11 +35,11 @@ from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.step_time_bar import StepTimeBar, format_ms
 from cnn_lab.app.widgets.system_charts import SYSTEM_KEYS, SystemCharts
 from cnn_lab.app.widgets.verdict_card import VerdictCard
-from cnn_lab.engine.job_events import METRIC_FIELDS
+from cnn_lab.engine.jobs.recording import METRIC_FIELDS
 from cnn_lab.engine.monitor.nvml import gpu_inventory
-from cnn_lab.engine.progress_eta import StageProgress
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store.curves import downsampled
+from cnn_lab.engine.util.progress_eta import StageProgress
 
 SIDE_WIDTH = 380
 MAX_GPUS = 16
@@ -61,7 +61,7 @@ class MetricCurve:
     """One training curve, both as a live event field and as a stored metric key.
 
     Which event kind and field a key comes from is the job's own map
-    (engine/job_events.METRIC_FIELDS), so the live curve and the stored one cannot disagree.
+    (engine/jobs/recording.METRIC_FIELDS), so the live curve and the stored one cannot disagree.
     """
 
     key: str

@@ -41,7 +41,7 @@ from cnn_lab.app.widgets.report_export import ask_report_path
 from cnn_lab.app.widgets.runs_table import COLUMNS, SUMMARY_KEYS, RunsTableModel
 from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.job_queue import RESUMABLE
+from cnn_lab.engine.jobs.queue import RESUMABLE
 from cnn_lab.engine.store import ALL
 from cnn_lab.engine.store.curves import downsampled
 from cnn_lab.engine.store.run_files import delete_runs, run_files

@@ -29,9 +29,9 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from cnn_lab.app.widgets.layer_list import layer_label
-from cnn_lab.engine.formatting import format_shape
 from cnn_lab.engine.models.layers.registry import find_layer_kind
 from cnn_lab.engine.specs.layer_edits import Layers
+from cnn_lab.engine.util.formatting import format_shape
 
 COLOURS = {
     "Input": "#e4e7eb",

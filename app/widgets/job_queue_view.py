@@ -1,6 +1,6 @@
 """The Jobs view: which run trains where, which wait and for what, and buttons to reorder them.
 
-It shows rows (engine.job_queue.JobRow) and asks for changes through signals; the window
+It shows rows (engine.jobs.queue.JobRow) and asks for changes through signals; the window
 passes those to the JobController, so this widget never touches a job itself.
 """
 
@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_lab.engine.job_queue import QUEUED, RUNNING, JobRow
-from cnn_lab.engine.progress_eta import format_duration as format_eta
+from cnn_lab.engine.jobs.queue import QUEUED, RUNNING, JobRow
+from cnn_lab.engine.util.progress_eta import format_duration as format_eta
 
 _Index = QModelIndex | QPersistentModelIndex
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_lab.engine.formatting import format_bytes
+from cnn_lab.engine.util.formatting import format_bytes
 
 if TYPE_CHECKING:
     from cnn_lab.engine.data.report import Finding, ImportReport

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnn_lab.engine.formatting import format_bytes, format_count, format_shape
+from cnn_lab.engine.util.formatting import format_bytes, format_count, format_shape
 
 COLUMNS = ("#", "Layer", "Output shape", "Params", "MACs", "Activations", "RF")
 

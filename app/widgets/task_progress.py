@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from cnn_lab.engine.progress_eta import EtaEstimator, progress_text
+from cnn_lab.engine.util.progress_eta import EtaEstimator, progress_text
 
 
 class TaskProgress(QWidget):

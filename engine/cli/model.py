@@ -9,9 +9,9 @@ from typing import Any, TextIO
 
 from cnn_lab.engine.cli.common import add_actions, add_db, load_architecture
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.formatting import format_bytes, format_count
 from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec
+from cnn_lab.engine.util.formatting import format_bytes, format_count
 
 DEFAULT_INPUT = "3x224x224"
 DEFAULT_CLASSES = 1000

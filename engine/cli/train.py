@@ -49,7 +49,7 @@ def add_commands(commands: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.jobs import run_job  # loads the store only; torch loads in the loop
+    from cnn_lab.engine.jobs.job import run_job  # loads the store only; torch loads in the loop
 
     spec = spec_from_args(args)
     db = resolve_db_path(args.db)
@@ -62,7 +62,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.jobs import run_job
+    from cnn_lab.engine.jobs.job import run_job
 
     db = resolve_db_path(args.db)
     with RunStore.open(db) as store:

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from cnn_lab.engine.errors import Cancelled, UserError
-from cnn_lab.engine.formatting import format_bytes
+from cnn_lab.engine.util.formatting import format_bytes
 
 __all__ = [
     "ARCHIVE_SUFFIXES",

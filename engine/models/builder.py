@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import ModelError
-from cnn_lab.engine.formatting import format_shape as fmt
 from cnn_lab.engine.models.layers.registry import (
     LayerKind,
     LayerProblem,
@@ -23,6 +22,7 @@ from cnn_lab.engine.models.layers.registry import (
     layer_kinds,
 )
 from cnn_lab.engine.specs import LayerSpec
+from cnn_lab.engine.util.formatting import format_shape as fmt
 
 if TYPE_CHECKING:
     from torch import nn

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.safe_files import partial_path
+from cnn_lab.engine.util.safe_files import partial_path
 
 if TYPE_CHECKING:
     import torch

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models.registry import InputShape, build_model
-from cnn_lab.engine.safe_files import plain_tensors, write_atomic
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.util.safe_files import plain_tensors, write_atomic
 
 if TYPE_CHECKING:
     from torch import nn

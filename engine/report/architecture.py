@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.formatting import format_bytes, format_count, format_shape
 from cnn_lab.engine.report import text
 from cnn_lab.engine.report.data import ArchitectureInfo, Fact, Table
 from cnn_lab.engine.report.dataset_info import Loaded
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord
+from cnn_lab.engine.util.formatting import format_bytes, format_count, format_shape
 
 _MAX_HEADER = 100_000_000
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.safe_files import partial_path
 from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.util.safe_files import partial_path
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Written:
     detail: str
 
     def sentence(self) -> str:
-        from cnn_lab.engine.formatting import format_bytes
+        from cnn_lab.engine.util.formatting import format_bytes
 
         detail = f", {self.detail}" if self.detail else ""
         return (

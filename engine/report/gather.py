@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from cnn_lab.engine.formatting import format_bytes
 from cnn_lab.engine.report import text
 from cnn_lab.engine.report.architecture import architecture_info, unmeasured
 from cnn_lab.engine.report.data import ChartData, Fact, RunReportData, Series, Table
@@ -28,6 +27,7 @@ from cnn_lab.engine.report.verdicts import bottleneck_info, evaluation_info
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store.curves import downsampled
+from cnn_lab.engine.util.formatting import format_bytes
 
 CURVE_BUCKETS = 300
 """Buckets per training curve: two points each, plenty for a chart 640 px wide."""

@@ -31,7 +31,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-from cnn_lab.engine.child_link import ParentLink, report_failure
+from cnn_lab.engine.jobs.child_link import ParentLink, report_failure
 from cnn_lab.engine.search.spec import SearchSpec
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Where a sweep's trials train at the same time: one per GPU (more when they fit) and the CPU.
 
 A sweep's trials are independent runs, so a machine with several devices trains several at
-once. The slots use the job queue's names (``"cpu"``, ``"cuda:N"``; engine/job_queue.py), and
+once. The slots use the job queue's names (``"cpu"``, ``"cuda:N"``; engine/jobs/queue.py), and
 the plan follows the run spec's device request the way the queue does: ``cpu`` trains on the
 CPU, ``cuda:N`` on that GPU only, ``cuda`` and ``auto`` on every GPU. A data-parallel base
 (``world_size > 1``) already takes several GPUs per trial, so its trials go one at a time.
@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cnn_lab.engine.job_queue import CPU, Slot, is_slot
+from cnn_lab.engine.jobs.queue import CPU, Slot, is_slot
 from cnn_lab.engine.search.paths import apply
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.specs import RunSpec

@@ -273,7 +273,7 @@ class _Objective:
         and ``epochs`` (over all its runs) are recorded as soon as they are known, so even a
         killed trial points at its run.
         """
-        from cnn_lab.engine.jobs import create_run
+        from cnn_lab.engine.jobs.job import create_run
         from cnn_lab.engine.train.events import EpochEnd
 
         with RunStore.open(self.db_path) as store:
@@ -615,7 +615,7 @@ def objective_for(
 
 
 def _run_job() -> Trainer:
-    from cnn_lab.engine.jobs import run_job
+    from cnn_lab.engine.jobs.job import run_job
 
     return run_job
 

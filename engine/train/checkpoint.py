@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.safe_files import plain_tensors, write_atomic
+from cnn_lab.engine.util.safe_files import plain_tensors, write_atomic
 
 FORMAT = "cnn-lab checkpoint 1"
 LAST, BEST = "last", "best"

@@ -14,7 +14,7 @@ noticed at most one interval (two on a GPU) after ``MAX_BAD_STEPS`` bad steps. S
 cooperative: ``should_stop`` is polled after every optimizer step (every ``AGREE_EVERY``
 steps under DDP, where the ranks agree in one small all-reduce), so a stop takes one step and
 the run can be resumed from exactly there. The loop knows nothing of databases, pipes or
-windows; engine/jobs.py stores and forwards what it yields.
+windows; engine/jobs/job.py stores and forwards what it yields.
 """
 
 from __future__ import annotations

@@ -41,13 +41,13 @@ import torch
 from cnn_lab.engine.data.loader import Batch, free_bytes
 from cnn_lab.engine.data.prepare import PreparedDataset
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.formatting import format_bytes
 from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.train.devices import resolve_device
 from cnn_lab.engine.train.memory import free_device_memory, is_out_of_memory
 from cnn_lab.engine.tune.memory_meter import Meter, meter_for
 from cnn_lab.engine.tune.probe import Probe, prepare
+from cnn_lab.engine.util.formatting import format_bytes
 
 Method = Literal["probe", "budget"]
 METHODS = ("auto", "probe", "budget")

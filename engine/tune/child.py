@@ -29,8 +29,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
-from cnn_lab.engine.child_link import ParentLink, report_failure
 from cnn_lab.engine.errors import Cancelled, UserError
+from cnn_lab.engine.jobs.child_link import ParentLink, report_failure
 from cnn_lab.engine.specs import RunSpec
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.monitor.nvml import GpuInventory
-from cnn_lab.engine.progress_eta import EtaEstimator
 from cnn_lab.engine.specs import DatasetSpec, TrainSpec
+from cnn_lab.engine.util.progress_eta import EtaEstimator
 from tests.app.test_data_panel import plant
 
 IMPORT_MS = 60_000

@@ -291,7 +291,7 @@ def test_stop_all_cancels_the_queue_and_stops_what_runs(qtbot, stub_window, db_p
 
 
 def make_stopped_run(win: MainWindow, db_path: Path, *, started: bool) -> int:
-    from cnn_lab.engine.jobs import create_run
+    from cnn_lab.engine.jobs.job import create_run
 
     with RunStore.open(db_path) as store:
         run_id = create_run(store, win.state.run_spec())

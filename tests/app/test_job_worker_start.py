@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cnn_lab.app.bridge.job_worker import JobWorker
-from cnn_lab.engine.jobs import create_run
+from cnn_lab.engine.jobs.job import create_run
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st

@@ -8,7 +8,7 @@ from PySide6.QtCore import QThreadPool
 
 from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.state import AppState
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
 

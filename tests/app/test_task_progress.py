@@ -24,8 +24,8 @@ from cnn_lab.app.panels.sweep_panel import SweepPanel
 from cnn_lab.app.panels.tune_panel import TunePanel
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.task_progress import TaskProgress
-from cnn_lab.engine.progress_eta import EtaEstimator
 from cnn_lab.engine.search.spec import SearchSpec
+from cnn_lab.engine.util.progress_eta import EtaEstimator
 from tests.app.fake_sweep_runner import FakeSweepRunner
 from tests.app.trained_run import train_tiny_run
 from tests.app.tune_results import CANNED, FakeRunner

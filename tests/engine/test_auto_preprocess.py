@@ -188,7 +188,7 @@ def test_as_trained_pins_a_recorded_shape_and_legacy_file_runs_to_64() -> None:
 def test_a_resumed_run_trains_at_what_it_recorded() -> None:
     from types import SimpleNamespace
 
-    from cnn_lab.engine.jobs import _as_recorded
+    from cnn_lab.engine.jobs.job import _as_recorded
 
     spec = RunSpec.from_dict({"dataset": {"source": "/data/digits"}})
     recorded = _as_recorded(spec, SimpleNamespace(summary={"input_shape": [1, 28, 28]}))  # type: ignore[arg-type]
@@ -203,7 +203,7 @@ def test_a_resumed_run_trains_at_what_it_recorded() -> None:
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_predict_on_an_auto_run_uses_the_recorded_size_and_channels(tmp_path: Path) -> None:
     from cnn_lab.engine.evaluation.predict import Predictor
-    from cnn_lab.engine.jobs import run_job
+    from cnn_lab.engine.jobs.job import run_job
     from cnn_lab.engine.store import RunStore
     from cnn_lab.engine.store import status as st
 

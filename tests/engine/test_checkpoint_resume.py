@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.models import InputShape, register_preset
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
 from cnn_lab.engine.store import RunStore, run_files_dir

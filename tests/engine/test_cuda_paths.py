@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from cnn_lab.engine.cli.main import main
-from cnn_lab.engine.jobs import child_main, create_run, run_job
+from cnn_lab.engine.jobs.job import child_main, create_run, run_job
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store import status as st

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from cnn_lab.engine.data.loader import BatchLoader
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.monitor.bottleneck import BottleneckTracker, RunContext
 from cnn_lab.engine.monitor.diagnosis import (
     BALANCED,

@@ -10,7 +10,7 @@ import pytest
 
 from cnn_lab.engine.evaluation.evaluate import evaluate_run
 from cnn_lab.engine.evaluation.scores import score
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from cnn_lab.engine import jobs
-from cnn_lab.engine.event_batching import EventBatcher
-from cnn_lab.engine.jobs import SEND_AT_ONCE, child_main, create_run
+from cnn_lab.engine.jobs import job
+from cnn_lab.engine.jobs.batching import EventBatcher
+from cnn_lab.engine.jobs.job import SEND_AT_ONCE, child_main, create_run
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store.busy import StoreBusy
@@ -183,7 +183,7 @@ def test_a_child_that_raises_still_sends_what_it_buffered(
             emit(step(n))
         raise RuntimeError("the store vanished")
 
-    monkeypatch.setattr(jobs, "run_job", broken_job)
+    monkeypatch.setattr(job, "run_job", broken_job)
     reader, writer = multiprocessing.Pipe(duplex=False)
     stop = multiprocessing.Event()
     # A long interval: only the close at the end can have sent the steps.

@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.models import InputShape, register_preset
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
 from cnn_lab.engine.store import run_files_dir

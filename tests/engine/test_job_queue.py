@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_lab.engine.job_queue import JobQueue, QueueEntry
+from cnn_lab.engine.jobs.queue import JobQueue, QueueEntry
 
 GPUS2 = ["cuda:0", "cuda:1", "cpu"]
 

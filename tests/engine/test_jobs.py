@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from cnn_lab.engine.event_batching import SEND_EVERY_S
-from cnn_lab.engine.job_events import METRIC_FIELDS
-from cnn_lab.engine.jobs import child_main, create_run, run_job
+from cnn_lab.engine.jobs.batching import SEND_EVERY_S
+from cnn_lab.engine.jobs.job import child_main, create_run, run_job
+from cnn_lab.engine.jobs.recording import METRIC_FIELDS
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.models.export import export_model
 from cnn_lab.engine.models.trained import WEIGHTS_KIND, load_trained
 from cnn_lab.engine.specs import RunSpec

@@ -1,10 +1,10 @@
-"""The time-left estimate behind every progress bar (engine/progress_eta.py)."""
+"""The time-left estimate behind every progress bar (engine/util/progress_eta.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cnn_lab.engine.progress_eta import EtaEstimator, StageProgress, format_duration
+from cnn_lab.engine.util.progress_eta import EtaEstimator, StageProgress, format_duration
 
 
 class Clock:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cnn_lab.engine.job_queue import JobQueue, QueueEntry
-from cnn_lab.engine.queue_eta import estimate_duration, finish_times
+from cnn_lab.engine.jobs.eta import estimate_duration, finish_times
+from cnn_lab.engine.jobs.queue import JobQueue, QueueEntry
 
 
 def spec_json(epochs: int = 4, batch: int = 64, device: str = "cpu", source: str = "a") -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from cnn_lab.engine.evaluation.evaluate import evaluate_run
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.report import charts, pdf_layout
 from cnn_lab.engine.report.data import ChartData, Series
 from cnn_lab.engine.report.gather import gather_run

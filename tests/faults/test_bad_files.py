@@ -37,7 +37,7 @@ from PIL import Image
 from cnn_lab.engine.data import archives
 from cnn_lab.engine.data.archives import ArchiveLimits
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.jobs import run_job
+from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.models.weights import load_pretrained
 from cnn_lab.engine.specs import RunSpec
@@ -130,7 +130,7 @@ class _FillsUp:
 
 
 def _full_at_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnn_lab.engine import safe_files
+    from cnn_lab.engine.util import safe_files
 
     monkeypatch.setattr(safe_files, "open", _FillsUp, raising=False)
 
@@ -269,7 +269,7 @@ DISK_FULL_GIVE_UP_S = 1.0
 def test_a_disk_that_stays_full_fails_the_run_and_keeps_what_was_flushed(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Expected of engine/store/writer.py and engine/jobs.py (owned by the store helper).
+    """Expected of engine/store/writer.py and engine/jobs/job.py (owned by the store helper).
 
     The writer keeps the batch and retries; when the disk is still full after the writer's
     ``DISK_FULL_GIVE_UP_S`` (a module constant; 1 s here), the run fails with a reason that

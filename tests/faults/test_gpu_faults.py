@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import torch
 
-from cnn_lab.engine.jobs import child_main, run_job
+from cnn_lab.engine.jobs.job import child_main, run_job
 from cnn_lab.engine.models.trained import WEIGHTS_KIND
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
@@ -369,7 +369,7 @@ def test_running_out_of_gpu_memory_fails_the_run_with_a_sentence_and_keeps_its_m
 
 def test_a_tuner_or_sweep_child_says_the_same_of_a_lost_cuda_context() -> None:
     """Children that report through ``report_failure`` get the device-fault sentence too."""
-    from cnn_lab.engine.child_link import report_failure
+    from cnn_lab.engine.jobs.child_link import report_failure
 
     sent: list[tuple[object, ...]] = []
     report_failure(

@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hs
 
-from cnn_lab.engine import jobs
 from cnn_lab.engine.cli.common import EXIT_USAGE
 from cnn_lab.engine.errors import SpecError
+from cnn_lab.engine.jobs import job
 from cnn_lab.engine.search.spec import ParamSpec, RangeSpec, SearchSpec
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, LayerSpec, RunSpec, TrainSpec
 from cnn_lab.engine.store import RunRecord, RunStore
@@ -456,7 +456,7 @@ def test_the_crashes_the_fuzz_found_are_answered_in_one_line(
     world: Path, argv: list[str], code: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each argument list here once ended in a traceback (or a hang); now it is answered."""
-    monkeypatch.setattr(jobs, "run_job", FakeJob())
+    monkeypatch.setattr(job, "run_job", FakeJob())
     before = _db_state(world)
     result = invoke(argv)
     refused_or_done(result)
@@ -512,7 +512,7 @@ class FakeJob:
 @pytest.fixture
 def fake_job(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJob]:
     fake = FakeJob()
-    monkeypatch.setattr(jobs, "run_job", fake)  # cmd_train imports it from jobs when called
+    monkeypatch.setattr(job, "run_job", fake)  # cmd_train imports it from jobs.job when called
     yield fake
 
 

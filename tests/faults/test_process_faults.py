@@ -23,7 +23,7 @@ from typing import IO
 import psutil
 import pytest
 
-from cnn_lab.engine.jobs import WINDOW_GONE_REASON
+from cnn_lab.engine.jobs.job import WINDOW_GONE_REASON
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore, run_files_dir
 from cnn_lab.engine.store import status as st

@@ -41,7 +41,7 @@ STEPS = 6000
 SAMPLE_EVERY = 500
 """Memory is read whenever the run's step count passes another multiple of this."""
 STEP_KEYS = ("train.loss", "lr", "train.images_per_s")
-"""The metrics every training step stores (engine/jobs.py), one point each."""
+"""The metrics every training step stores (engine/jobs/job.py), one point each."""
 CAUGHT_LEAK_PER_STEP = 1 * KIB
 """A leak of this many bytes a step must break the memory bounds below (each test checks
 that its own bound is below it, whatever the measured span turns out to be)."""

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
-from cnn_lab.engine.formatting import format_shape as fmt
 from cnn_lab.engine.models.layers.registry import (
     BuildContext,
     LayerParams,
@@ -21,6 +20,7 @@ from cnn_lab.engine.models.layers.registry import (
 )
 from cnn_lab.engine.models.layers.shapes import need_map
 from cnn_lab.engine.specs import LayerSpec
+from cnn_lab.engine.util.formatting import format_shape as fmt
 
 if TYPE_CHECKING:
     from torch import nn

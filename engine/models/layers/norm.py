@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from cnn_lab.engine.formatting import format_shape as fmt
 from cnn_lab.engine.models.layers.registry import (
     BuildContext,
     LayerParams,
@@ -14,6 +13,7 @@ from cnn_lab.engine.models.layers.registry import (
     Shape,
     register_layer,
 )
+from cnn_lab.engine.util.formatting import format_shape as fmt
 
 if TYPE_CHECKING:
     from torch import nn

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnn_lab.engine.formatting import format_shape as fmt
 from cnn_lab.engine.models.layers.registry import LayerProblem, Shape
+from cnn_lab.engine.util.formatting import format_shape as fmt
 
 
 def need_map(shape: Shape) -> tuple[int, int, int]:

@@ -4,8 +4,8 @@
 process calls in a child: it records the run in the store, trains, streams every event to
 ``emit``, writes metrics in batches about once a second, and always leaves the run in a
 final state with a reason a person can read. What each event stores is written once in
-``engine.job_events``; how a child batches its events for the pipe, in
-``engine.event_batching``.
+``engine.jobs.recording``; how a child batches its events for the pipe, in
+``engine.jobs.batching``.
 
 This module imports neither torch nor Qt at import time: the GUI imports it to name the
 child's entry point, and torch loads only inside the child.
@@ -24,10 +24,10 @@ from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
-from cnn_lab.engine.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.errors import Cancelled, UserError, internal_error
-from cnn_lab.engine.event_batching import EventBatcher
-from cnn_lab.engine.job_events import RunRecorder
+from cnn_lab.engine.jobs.batching import EventBatcher
+from cnn_lab.engine.jobs.child_link import BUG_HINT, ParentLink
+from cnn_lab.engine.jobs.recording import RunRecorder
 from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
@@ -198,7 +198,7 @@ def _train_and_record(
     dist: Any = None,
 ) -> dict[str, Any]:
     """Train, storing and sending every event; the run's end is always sent as a RunFinished."""
-    # Imported here so that importing engine.jobs never loads torch.
+    # Imported here so that importing engine.jobs.job never loads torch.
     from cnn_lab.engine.train.events import RunFinished
     from cnn_lab.engine.train.loop import train_events
 
@@ -403,7 +403,7 @@ def child_main(
 
     With ``send_every_s`` > 0 (the window's job thread asks for it) events travel in
     batches: each message is a list of events, at most one about every ``send_every_s``
-    except for the kinds in ``SEND_AT_ONCE`` (see ``engine.event_batching``). With 0 each
+    except for the kinds in ``SEND_AT_ONCE`` (see ``engine.jobs.batching``). With 0 each
     event is its own message, for a reader that expects single events.
 
     If the parent dies (the pipe breaks, or this process is re-parented) the run stops at

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cnn_lab.engine.job_queue import JobQueue, Slot
+from cnn_lab.engine.jobs.queue import JobQueue, Slot
 from cnn_lab.engine.store import status as st
 
 
