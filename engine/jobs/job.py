@@ -26,9 +26,9 @@ from typing import Any
 
 from cnn_lab.engine.errors import Cancelled, UserError, internal_error
 from cnn_lab.engine.jobs.batching import EventBatcher
+from cnn_lab.engine.jobs.bottleneck import BottleneckTracker
 from cnn_lab.engine.jobs.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.jobs.recording import RunRecorder
-from cnn_lab.engine.monitor.bottleneck import BottleneckTracker
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
 from cnn_lab.engine.store import status as st
@@ -287,7 +287,7 @@ class _LiveVerdict:
         self._last = time.monotonic()
 
     def observe(self, event: Any) -> None:
-        from cnn_lab.engine.monitor.bottleneck import context_from_start
+        from cnn_lab.engine.jobs.bottleneck import context_from_start
         from cnn_lab.engine.train.events import BottleneckReport
         from cnn_lab.engine.train.presets import is_ampere_or_newer
 

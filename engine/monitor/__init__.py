@@ -1,8 +1,10 @@
 """Samplers for the monitor panel and the run store: NVML for GPUs, psutil for the rest.
 
 The samplers import no torch, so the GUI can list GPUs and show system load before a job
-starts. ``step_timing`` (the training loop's clock) and ``diagnosis`` (the bottleneck verdict)
-are imported by their full names: the clock needs torch, the diagnosis needs nothing.
+starts. ``diagnosis`` (the bottleneck verdict, plain rules over measurements) is imported by
+its full name. The training loop's step clock is engine/train/step_timing.py and the tracker
+that feeds the diagnosis while a job runs is engine/jobs/bottleneck.py, so nothing here
+depends on training.
 """
 
 from cnn_lab.engine.monitor.nvml import GpuInfo, GpuInventory, NvmlSampler, gpu_inventory

@@ -218,7 +218,7 @@ def write_report(
         store.get_run(run_id)  # RunNotFound before any file is opened
         writer, subject = chosen.run, f"run {run_id}"
     else:
-        from cnn_lab.engine.report.sweep import find_sweep
+        from cnn_lab.engine.search.past import find_sweep
 
         found = find_sweep(store, sweep)  # type: ignore[arg-type]
         writer, subject = chosen.sweep, f"sweep {found['name']}"

@@ -1,22 +1,13 @@
 """Read one sweep into ``SweepReportData``: its trials, how they spread, what mattered.
 
-A sweep is an experiment of kind "sweep" in the run store (search/history.py) holding its
-SearchSpec; its trials live in the Optuna study beside the database (or in the storage
-given). When the study is there, trials, states and values are the study's own, and
-parameter importance is Optuna's (search/child.py). When it is not (a sweep run with a
-shared ``--storage`` that this machine cannot see), the trials are rebuilt from the
-sweep's recorded runs, and the report says so.
+The sweep itself is read back by engine/search/past.py (``load_sweep``): its trials from the
+Optuna study when it is there, else rebuilt from the sweep's recorded runs, which the report
+then says. Here they become the report's facts, tables and charts.
 """
 
 from __future__ import annotations
 
-import re
-import statistics
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.report import text
 from cnn_lab.engine.report.data import (
     ChartData,
@@ -28,196 +19,9 @@ from cnn_lab.engine.report.data import (
 )
 from cnn_lab.engine.report.environment import generated_line
 from cnn_lab.engine.report.gather import hyperparameters
-from cnn_lab.engine.search.spec import MAXIMISE, ParamSpec, SearchSpec
-from cnn_lab.engine.store import COMPLETED, RunRecord, RunStore
-
-SWEEP_KIND = "sweep"  # the same as search/history.py's, which imports Optuna
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One trial as a report lists it, from the study or rebuilt from its runs."""
-
-    number: int
-    state: str
-    params: dict[str, Any]
-    value: float | None
-    spread: float | None
-    run_ids: tuple[int, ...]
-    epochs: int
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return text.plain(
-            {
-                "number": self.number,
-                "state": self.state,
-                "params": self.params,
-                "value": self.value,
-                "spread": self.spread,
-                "run_ids": list(self.run_ids),
-                "epochs": self.epochs,
-                "reason": self.reason,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class SweepSource:
-    """A sweep found in the store: its experiment row, search, trials and importance."""
-
-    experiment: dict[str, Any]
-    search: SearchSpec
-    trials: tuple[Trial, ...]
-    queued: int
-    importance: dict[str, float]
-    note: str
-    storage: str
-
-
-def find_sweep(store: RunStore, ref: str | int) -> dict[str, Any]:
-    """The sweep experiment with id ``ref`` (digits) or name ``ref``; UserError if none."""
-    sweeps = store.experiments(SWEEP_KIND)
-    wanted = str(ref).strip()
-    if wanted.isdigit():
-        found = [s for s in sweeps if int(s["id"]) == int(wanted)]
-    else:
-        found = [s for s in sweeps if s["name"] == wanted]
-    if found:
-        return found[-1]  # experiments() is newest first: the oldest of that name
-    known = ", ".join(f"{s['id']} ({s['name']})" for s in sweeps[:10]) or "none yet"
-    raise UserError(
-        f"There is no sweep {wanted!r} in {store.path}.",
-        hint=f"The sweeps there are: {known}.",
-    )
-
-
-def load_sweep(store: RunStore, ref: str | int, storage: str | None = None) -> SweepSource:
-    row = find_sweep(store, ref)
-    try:
-        search = SearchSpec.from_json(row["spec_json"])
-    except SpecError as exc:
-        raise UserError(f"Sweep {row['name']!r} cannot be read: {exc}") from None
-    where = _storage(store.path, storage)
-    study = _study(row["name"], store.path, storage, where)
-    if study is not None:
-        trials, queued = _study_trials(study)
-        from cnn_lab.engine.search.child import param_importance
-
-        importance = param_importance(search, store.path, storage) if trials else {}
-        note = ""
-    else:
-        trials, queued, importance = run_trials(store, row, search), 0, {}
-        note = (
-            f"The sweep's study was not found in {where}, so its trials are rebuilt from its "
-            "recorded runs, and parameter importance is not available."
-        )
-    return SweepSource(row, search, tuple(trials), queued, importance, note, where)
-
-
-def _storage(db_path: Path, storage: str | None) -> str:
-    from cnn_lab.engine.search.storage import default_storage_path
-
-    return storage or str(default_storage_path(db_path))
-
-
-def _study(name: str, db_path: Path, storage: str | None, where: str) -> Any:
-    """The sweep's Optuna study, or None when its storage or the study is not there."""
-    if "://" not in where and not Path(where).is_file():
-        return None  # opening a missing journal would create an empty one
-    import optuna
-
-    from cnn_lab.engine.search.storage import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return optuna.load_study(study_name=name, storage=open_storage(storage, db_path))
-    except KeyError:
-        return None
-
-
-def _study_trials(study: Any) -> tuple[list[Trial], int]:
-    from cnn_lab.engine.search.storage import INTERRUPTED
-
-    trials, queued = [], 0
-    for t in study.get_trials(deepcopy=False):
-        state = t.state.name.lower()
-        if state == "waiting":
-            queued += 1
-            continue
-        if state == "fail" and t.user_attrs.get(INTERRUPTED):
-            state = "interrupted"
-        run_ids = t.user_attrs.get("run_ids") or (
-            [t.user_attrs["run_id"]] if t.user_attrs.get("run_id") is not None else []
-        )
-        trials.append(
-            Trial(
-                number=t.number,
-                state="failed" if state == "fail" else state,
-                params=dict(t.params),
-                value=t.value if state == "complete" else None,
-                spread=t.user_attrs.get("spread"),
-                run_ids=tuple(int(r) for r in run_ids),
-                epochs=int(t.user_attrs.get("epochs", 0)),
-                reason=str(t.user_attrs.get("reason") or ""),
-            )
-        )
-    return trials, queued
-
-
-_TRIAL_NAME = re.compile(r" #(\d+)(?: fold \d+)?$")
-
-
-def run_trials(store: RunStore, row: dict[str, Any], search: SearchSpec) -> list[Trial]:
-    """Trials rebuilt from the sweep's runs: named "<study> #N" (and " fold K")."""
-    groups: dict[int, list[RunRecord]] = {}
-    for run_id in store.experiment_runs(int(row["id"])):
-        record = store.get_run(run_id)
-        match = _TRIAL_NAME.search(record.name)
-        number = int(match.group(1)) if match else 100_000 + run_id
-        groups.setdefault(number, []).append(record)
-    trials = []
-    for number, records in sorted(groups.items()):
-        flat = dict(text.flatten(_spec_document(records[0])))
-        params = {p.path: flat.get(p.path) for p in search.params}
-        scores = [_best(store, r.id, search.metric) for r in records]
-        failed = [r for r in records if r.status != COMPLETED]
-        finite = [s for s in scores if s is not None]
-        done = not failed and len(finite) == len(records)
-        trials.append(
-            Trial(
-                number=number,
-                state="complete" if done else (failed[0].status if failed else "no value"),
-                params=params,
-                value=statistics.fmean(finite) if done else None,
-                spread=statistics.pstdev(finite) if done else None,
-                run_ids=tuple(r.id for r in records),
-                epochs=sum(int(r.summary.get("epochs") or 0) for r in records),
-                reason=(failed[0].reason or "") if failed else "",
-            )
-        )
-    return trials
-
-
-def _spec_document(record: RunRecord) -> dict[str, Any]:
-    import json
-
-    try:
-        loaded = json.loads(record.spec_json)
-    except ValueError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _best(store: RunStore, run_id: int, metric: str) -> float | None:
-    pick = "MAX" if MAXIMISE.get(metric, True) else "MIN"
-    row = store.db.execute(
-        f"SELECT {pick}(value) FROM metrics WHERE run_id = ? AND key = ?", [run_id, metric]
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
-
-
-# ----------------------------------------------------------------------------- report
+from cnn_lab.engine.search.past import SweepSource, Trial, best_value, load_sweep
+from cnn_lab.engine.search.spec import ParamSpec, SearchSpec
+from cnn_lab.engine.store import RunStore
 
 
 def gather_sweep(store: RunStore, ref: str | int, *, storage: str | None = None) -> SweepReportData:
@@ -387,7 +191,7 @@ def _runs(store: RunStore, trials: tuple[Trial, ...], metric: str) -> Table:
                     str(r.id),
                     r.name,
                     r.status,
-                    text.number(_best(store, r.id, metric)),
+                    text.number(best_value(store, r.id, metric)),
                     text.duration(r.duration_s),
                 )
             )

@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 from cnn_lab.engine import __version__
 from cnn_lab.engine.report.export import write_run_object
-from cnn_lab.engine.report.sweep import load_sweep
 from cnn_lab.engine.report.text import plain
+from cnn_lab.engine.search.past import load_sweep
 from cnn_lab.engine.store import RunStore
 
 TRIAL_COLUMNS = ("number", "state", "value", "spread", "run_ids", "epochs", "reason")

@@ -34,7 +34,6 @@ from cnn_lab.engine.data.training_data import TrainingData, build_training_data
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.models.trained import save_weights
-from cnn_lab.engine.monitor.step_timing import StepClock
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train import checkpoint as ck
@@ -66,6 +65,7 @@ from cnn_lab.engine.train.schedules import build_schedule
 from cnn_lab.engine.train.state import TrainState
 from cnn_lab.engine.train.step import Windows, optimizer_step, train_step
 from cnn_lab.engine.train.step_log import LoggedStep, StepLog
+from cnn_lab.engine.train.step_timing import StepClock
 from cnn_lab.engine.train.stopping import EarlyStopping
 from cnn_lab.engine.train.validation import eval_logits, evaluate
 

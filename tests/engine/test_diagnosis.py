@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from cnn_lab.engine.data.loader import BatchLoader
+from cnn_lab.engine.jobs.bottleneck import BottleneckTracker, RunContext
 from cnn_lab.engine.jobs.job import run_job
-from cnn_lab.engine.monitor.bottleneck import BottleneckTracker, RunContext
 from cnn_lab.engine.monitor.diagnosis import (
     BALANCED,
     COMPUTE_BOUND,
@@ -28,10 +28,10 @@ from cnn_lab.engine.monitor.diagnosis import (
     Observations,
     diagnose,
 )
-from cnn_lab.engine.monitor.step_timing import StepClock
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.train.events import StepTiming
+from cnn_lab.engine.train.step_timing import StepClock
 
 CPU = torch.device("cpu")
 
