@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,17 +59,8 @@ class Trial:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        """As JSON has it (a NaN value stays NaN: strict JSON writers make it null)."""
-        return {
-            "number": self.number,
-            "state": self.state,
-            "params": self.params,
-            "value": self.value,
-            "spread": self.spread,
-            "run_ids": list(self.run_ids),
-            "epochs": self.epochs,
-            "reason": self.reason,
-        }
+        """Its fields, for JSON (a NaN value stays NaN: report/text.py's plain makes it null)."""
+        return {**asdict(self), "run_ids": list(self.run_ids)}
 
 
 @dataclass(frozen=True)
