@@ -32,6 +32,7 @@ user cache) so a second run does not make them again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -103,6 +104,7 @@ def run_measured(code: str, *args: str, env: dict[str, str] | None = None) -> di
         text=True,
     )
     peak = [0]
+    cpu: dict[int, float] = {}  # pid -> its CPU seconds when last seen (workers come and go)
 
     def sample() -> None:
         parent = psutil.Process(child.pid)
@@ -110,6 +112,10 @@ def run_measured(code: str, *args: str, env: dict[str, str] | None = None) -> di
             try:
                 tree = [parent, *parent.children(recursive=True)]
                 peak[0] = max(peak[0], sum(_rss(p) for p in tree))
+                for process in tree:
+                    with contextlib.suppress(psutil.Error):
+                        times = process.cpu_times()
+                        cpu[process.pid] = times.user + times.system
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -122,6 +128,7 @@ def run_measured(code: str, *args: str, env: dict[str, str] | None = None) -> di
         raise SystemExit(f"a measured run failed ({child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     result["tree_peak_mb"] = peak[0] / 2**20
+    result["cpu_s"] = sum(cpu.values())
     return result
 
 
@@ -166,6 +173,11 @@ def camera(args: argparse.Namespace) -> dict:
             "baseline_draft_pool_s": round(draft["seconds"], 1),
             "baseline_plain_pool_s": round(plain["seconds"], 1),
             "ratio_vs_draft": round(cold["seconds"] / draft["seconds"], 2),
+            # CPU seconds of each whole process tree: what the work costs, which another
+            # program's load on the machine changes far less than the wall time.
+            "cnn_lab_cpu_s": round(cold["cpu_s"], 1),
+            "baseline_draft_cpu_s": round(draft["cpu_s"], 1),
+            "cpu_ratio_vs_draft": round(cold["cpu_s"] / max(draft["cpu_s"], 1e-9), 2),
             "speedup_vs_plain": round(plain["seconds"] / cold["seconds"], 2),
             "warm_share": round(warm["seconds"] / cold["seconds"], 3),
             "peak_rss_mb": round(cold["tree_peak_mb"]),
