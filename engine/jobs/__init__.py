@@ -5,8 +5,9 @@
 - ``queue``: the queue's policy (order, devices, what may resume) and ``eta``: when queued jobs
   will finish, from past runs.
 - ``recording``: what each training event stores; ``batching``: how a child batches its events
-  for the pipe; ``child_link``: a child's line to the window (training, tuner and sweep
-  children all report through it).
+  for the pipe; ``bottleneck``: the tracker that feeds monitor/diagnosis.py while a job runs;
+  ``child_link``: a child's line to the window (training, tuner and sweep children all report
+  through it).
 
 Nothing here imports torch or Qt at import time.
 """
