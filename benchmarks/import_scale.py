@@ -104,6 +104,7 @@ def run_measured(code: str, *args: str, env: dict[str, str] | None = None) -> di
         text=True,
     )
     peak = [0]
+    private = [0]  # RSS less file-backed pages: a memory map of the cache read is not held
     cpu: dict[int, float] = {}  # pid -> its CPU seconds when last seen (workers come and go)
 
     def sample() -> None:
@@ -112,6 +113,7 @@ def run_measured(code: str, *args: str, env: dict[str, str] | None = None) -> di
             try:
                 tree = [parent, *parent.children(recursive=True)]
                 peak[0] = max(peak[0], sum(_rss(p) for p in tree))
+                private[0] = max(private[0], sum(_private(p) for p in tree))
                 for process in tree:
                     with contextlib.suppress(psutil.Error):
                         times = process.cpu_times()
@@ -128,8 +130,18 @@ def run_measured(code: str, *args: str, env: dict[str, str] | None = None) -> di
         raise SystemExit(f"a measured run failed ({child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     result["tree_peak_mb"] = peak[0] / 2**20
+    result["tree_private_peak_mb"] = private[0] / 2**20
     result["cpu_s"] = sum(cpu.values())
     return result
+
+
+def _private(process: psutil.Process) -> int:
+    """Resident memory that is the process's own (anonymous), not pages of mapped files."""
+    try:
+        info = process.memory_info()
+        return info.rss - getattr(info, "shared", 0)
+    except psutil.Error:
+        return 0
 
 
 def _rss(process: psutil.Process) -> int:
@@ -181,6 +193,7 @@ def camera(args: argparse.Namespace) -> dict:
             "speedup_vs_plain": round(plain["seconds"] / cold["seconds"], 2),
             "warm_share": round(warm["seconds"] / cold["seconds"], 3),
             "peak_rss_mb": round(cold["tree_peak_mb"]),
+            "peak_private_mb": round(cold["tree_private_peak_mb"]),
             "baseline_draft_peak_rss_mb": round(draft["tree_peak_mb"]),
             "images": cold["images"],
             "stages_s": _stage_seconds(cold),
@@ -203,6 +216,7 @@ def scale(args: argparse.Namespace) -> dict:
             "seconds": round(cold["seconds"], 1),
             "seconds_per_10k_files": per_10k,
             "peak_rss_mb": round(cold["tree_peak_mb"]),
+            "peak_private_mb": round(cold["tree_private_peak_mb"]),
             "images": cold["images"],
         }
     out["cpu_count"] = os.cpu_count()
