@@ -74,10 +74,10 @@ def torchvision_rate(loader, seconds: float) -> dict:  # type: ignore[no-untyped
 
 def cnn_lab_loader(folder: Path, size: int, batch: int, device: str):  # type: ignore[no-untyped-def]
     """cnn-lab's training loader, built twice: once to time the cache build, once cached."""
-    from cnn_lab.engine.data.bench import warm_up
     from cnn_lab.engine.data.training_data import build_training_data
     from cnn_lab.engine.specs import DatasetSpec
     from cnn_lab.engine.train.devices import resolve_device
+    from cnn_lab.engine.tune.loader_bench import warm_up
 
     spec = DatasetSpec(
         source=str(folder),
@@ -105,8 +105,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where cnn-lab's loader runs: cpu, cuda")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    from cnn_lab.engine.data.bench import loader_rate
     from cnn_lab.engine.train.devices import describe_device
+    from cnn_lab.engine.tune.loader_bench import loader_rate
 
     load_before = os.getloadavg()[0]
     runs = []

@@ -93,7 +93,7 @@ def cmd_data_inspect(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_data_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.data.bench import bench_loader
+    from cnn_lab.engine.tune.loader_bench import bench_loader
 
     spec = _dataset_spec(args)
     result = bench_loader(
