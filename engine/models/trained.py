@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models.registry import InputShape, build_model
+from cnn_lab.engine.models.weights import load_exactly
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.util.safe_files import plain_tensors, write_atomic
 
@@ -84,5 +85,11 @@ def load_trained(store: RunStore, run_id: int) -> TrainedModel:
     shape = InputShape(channels, height, width, len(classes))
     architecture = spec.architecture.model_copy(update={"pretrained": "", "freeze_backbone": False})
     model = build_model(architecture, shape)
-    model.load_state_dict(tensors, strict=True)
+    load_exactly(
+        model,
+        tensors,
+        what=f"Run {run_id}'s weights file {path.name}",
+        hint="The file was replaced or the run's architecture changed since it trained; "
+        "train the run again, or put back the weights it saved.",
+    )
     return TrainedModel(model.eval(), shape, classes, spec, path)

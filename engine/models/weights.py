@@ -99,6 +99,46 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str]) -> LoadRepor
     return report
 
 
+def load_exactly(
+    model: nn.Module, state: Mapping[str, torch.Tensor], *, what: str, hint: str
+) -> None:
+    """Load ``state`` into ``model``, which it must fit tensor for tensor (a run's own saved
+    weights or checkpoint, never a pretrained file).
+
+    A misfit raises UserError: ``what`` (say "Run 4's weights file") does not fit this network,
+    naming the first layer that differs and both shapes, then ``hint``; never PyTorch's
+    "Error(s) in loading state_dict" list.
+    """
+    report = _match(model.state_dict(), state)
+    if report.skipped or report.missing or report.unexpected:
+        raise UserError(f"{what} does not fit this network: {misfit(report)}.", hint)
+    model.load_state_dict(state, strict=True)
+
+
+def misfit(report: LoadReport) -> str:
+    """The first way a file differs from the network, and how many tensors differ in all.
+
+    >>> misfit(LoadReport((), (SkippedTensor("head.weight", (10, 64), (5, 64)),), (), ()))
+    'layer head has weight 10×64 in the file but 5×64 in the network'
+    """
+    if report.skipped:
+        first = report.skipped[0]
+        layer, _, tensor = first.name.rpartition(".")
+        where = f"layer {layer} has {tensor}" if layer else f"its tensor {tensor}"
+        said = (
+            f"{where} {_shape(first.file_shape)} in the file but "
+            f"{_shape(first.model_shape)} in the network"
+        )
+    elif report.missing:
+        said = f"the network's {report.missing[0]} is not in the file"
+    else:
+        said = f"the file's {report.unexpected[0]} has no place in the network"
+    others = len(report.skipped) + len(report.missing) + len(report.unexpected) - 1
+    if others:
+        said += f" (and {others} more)" if others > 1 else " (and 1 more)"
+    return said
+
+
 def freeze_backbone(model: nn.Module) -> int:
     """Stop training everything but the classifier head; return how many weights were frozen.
 

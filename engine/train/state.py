@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.models.weights import load_exactly
 from cnn_lab.engine.train import checkpoint as ck
 from cnn_lab.engine.train.ema import WeightEMA
 from cnn_lab.engine.train.schedules import LRSchedule
@@ -80,8 +81,13 @@ class TrainState:
                 hint="A checkpoint is written after each epoch and when a run is stopped.",
             )
         saved = ck.load_checkpoint(path)
+        load_exactly(
+            self.model,
+            saved.model,
+            what=f"The checkpoint {path.name}",
+            hint="Resume with the spec the run was started with.",
+        )
         try:
-            self.model.load_state_dict(saved.model)
             self.optimizer.load_state_dict(saved.optimizer)
             _match_layouts(self.optimizer)
         except (RuntimeError, KeyError, ValueError) as exc:

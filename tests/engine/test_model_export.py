@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,56 @@ def test_a_corrupt_weights_file_is_a_sentence(trained_run: tuple[Path, int]) -> 
                 load_trained(store, run_id)
         finally:
             path.write_bytes(original)
+
+
+def _architecture(layers: list[dict[str, Any]]) -> Any:
+    return RunSpec.from_dict({"architecture": {"preset": "custom", "layers": layers}}).architecture
+
+
+WIDER = [dict(CUSTOM["layers"][0], params={"out_channels": 12}), *CUSTOM["layers"][1:]]
+OTHER = [
+    {"kind": "conv2d", "params": {"out_channels": 4}},
+    {"kind": "relu"},
+    {"kind": "global_avg_pool"},
+    {"kind": "linear"},
+]
+
+
+@pytest.mark.parametrize(
+    ("layers", "said"),
+    [
+        # the first conv is 12 wide in the file: its weight is the first tensor that differs
+        (WIDER, r"layer \S+ has weight 12×3×3×3 in the file but 8×3×3×3 in the network"),
+        # another network altogether: names the network has that the file lacks
+        (OTHER, r"the network's \S+ is not in the file|layer \S+ has \S+ \S+ in the file but"),
+    ],
+    ids=["wrong-shape", "other-architecture"],
+)
+def test_a_weights_file_that_does_not_fit_its_network_is_a_sentence(
+    trained_run: tuple[Path, int], layers: list[dict[str, Any]], said: str
+) -> None:
+    from cnn_lab.engine.models.registry import build_model
+    from cnn_lab.engine.models.trained import save_weights
+
+    db, run_id = trained_run
+    with RunStore.open(db) as store:
+        trained = load_trained(store, run_id)
+        path = Path(store.artifacts(run_id)[-1]["path"])
+    original = path.read_bytes()
+    try:
+        save_weights(
+            build_model(_architecture(layers), trained.shape), path, trained.shape, trained.classes
+        )
+        with RunStore.open(db) as store, pytest.raises(UserError) as raised:
+            load_trained(store, run_id)
+        message = str(raised.value)
+        assert f"Run {run_id}'s weights file {path.name} does not fit this network: " in message
+        assert re.search(said, message), message
+        assert "state_dict" not in message and "\n" not in message
+        assert raised.value.hint and "train the run again" in raised.value.hint
+        # the command a person runs says the same, in one line, without a traceback
+        result = invoke(["model", "export", str(run_id), "--out", "m.pt", "--db", str(db)])
+        assert_refused_in_one_line(result)
+        assert "does not fit this network" in result.err
+    finally:
+        path.write_bytes(original)
