@@ -121,6 +121,8 @@ class JobController(QObject):
         """Owner (a sweep) -> the slots it trains on outside the queue; queued runs wait."""
         self._busy = False
         self._closing = False
+        self._ended_as: dict[int, str] = {}
+        """Run queued to resume -> the status it ended with (given back if it never starts)."""
         self._store_waits: set[int] = set()
         """Runs whose job said its writes wait for the run store (another program locks it)."""
 
@@ -282,6 +284,12 @@ class JobController(QObject):
             spec_json=record.spec_json,
         )
         self._refuse_impossible(entry)
+        # Shown as queued (Runs table, filters) until it starts; cancel or closing the window
+        # gives it back the status it ended with.
+        with RunStore.open(self.db_path) as store:
+            ended_as = store.queue_again(run_id)
+        if ended_as is not None:
+            self._ended_as[run_id] = ended_as
         self._enqueue(entry)
 
     def cancel(self, run_id: int) -> bool:
@@ -294,8 +302,8 @@ class JobController(QObject):
             return False
         finished = self._record_unstarted(run_id, CANCELLED_REASON)
         self.queue_changed.emit()
-        if finished:
-            self.run_finished.emit(run_id, st.STOPPED, CANCELLED_REASON)
+        if finished is not None:
+            self.run_finished.emit(run_id, *finished)
         self._dispatch()  # a data-parallel run may have held GPUs others can use now
         self._update_busy()
         return True
@@ -367,13 +375,19 @@ class JobController(QObject):
         self.queue_changed.emit()
         self._dispatch()
 
-    def _record_unstarted(self, run_id: int, reason: str) -> bool:
-        """End a run that never left the queue; a resumed run keeps its earlier record."""
+    def _record_unstarted(self, run_id: int, reason: str) -> tuple[str, str] | None:
+        """End a run that never left the queue, returning its status and reason (None if it
+        had started); a run queued to resume gets back the record it ended with."""
+        ended_as = self._ended_as.pop(run_id, None)
         with RunStore.open(self.db_path) as store:
+            if ended_as is not None:
+                if not store.unqueue(run_id, ended_as):
+                    return None
+                return ended_as, store.get_run(run_id).reason or ""
             if store.get_run(run_id).status != st.QUEUED:
-                return False
+                return None
             store.finish_run(run_id, st.STOPPED, reason=reason)
-            return True
+            return st.STOPPED, reason
 
     def _dispatch(self) -> None:
         """Start queued runs while a free slot suits one.
@@ -411,6 +425,7 @@ class JobController(QObject):
         worker.events.connect(self.events)
         worker.job_finished.connect(self._on_job_finished)
         self._jobs[entry.run_id] = _Job(entry, slots, worker)
+        self._ended_as.pop(entry.run_id, None)  # it starts: its job records how it ends now
         worker.start()
         self.run_started.emit(entry.run_id)
         self.slot_changed.emit(entry.run_id, "+".join(slots))

@@ -647,6 +647,34 @@ class RunStore:
             )
 
     @_guarded
+    def queue_again(self, run_id: int) -> str | None:
+        """Show an ended run as queued while it waits to resume; return the status it had.
+
+        None when the run is not ended (queued or running already): nothing changes then.
+        Its reason, hint and times stay, so ``unqueue`` gives the record back as it was.
+        """
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()
+            if row is None:
+                raise self._not_found(run_id)
+            if row[0] not in FINAL:
+                return None
+            conn.execute("UPDATE runs SET status = ? WHERE id = ?", [QUEUED, run_id])
+            return str(row[0])
+
+    @_guarded
+    def unqueue(self, run_id: int, status: str) -> bool:
+        """Give a run queued again by ``queue_again`` back its ended ``status`` (cancelled, or
+        the window closed, before it started); False when it has started meanwhile."""
+        if status not in FINAL:
+            raise ValueError(f"A run can only go back to one of {sorted(FINAL)}, not {status!r}.")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ? WHERE id = ? AND status = ?", [status, run_id, QUEUED]
+            )
+            return cursor.rowcount > 0
+
+    @_guarded
     def mark_crashed_if_active(self, run_id: int, reason: str) -> bool:
         """Crash a run only if it is still queued or running; return whether it changed.
 

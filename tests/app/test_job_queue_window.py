@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QDockWidget
 from cnn_lab.app.bridge.job_controller import CANCELLED_REASON, JobController
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.runs_table import COLUMNS
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
@@ -343,6 +344,43 @@ def test_resume_is_refused_twice_and_a_never_started_run_starts_afresh(
     assert win.controller.cancel(fresh)
     assert status_of(db_path, fresh) == (st.STOPPED, "Stopped by request.")
     assert fresh not in workers
+
+
+def shown_status(win: MainWindow, run_id: int) -> str:
+    """The Status column of ``run_id``'s row in the Runs table, as the person reads it."""
+    runs = win.runs_panel
+    runs.refresh()
+    model = runs.model
+    column = next(i for i, c in enumerate(COLUMNS) if c.title == "Status")
+    row = next(i for i, r in enumerate(model.records) if r.id == run_id)
+    return str(model.data(model.index(row, column)))
+
+
+def test_a_stopped_run_queued_to_resume_shows_as_queued_until_it_starts(
+    stub_window, db_path
+) -> None:  # type: ignore[no-untyped-def]
+    win, workers = stub_window
+    busy = train_on(win, "cpu")
+    stopped = make_stopped_run(win, db_path, started=True)
+    assert shown_status(win, stopped) == st.STOPPED
+    win.resume(stopped)
+    assert win.controller.queued_ids() == [stopped]
+    assert shown_status(win, stopped) == st.QUEUED
+    assert status_of(db_path, stopped)[0] == st.QUEUED  # filters and the CLI say the same
+    assert win.runs_panel.select_run(stopped) and not win.runs_panel.resume_button.isEnabled()
+    workers[busy].finish()  # the CPU comes free: the resumed run starts
+    assert workers[stopped].resume and shown_status(win, stopped) == st.RUNNING
+    workers[stopped].finish()
+    assert shown_status(win, stopped) == st.COMPLETED
+
+    # Queued to resume, then the window closes first: it goes back to how it ended.
+    again = make_stopped_run(win, db_path, started=True)
+    blocker = train_on(win, "cpu")
+    win.resume(again)
+    assert shown_status(win, again) == st.QUEUED
+    win.controller.shutdown()
+    assert status_of(db_path, again) == (st.STOPPED, "Stopped by request.")
+    assert again not in workers and blocker in workers
 
 
 # ----------------------------------------------------------------------------- real jobs
