@@ -47,12 +47,15 @@ HISTORY_RUNS = 200
 """How many recent finished runs the queue's time estimates look through."""
 CANCELLED_REASON = "Cancelled before it started."
 CLOSED_REASON = "The cnn-lab window closed before this run started; resume it to train it."
+CLOSED_STOP = "Stopped because the cnn-lab window was closed"
+"""Starts the reason of a run that was training when the person closed the window and chose
+to stop it (the close question); "... at step 40; it can be resumed." follows."""
 
 WorkerFactory = Callable[..., Any]
 """Builds a job's worker: ``factory(run_id, spec_json, db_path, *, device, resume, parent)``.
 
 The worker has JobWorker's signals (child_started, events, job_finished), ``pid``,
-``start()``, ``request_stop()`` and ``wait(ms)``. Tests pass a stub that starts no process.
+``start()``, ``request_stop(why=None)`` and ``wait(ms)``. Tests pass a stub that starts no process.
 """
 
 
@@ -344,7 +347,7 @@ class JobController(QObject):
             self._queue.cancel(entry.run_id)
             self._record_unstarted(entry.run_id, CLOSED_REASON)
         for job in list(self._jobs.values()):
-            job.worker.request_stop()
+            job.worker.request_stop(CLOSED_STOP)
         for job in list(self._jobs.values()):
             job.worker.wait(timeout_ms)
 

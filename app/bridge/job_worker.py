@@ -24,6 +24,8 @@ from cnn_lab.engine.store import status as st
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 1.5
+BY_REQUEST = "Stopped by request"
+"""How a stopped run's reason starts (engine/train/loop.py, engine/jobs/job.py and here)."""
 """After Stop, the child gets this long to finish its step and record itself; then it is killed."""
 
 
@@ -76,10 +78,18 @@ class JobWorker(QThread):
         self._ctx = ctx
         self._stop_event = ctx.Event()
         self._stop_requested_at: float | None = None
+        self._stop_why: str | None = None
         self.pid: int | None = None
 
-    def request_stop(self) -> None:
-        """Ask the child to finish its step and stop (safe from any thread)."""
+    def request_stop(self, why: str | None = None) -> None:
+        """Ask the child to finish its step and stop (safe from any thread).
+
+        ``why`` replaces "Stopped by request" at the start of the run's recorded reason (say,
+        "Stopped because the cnn-lab window was closed"); the rest (the step, whether it can
+        be resumed) stays.
+        """
+        if why is not None:
+            self._stop_why = why
         self._stop_event.set()
         if self._stop_requested_at is None:
             self._stop_requested_at = time.monotonic()
@@ -182,10 +192,14 @@ class JobWorker(QThread):
                     store.finish_run(
                         self.run_id,
                         st.STOPPED,
-                        reason=f"Stopped by request; the job did not stop within {STOP_GRACE_S} s "
+                        reason=f"{BY_REQUEST}; the job did not stop within {STOP_GRACE_S} s "
                         "and was ended.",
                     )
                 else:
                     store.mark_crashed_if_active(self.run_id, describe_exit(exitcode))
                 record = store.get_run(self.run_id)
-            return record.status, record.reason or ""
+            reason = record.reason or ""
+            if self._stop_why and record.status == st.STOPPED and reason.startswith(BY_REQUEST):
+                reason = self._stop_why + reason[len(BY_REQUEST) :]
+                store.finish_run(self.run_id, st.STOPPED, reason=reason, hint=record.hint)
+            return record.status, reason

@@ -58,7 +58,7 @@ class StubWorker(QObject):
         with RunStore.open(self.db_path) as store:
             store.mark_running(self.run_id, pid=os.getpid(), device=self.device or "")
 
-    def request_stop(self) -> None:
+    def request_stop(self, why: str | None = None) -> None:
         QTimer.singleShot(0, lambda: self.finish(st.STOPPED, "Stopped by request."))
 
     def wait(self, timeout_ms: int = 0) -> bool:

@@ -120,7 +120,7 @@ class StubWorker(QObject):
         with RunStore.open(self.db_path) as store:
             store.mark_running(self.run_id, pid=os.getpid(), device=self.device)
 
-    def request_stop(self) -> None:
+    def request_stop(self, why: str | None = None) -> None:
         self.job_finished.emit(self.run_id, "stopped", "")
 
     def wait(self, timeout_ms: int = 0) -> bool:
