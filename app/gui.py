@@ -158,8 +158,8 @@ def run_gui(
         return 1
     if screenshot:
         return save_screenshot(window, Path(screenshot), panel, runs, drops, theme)
-    window.resize(*SCREENSHOT_SIZE)
     window.show()
+    window.fit_to_screen()  # the size last left or 1280 x 800, inside the available screen
     return app.exec()
 
 

@@ -16,11 +16,12 @@ import time
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
+    QGuiApplication,
     QKeySequence,
     QUndoGroup,
 )
@@ -74,6 +75,12 @@ __all__ = ["MainWindow", "format_eta"]
 
 JOBS_PROGRESS_INTERVAL_S = 1.0
 """How often the Jobs dock redraws progress while runs train."""
+JOBS_DOCK_HEIGHT = 170
+"""The Jobs dock's height while jobs run or wait (empty, it is one line)."""
+FRAME_ALLOWANCE = 32
+"""Pixels kept for a title bar when the window's frame is not known yet."""
+PREFERRED_SIZE = (1280, 800)
+"""The size a first launch asks for; fit_to_screen keeps it inside the screen."""
 
 
 class MainWindow(WindowFiles, QMainWindow):
@@ -207,8 +214,18 @@ class MainWindow(WindowFiles, QMainWindow):
         self.jobs_dock.setObjectName("jobs-dock")
         self.jobs_dock.setWidget(self.jobs_view)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
-        # A few rows by default: the panels keep most of the height.
-        self.resizeDocks([self.jobs_dock], [170], Qt.Orientation.Vertical)
+        # Empty, the view is one line; when jobs queue it grows to a few rows (the panels keep
+        # most of the height).
+        self.jobs_view.collapsed_changed.connect(self._fit_jobs_dock)
+
+    def _fit_jobs_dock(self, empty: bool) -> None:
+        if not empty and not self.jobs_dock.isFloating():
+            # After the layout has taken in the view's lifted maximum height.
+            QTimer.singleShot(0, self._grow_jobs_dock)
+
+    def _grow_jobs_dock(self) -> None:
+        if not self.jobs_view.collapsed and not self.jobs_dock.isFloating():
+            self.resizeDocks([self.jobs_dock], [JOBS_DOCK_HEIGHT], Qt.Orientation.Vertical)
 
     def _build_actions(self) -> None:
         self.train_action = QAction("Train", self)
@@ -430,8 +447,9 @@ class MainWindow(WindowFiles, QMainWindow):
         self.jobs_dock.setFloating(False)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
         self.jobs_dock.setVisible(True)
-        self.resizeDocks([self.jobs_dock], [170], Qt.Orientation.Vertical)
-        self.resize(1280, 800)
+        self.resizeDocks([self.jobs_dock], [JOBS_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self._restored_size = False
+        self.fit_to_screen()
 
     def find_runs(self) -> None:
         self.show_panel("runs")
@@ -458,8 +476,7 @@ class MainWindow(WindowFiles, QMainWindow):
     def restore_settings(self) -> None:
         """Window size and place, the Jobs dock, the panel in front and the theme, as last left."""
         geometry = self.settings.bytes(GEOMETRY_KEY)
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        self._restored_size = geometry is not None and self.restoreGeometry(geometry)
         state = self.settings.bytes(WINDOW_STATE_KEY)
         if state is not None:
             self.restoreState(state)
@@ -468,6 +485,28 @@ class MainWindow(WindowFiles, QMainWindow):
         if theme != SYSTEM:  # the desktop's look needs nothing done
             self.theme = apply_theme(theme)
         self._check_theme_action()
+
+    def fit_to_screen(self) -> None:
+        """Open at the size last left (else PREFERRED_SIZE), never larger than the screen's
+        available area (a 1366 x 768 laptop keeps its status bar), and placed inside it."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry().size() - self.geometry().size()
+        if not self.isVisible() or frame.height() <= 0:
+            frame = QSize(0, FRAME_ALLOWANCE)  # the title bar is unknown until shown
+        wanted = self.size() if self._restored_size else QSize(*PREFERRED_SIZE)
+        width = min(wanted.width(), area.width() - frame.width())
+        height = min(wanted.height(), area.height() - frame.height())
+        self.resize(max(width, self.minimumSizeHint().width()), height)
+        place = self.frameGeometry()
+        last_left = max(area.right() - place.width() + 1, area.left())
+        last_top = max(area.bottom() - place.height() + 1, area.top())
+        left = min(max(place.left(), area.left()), last_left)
+        top = min(max(place.top(), area.top()), last_top)
+        if (left, top) != (place.left(), place.top()):
+            self.move(left, top)
 
     def save_settings(self) -> None:
         if not self.keep_settings:

@@ -427,6 +427,7 @@ class DataPanel(QWidget):
         self.reroll_button.clicked.connect(self.reroll)
         self.preview_status = QLabel()
         self.preview_status.setStyleSheet("color: palette(mid);")
+        self.preview_status.setWordWrap(True)  # long on a narrow window: wrap, never widen it
         head = QHBoxLayout()
         head.addWidget(self.preview_status, 1)
         head.addWidget(self.reroll_button)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QToolButton,
@@ -253,8 +254,10 @@ class RunsPanel(QWidget):
         filters.addWidget(self.status_filter)
         filters.addWidget(self.archived_box)
         top = QHBoxLayout()
-        top.addWidget(self.count_label)
-        top.addStretch(1)
+        # The database's path can be long: it takes the room there is (the whole text is its
+        # tooltip) and never widens the window.
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        top.addWidget(self.count_label, 1)
         top.addWidget(self.export_progress)
         top.addWidget(self.report_progress)
         for widget in (
@@ -321,6 +324,7 @@ class RunsPanel(QWidget):
         if len(records) == LIST_LIMIT:
             shown = f"The first {shown} (narrow the search to see others)"
         self.count_label.setText(f"{shown} in {self.state.db_path}")
+        self.count_label.setToolTip(self.count_label.text())
         self._show_empty_state(bool(records))
         # Keep the person's choice; with none yet, show the newest run so the curves are not empty.
         if not self.select_runs(selected) and records:

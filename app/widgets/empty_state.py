@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
@@ -73,6 +73,13 @@ class EmptyState(QFrame):
         if margins.left() != side:
             self._layout.setContentsMargins(side, margins.top(), side, margins.bottom())
         super().resizeEvent(event)
+
+    def minimumSizeHint(self) -> QSize:
+        """Without the centring margins: they follow the width, so counting them would keep
+        a panel as wide as it once was (the window could not be made narrower again)."""
+        hint = super().minimumSizeHint()
+        margins = self._layout.contentsMargins()
+        return QSize(max(0, hint.width() - margins.left() - margins.right()), hint.height())
 
     # ------------------------------------------------------------------ texts
 

@@ -27,6 +27,7 @@ from cnn_lab.engine.jobs.queue import QUEUED, RUNNING, JobRow
 from cnn_lab.engine.util.progress_eta import format_duration as format_eta
 
 _Index = QModelIndex | QPersistentModelIndex
+QWIDGETSIZE_MAX = 16_777_215  # Qt's "no maximum" (not exported by PySide6)
 
 
 def _progress(row: JobRow) -> str:
@@ -108,6 +109,7 @@ class JobQueueView(QWidget):
     priority_requested = Signal(int, int)  # run id, priority
     cancel_requested = Signal(int)  # a waiting run
     stop_requested = Signal(int)  # a running run
+    collapsed_changed = Signal(bool)  # True: no jobs, the view is one line
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,6 +146,8 @@ class JobQueueView(QWidget):
         self.cancel_button.clicked.connect(self._cancel_or_stop)
         self.table.selectionModel().selectionChanged.connect(self._sync_buttons)
         self._sync_buttons()
+        self.collapsed: bool | None = None
+        self._fit_to_rows()
 
     # ----------------------------------------------------------------- showing
 
@@ -152,11 +156,29 @@ class JobQueueView(QWidget):
         selected = self.selected_run_id()
         progress_only = self.model.set_rows(rows)
         self.summary.setText(queue_summary(rows))
+        self._fit_to_rows()
         if progress_only:
             return  # selection and buttons are as they were
         if selected is not None:
             self.select_run(selected)
         self._sync_buttons()
+
+    def _fit_to_rows(self) -> None:
+        """No jobs: only the summary line shows, so an empty dock takes one line, not ~150 px."""
+        empty = not self.model.rows
+        if empty == self.collapsed:
+            return
+        self.collapsed = empty
+        for widget in (self.table, self.up_button, self.down_button, self.priority):
+            widget.setVisible(not empty)
+        self.cancel_button.setVisible(not empty)
+        if empty:
+            margins = self.layout().contentsMargins()
+            line = max(self.summary.sizeHint().height(), self.cancel_button.sizeHint().height())
+            self.setMaximumHeight(line + margins.top() + margins.bottom())
+        else:
+            self.setMaximumHeight(QWIDGETSIZE_MAX)
+        self.collapsed_changed.emit(empty)
 
     def rows(self) -> list[JobRow]:
         return list(self.model.rows)

@@ -116,12 +116,15 @@ class PresetBar(QWidget):
             row.addSpacing(6)
             row.addWidget(QLabel(name.capitalize()))
             row.addWidget(spin)
-        row.addSpacing(10)
-        row.addWidget(self.edit_layers_button)
-        row.addWidget(self.new_button)
         row.addStretch(1)
+        # The buttons take a row of their own: beside the preset and the multipliers they
+        # made the window at least 1,180 px wide.
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.edit_layers_button)
+        buttons.addWidget(self.new_button)
+        buttons.addStretch(1)
         for button in (self.undo_button, self.redo_button, self.save_button, self.load_button):
-            row.addWidget(button)
+            buttons.addWidget(button)
         weights = QHBoxLayout()
         for widget in (self.pretrained, self.browse_button, self.clear_button, self.freeze):
             weights.addWidget(widget)
@@ -133,9 +136,10 @@ class PresetBar(QWidget):
         grid.addWidget(QLabel("Start from"), 0, 0)
         grid.addWidget(self.preset, 0, 1)
         grid.addLayout(row, 0, 2)
-        grid.addWidget(self.description, 1, 1, 1, 2)
-        grid.addWidget(QLabel("Weights"), 2, 0)
-        grid.addLayout(weights, 2, 1, 1, 2)
+        grid.addLayout(buttons, 1, 1, 1, 2)
+        grid.addWidget(self.description, 2, 1, 1, 2)
+        grid.addWidget(QLabel("Weights"), 3, 0)
+        grid.addLayout(weights, 3, 1, 1, 2)
         grid.setColumnStretch(2, 1)
 
     def _header(self, title: str) -> None:
