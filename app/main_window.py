@@ -324,6 +324,7 @@ class MainWindow(WindowFiles, QMainWindow):
             return
         finally:
             self._focus_next_start = False
+        self.runs_panel.refresh()  # the run shows as queued (or running) at once
         if run_id in self.controller.queued_ids():
             self.status_label.setText(f"Run {run_id} queued to resume.")
 

@@ -23,10 +23,14 @@ from cnn_lab.engine.store import status as st
 
 log = logging.getLogger(__name__)
 
-STOP_GRACE_S = 1.5
+STOP_GRACE_S = 10.0
+"""After Stop, the child gets this long to finish its step, save its checkpoint and record
+itself; then it is killed, and a killed run has no checkpoint to resume from. 1.5 s was too
+short on a loaded CPU (a suite run at twice the cores' load lost a resumable stop this way),
+and a big model's step plus checkpoint takes seconds anyway; a child that stops promptly
+still ends as soon as it is done."""
 BY_REQUEST = "Stopped by request"
 """How a stopped run's reason starts (engine/train/loop.py, engine/jobs/job.py and here)."""
-"""After Stop, the child gets this long to finish its step and record itself; then it is killed."""
 
 
 def describe_exit(exitcode: int | None, what: str = "training") -> str:
