@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from cnn_lab.engine.util.progress_eta import EtaEstimator, progress_text
+from cnn_lab.engine.util.progress_eta import EtaEstimator, StageProgress
 
 
 class TaskProgress(QWidget):
@@ -25,7 +25,9 @@ class TaskProgress(QWidget):
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(parent)
-        self.eta = EtaEstimator(clock) if clock is not None else EtaEstimator()
+        # The words and the ETA (restarting with each stage) are the engine's StageProgress,
+        # the same text a job's data preparation shows in the Monitor and the Jobs view.
+        self._words = StageProgress(clock) if clock is not None else StageProgress()
         self.bar = QProgressBar()
         self.bar.setMaximumWidth(bar_width)
         self.bar.setTextVisible(False)
@@ -35,30 +37,31 @@ class TaskProgress(QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.label)
         self.setVisible(False)
-        self._stage = ""
+
+    @property
+    def eta(self) -> EtaEstimator:
+        return self._words.eta
+
+    @eta.setter
+    def eta(self, estimator: EtaEstimator) -> None:
+        self._words.eta = estimator
 
     def start(self, stage: str = "") -> None:
         """Show a busy bar for a task whose length is not known yet."""
-        self.eta.reset()
-        self._stage = stage
+        self._words.start(stage)
         self.bar.setRange(0, 0)
         self.label.setText(stage)
         self.setVisible(True)
 
     def update_progress(self, stage: str, done: int, total: int) -> None:
         """A Task's progress signal: ``done`` of ``total`` (``total`` 0: not known)."""
-        if stage != self._stage:
-            self.eta.reset()
-            self._stage = stage
+        text = self._words.update(stage, done, total)
         if total > 0:
-            self.eta.update(done, total)
             self.bar.setRange(0, total)
             self.bar.setValue(min(done, total))
-            left = self.eta.seconds_left()
         else:
             self.bar.setRange(0, 0)
-            left = None
-        self.label.setText(progress_text(stage, done, total, left))
+        self.label.setText(text)
         self.setVisible(True)
 
     def seconds_left(self) -> float | None:

@@ -89,6 +89,11 @@ class StageProgress:
         self.eta = EtaEstimator(clock)
         self.stage = ""
 
+    def start(self, stage: str = "") -> None:
+        """A new task: forget the last one's rate."""
+        self.eta.reset()
+        self.stage = stage
+
     def update(self, stage: str, done: int, total: int) -> str:
         if stage != self.stage:
             self.eta.reset()

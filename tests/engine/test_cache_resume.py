@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from cnn_lab.engine.data.cache_build import BUILD_PREFIX, read_journal
 from cnn_lab.engine.data.cache_rows import Preprocess
 from cnn_lab.engine.data.sources import list_source
 from cnn_lab.engine.errors import Cancelled, DataError
+from tests.waiting import wait_until
 
 PREP = Preprocess(24, 3, "squash")
 
@@ -153,14 +153,14 @@ def test_an_import_killed_in_the_middle_resumes_and_caches_each_file_once(
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_IMPORT, str(root)], env=os.environ, start_new_session=True
     )
-    journaled: list = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and child.poll() is None:
+
+    def journaled_100_or_ended() -> bool:
         builds = list(folder.glob(BUILD_PREFIX + "*"))
-        journaled = list(read_journal(builds[0])) if builds else []
-        if len(journaled) >= 100:
-            break
-        time.sleep(0.02)
+        return child.poll() is not None or (
+            bool(builds) and len(list(read_journal(builds[0]))) >= 100
+        )
+
+    wait_until(journaled_100_or_ended, timeout=120, poll=0.02)
     os.killpg(child.pid, signal.SIGKILL)  # the import and its decode workers, mid-flight
     child.wait()
     journaled = list(read_journal(next(folder.glob(BUILD_PREFIX + "*"))))
