@@ -130,7 +130,9 @@ class MemoryWatch:
         if not steps:
             return
         step = max(steps)
-        due = step // SAMPLE_EVERY > self.last_step // SAMPLE_EVERY
+        # Not after the last step: the job then evaluates the test split and saves, one-off
+        # allocations (a fresh loader's buffers: +18 MiB once seen) that are not training's.
+        due = step // SAMPLE_EVERY > self.last_step // SAMPLE_EVERY and step < STEPS
         self.last_step = step
         pid = self.win.controller.child_pid(run_id)
         if not due or pid is None:
