@@ -8,7 +8,6 @@ it never changes the app state (an Apply on the verdict card is a signal for the
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from cnn_lab.engine.jobs.recording import METRIC_FIELDS
 from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store.curves import downsampled
+from cnn_lab.engine.util.durations import format_duration
 from cnn_lab.engine.util.progress_eta import StageProgress
 
 SIDE_WIDTH = 380
@@ -95,20 +95,6 @@ METRIC_CURVES: tuple[MetricCurve, ...] = (
     MetricCurve("epoch.images_per_s", "speed_chart", "epoch mean"),
 )
 """Every training curve; live events and stored runs both draw from this one list."""
-
-
-def format_duration(seconds: float) -> str:
-    """``45 s``, ``1 min 20 s``, ``2 h 05 min``: an ETA a person reads at a glance."""
-    if not math.isfinite(seconds):
-        return "unknown"  # the first step of a run has no pace to extrapolate yet
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _count(n: int) -> str:
@@ -402,9 +388,8 @@ class MonitorPanel(QWidget):
 
     def _progress_text(self, step: Any) -> str:
         epochs = f"/{self._started.epochs}" if self._started is not None else ""
-        return (
-            f"epoch {step.epoch}{epochs} · {step.progress:.0%} · ETA {format_duration(step.eta_s)}"
-        )
+        eta = format_duration(step.eta_s, "spoken")
+        return f"epoch {step.epoch}{epochs} · {step.progress:.0%} · ETA {eta}"
 
     def _show_timing(
         self, data: float, copy: float, compute: float, other: float, steps: int, batch: int
@@ -462,7 +447,7 @@ class MonitorPanel(QWidget):
         self.finish(record.id, record.status, record.reason or "")
         if record.duration_s is not None and self.progress_label.text():
             self.progress_label.setText(
-                f"{self.progress_label.text()} in {format_duration(record.duration_s)}"
+                f"{self.progress_label.text()} in {format_duration(record.duration_s, 'spoken')}"
             )
         device = record.summary.get("device") or record.device or ""
         params = record.summary.get("params")

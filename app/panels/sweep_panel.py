@@ -69,6 +69,7 @@ from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.util.durations import format_duration
 
 RunnerFactory = Callable[[QObject], Any]
 """Makes the runner: a QObject with SweepRunner's signals and start, stop and shutdown."""
@@ -156,14 +157,6 @@ def epochs_per_trial(search: SearchSpec) -> float:
         if param.path == "train.epochs" and grid:
             epochs = fmean(float(e) for e in grid)
     return epochs * search.seeds
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class SweepPanel(QWidget):
@@ -416,7 +409,7 @@ class SweepPanel(QWidget):
             runs = search.seeds * (search.folds or 1)  # runs per trial, each set up anew
             total = (seconds * per_trial + setup * runs) * count / at_once
             self.count_label.setText(
-                f"{trials}, about {format_duration(total)}{upper}{share} "
+                f"{trials}, about {format_duration(total, 'rough')}{upper}{share} "
                 f"({seconds:.1f} s an epoch and {setup:.1f} s to set a run up, "
                 f"measured on {device})."
             )
@@ -432,7 +425,7 @@ class SweepPanel(QWidget):
         seconds, run_id = measured
         total = seconds * per_trial * count / at_once
         self.count_label.setText(
-            f"{trials}, about {format_duration(total)}{upper}{share} "
+            f"{trials}, about {format_duration(total, 'rough')}{upper}{share} "
             f"({seconds:.1f} s an epoch in run {run_id}, same data and model)."
         )
 

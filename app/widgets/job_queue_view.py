@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.engine.jobs.queue import QUEUED, RUNNING, JobRow
-from cnn_lab.engine.util.progress_eta import format_duration as format_eta
+from cnn_lab.engine.util.durations import format_duration as format_eta
 
 _Index = QModelIndex | QPersistentModelIndex
 QWIDGETSIZE_MAX = 16_777_215  # Qt's "no maximum" (not exported by PySide6)

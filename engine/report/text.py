@@ -7,6 +7,8 @@ import math
 from datetime import datetime
 from typing import Any
 
+from cnn_lab.engine.util.durations import format_duration
+
 MISSING = "—"
 
 
@@ -45,16 +47,10 @@ def fixed(value: Any, digits: int = 3) -> str:
 
 
 def duration(seconds: Any) -> str:
-    """``42.0 s``, ``3 min 07 s``, ``2 h 05 min``."""
+    """``42.0 s``, ``3 min 07 s``, ``2 h 05 min`` (the ``precise`` style); missing as a dash."""
     if not is_number(seconds) or not math.isfinite(seconds):
         return MISSING
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return format_duration(seconds, "precise")
 
 
 def when(timestamp: Any) -> str:

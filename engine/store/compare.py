@@ -17,12 +17,14 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
 from cnn_lab.engine.store.curves import DEFAULT_BUCKETS, downsampled
 from cnn_lab.engine.store.store import MetricPoint, RunRecord, RunStore
+from cnn_lab.engine.util.durations import format_duration
 
 MISSING = "—"
 """What a cell shows for a path a run's spec does not have."""
@@ -200,23 +202,12 @@ def _duration(record: RunRecord) -> float | None:
     return record.duration_s if record.duration_s is not None else _summary("wall_time_s")(record)
 
 
-def format_duration(seconds: float) -> str:
-    """``12.3 s``, ``4 min 05 s``, ``2 h 07 min``."""
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 120:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 METRIC_COLUMNS: tuple[MetricColumn, ...] = (
     MetricColumn("Best val acc", _summary("best_val_accuracy"), "{:.1%}".format, "high"),
     MetricColumn("Test acc", _summary("test_accuracy"), "{:.1%}".format, "high"),
     MetricColumn("Final train loss", _summary("final_train_loss"), "{:.4f}".format, "low"),
     MetricColumn("Epochs", _summary("epochs"), "{:.0f}".format),
-    MetricColumn("Duration", _duration, format_duration, "low"),
+    MetricColumn("Duration", _duration, partial(format_duration, style="precise"), "low"),
     MetricColumn("Images/s", _summary("train_images_per_s"), "{:,.0f}".format, "high"),
 )
 """The metric table's columns; the training loop's summary (engine/train/loop.py) holds them."""

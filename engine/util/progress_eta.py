@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from cnn_lab.engine.util.durations import format_duration
+
 MIN_ELAPSED_S = 1.0
 """No ETA before the task has run this long (a guess from a fraction of a second is noise)."""
 
@@ -61,14 +63,6 @@ class EtaEstimator:
         left = max(0, self._total - self._last_done) * self._per_unit
         # Time since the last report already counts against the estimate.
         return max(0.0, left - (self._clock() - self._last_time))
-
-
-def format_duration(seconds: float) -> str:
-    """``m:ss``, or ``h:mm:ss`` from an hour on."""
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def progress_text(stage: str, done: int, total: int, seconds_left: float | None) -> str:

@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from cnn_lab.app.panels.monitor_panel import MonitorPanel, format_duration
+from cnn_lab.app.panels.monitor_panel import MonitorPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.monitor import SystemSampler
 from cnn_lab.engine.store import COMPLETED, FAILED, MetricPoint, RunStore, SystemSample
@@ -191,22 +191,6 @@ def test_steps_and_epochs_fill_the_training_charts_and_the_header(panel: Monitor
 def test_events_of_another_run_are_ignored(panel: MonitorPanel) -> None:
     panel.on_events(RUN + 1, [step(1), step(2)])
     assert panel.loss_chart.points("train (step)") == 0
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (0, "0 s"),
-        (44.6, "45 s"),
-        (60, "1 min"),
-        (80, "1 min 20 s"),
-        (7500, "2 h 05 min"),
-        (math.inf, "unknown"),
-        (math.nan, "unknown"),
-    ],
-)
-def test_durations_read_as_a_person_says_them(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
 
 
 # ------------------------------------------------------------------------------- bar and card

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_lab.engine.util.progress_eta import EtaEstimator, StageProgress, format_duration
+from cnn_lab.engine.util.progress_eta import EtaEstimator, StageProgress
 
 
 class Clock:
@@ -80,14 +80,6 @@ def test_no_total_means_no_estimate() -> None:
     clock.now += 5
     eta.update(3, 0)
     assert eta.seconds_left() is None
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(0, "0:00"), (59.6, "1:00"), (61, "1:01"), (3600, "1:00:00"), (-3, "0:00")],
-)
-def test_durations_read_like_a_clock(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
 
 
 def test_stage_progress_words_and_an_eta_that_restarts_with_each_stage() -> None:
