@@ -43,7 +43,7 @@ from cnn_lab.app.widgets.image_gallery import ImageGallery
 from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunStore, artifact_kinds
 from cnn_lab.engine.store import status as st
 
 # What the split chooser offers: label → the engine's ``split`` argument.
@@ -290,7 +290,7 @@ class EvaluationPanel(QWidget):
         try:
             with self.state.open_store() as store:
                 record = store.get_run(run_id)
-                has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
+                has_weights = store.has_artifact(run_id, artifact_kinds.WEIGHTS)
         except UserError as exc:
             self._why_empty = UNREADABLE
             return str(exc), True, None

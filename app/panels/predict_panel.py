@@ -43,7 +43,7 @@ from cnn_lab.app.widgets.plain_label import plain_label
 from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.data.decode import IMAGE_SUFFIXES
 from cnn_lab.engine.errors import Cancelled, UserError
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunStore, artifact_kinds
 from cnn_lab.engine.store import status as st
 
 DEVICE = "auto"
@@ -250,7 +250,7 @@ class PredictPanel(QWidget):
             try:
                 with self.state.open_store() as store:
                     record = store.get_run(run_id)
-                    has_weights = any(a["kind"] == "weights" for a in store.artifacts(run_id))
+                    has_weights = store.has_artifact(run_id, artifact_kinds.WEIGHTS)
             except UserError as exc:
                 self._why_empty = UNREADABLE
                 self._set_status(str(exc), error=True)

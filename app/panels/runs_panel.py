@@ -43,7 +43,7 @@ from cnn_lab.app.widgets.runs_table import COLUMNS, SUMMARY_KEYS, RunsTableModel
 from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.queue import RESUMABLE
-from cnn_lab.engine.store import ALL
+from cnn_lab.engine.store import ALL, artifact_kinds
 from cnn_lab.engine.store.curves import downsampled
 from cnn_lab.engine.store.run_files import delete_runs, run_files
 from cnn_lab.engine.store.run_query import RunQuery
@@ -464,7 +464,7 @@ class RunsPanel(QWidget):
 
     def _has_weights(self, run_id: int) -> bool:
         with self.state.open_store() as store:
-            return any(a["kind"] == "weights" for a in store.artifacts(run_id))
+            return store.has_artifact(run_id, artifact_kinds.WEIGHTS)
 
     def _on_selection(self) -> None:
         self._update_buttons()

@@ -30,7 +30,7 @@ from cnn_lab.engine.jobs.bottleneck import BottleneckTracker
 from cnn_lab.engine.jobs.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.jobs.recording import RunRecorder
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, run_files_dir
+from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, artifact_kinds, run_files_dir
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.store.busy import STORE_BUSY_KIND, BusyWatch
 
@@ -449,8 +449,7 @@ def _record_window_gone(db_path: str, run_id: int) -> None:
     """
     store = RunStore.open(db_path)
     try:
-        kinds = {artifact["kind"] for artifact in store.artifacts(run_id)}
-        resumable = "checkpoint.last" in kinds
+        resumable = store.has_artifact(run_id, artifact_kinds.LAST_CHECKPOINT)
         store.finish_run(
             run_id,
             st.STOPPED,

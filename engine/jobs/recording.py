@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cnn_lab.engine.store import BatchedWriter, RunStore
+from cnn_lab.engine.store import BatchedWriter, RunStore, artifact_kinds
 
 METRIC_FIELDS: Mapping[str, Mapping[str, str]] = {
     "step": {  # StepEnd, every optimizer step
@@ -101,16 +101,18 @@ class RunRecorder:
         self.store.set_artifact(
             self.run_id,
             path=event.path,
-            kind=f"checkpoint.{event.which}",
+            kind=artifact_kinds.checkpoint_kind(event.which),
             sha256=event.sha256,
             bytes=event.bytes,
         )
 
     def _weights(self, event: Any) -> None:
-        from cnn_lab.engine.models.trained import WEIGHTS_KIND
-
         self.store.add_artifact(
-            self.run_id, path=event.path, kind=WEIGHTS_KIND, sha256=event.sha256, bytes=event.bytes
+            self.run_id,
+            path=event.path,
+            kind=artifact_kinds.WEIGHTS,
+            sha256=event.sha256,
+            bytes=event.bytes,
         )
 
 

@@ -16,14 +16,13 @@ from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models.registry import InputShape, build_model
 from cnn_lab.engine.models.weights import load_exactly
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.store import artifact_kinds
 from cnn_lab.engine.util.safe_files import plain_tensors, write_atomic
 
 if TYPE_CHECKING:
     from torch import nn
 
     from cnn_lab.engine.store import RunStore
-
-WEIGHTS_KIND = "weights"
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def load_trained(store: RunStore, run_id: int) -> TrainedModel:
     from safetensors.torch import load_file
 
     record = store.get_run(run_id)
-    saved = [a for a in store.artifacts(run_id) if a["kind"] == WEIGHTS_KIND]
+    saved = [a for a in store.artifacts(run_id) if a["kind"] == artifact_kinds.WEIGHTS]
     if not saved:
         raise UserError(
             f"Run {run_id} has no saved weights (it is {record.status}).",

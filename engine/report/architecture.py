@@ -18,7 +18,7 @@ from cnn_lab.engine.report import text
 from cnn_lab.engine.report.data import ArchitectureInfo, Fact, Table
 from cnn_lab.engine.report.dataset_info import Loaded
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunRecord
+from cnn_lab.engine.store import RunRecord, artifact_kinds
 from cnn_lab.engine.util.formatting import format_bytes, format_count, format_shape
 
 _MAX_HEADER = 100_000_000
@@ -44,7 +44,7 @@ def input_shape(
     """(channels, height, width, classes) the network was built for, or None if unknown."""
     classes = len(record.summary.get("classes") or [])
     for artifact in reversed(artifacts):
-        if artifact.get("kind") != "weights":
+        if artifact.get("kind") != artifact_kinds.WEIGHTS:
             continue
         try:
             meta = weights_metadata(artifact["path"])

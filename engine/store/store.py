@@ -896,6 +896,14 @@ class RunStore:
         )
 
     @_guarded
+    def has_artifact(self, run_id: int, kind: str) -> bool:
+        """Whether the run recorded a file of this kind (``artifact_kinds.WEIGHTS`` ...)."""
+        found = self.db.execute(
+            "SELECT 1 FROM artifacts WHERE run_id = ? AND kind = ? LIMIT 1", [run_id, kind]
+        ).fetchone()
+        return found is not None
+
+    @_guarded
     def create_experiment(self, name: str, kind: str = "group", spec_json: str = "") -> int:
         """Record an experiment (a sweep or a group of runs) and return its id."""
         record = {"name": name, "kind": kind, "spec_json": spec_json, "created_at": time.time()}

@@ -14,10 +14,11 @@ import torch
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.models.export import export_model
-from cnn_lab.engine.models.trained import WEIGHTS_KIND, load_trained
+from cnn_lab.engine.models.trained import load_trained
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.store.artifact_kinds import WEIGHTS as WEIGHTS_KIND
 from tests.engine.test_cli import assert_refused_in_one_line, invoke
 
 CUSTOM = {

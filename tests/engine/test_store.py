@@ -34,6 +34,7 @@ from cnn_lab.engine.store import (
     MetricPoint,
     RunStore,
     SystemSample,
+    artifact_kinds,
     resolve_db_path,
 )
 from tests.waiting import wait_until
@@ -183,6 +184,21 @@ def test_metrics_samples_and_artifacts_round_trip(store: RunStore) -> None:
         "ff",
         12,
     )
+
+
+def test_has_artifact_looks_up_one_kind_of_one_run(store: RunStore) -> None:
+    run_id = store.create_run(spec_json="{}", spec_hash="h")
+    other = store.create_run(spec_json="{}", spec_hash="h")
+    last = artifact_kinds.checkpoint_kind("last")
+    store.set_artifact(run_id, path=Path("/r/last.ckpt"), kind=last, sha256="aa", bytes=1)
+    store.add_artifact(
+        other, path=Path("/o/w.safetensors"), kind=artifact_kinds.WEIGHTS, sha256="bb", bytes=2
+    )
+    assert last == artifact_kinds.LAST_CHECKPOINT
+    assert store.has_artifact(run_id, artifact_kinds.LAST_CHECKPOINT)
+    assert not store.has_artifact(run_id, artifact_kinds.WEIGHTS)  # the other run's only
+    assert store.has_artifact(other, artifact_kinds.WEIGHTS)
+    assert not store.has_artifact(other, artifact_kinds.checkpoint_kind("best"))
 
 
 def test_finish_run_rejects_statuses_that_are_not_final(store: RunStore) -> None:

@@ -22,10 +22,10 @@ import pytest
 import torch
 
 from cnn_lab.engine.jobs.job import child_main, run_job
-from cnn_lab.engine.models.trained import WEIGHTS_KIND
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.store.artifact_kinds import WEIGHTS as WEIGHTS_KIND
 from cnn_lab.engine.train import loop
 from cnn_lab.engine.train.device_faults import DEVICE_FAULTS, CudaContextLost, device_fault
 from cnn_lab.engine.train.events import RunFinished, RunStarted, StepEnd
