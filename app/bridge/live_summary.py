@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from cnn_lab.app.bridge.background import run_in_background
+from cnn_lab.app.bridge.task import run_task
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models.registry import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec
@@ -80,7 +80,7 @@ class LiveSummary(QObject):
         number, spec, shape = job
         compute = self._compute
 
-        def work() -> _Outcome:
+        def work(_progress: object, _should_stop: object) -> _Outcome:
             try:
                 return _Outcome(number, spec, summary=compute(spec, shape))
             except UserError as exc:
@@ -91,7 +91,7 @@ class LiveSummary(QObject):
                 text = f"The summary could not be computed ({name}: {exc})."
                 return _Outcome(number, spec, message=text)
 
-        run_in_background(work, self._finished, self._crashed)
+        run_task(work, parent=self, on_done=self._finished, on_error=self._crashed)
 
     def cancel(self) -> None:
         """Forget every request so far: nothing computing now will be delivered."""

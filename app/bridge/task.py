@@ -10,6 +10,10 @@ Why a private relay: the worker thread emits on a relay object nobody else conne
 the Task (living on the GUI thread) re-emits its public signals from queued slots. So every
 slot connected to a Task, lambdas included, runs on the GUI thread; and a cancel that comes
 before the result has been delivered always wins, even when the work itself had just ended.
+
+This is the window's one background-task helper: long work (imports, evaluation, exports)
+holds a Task to show progress and cancel it; short one-off work (the live architecture
+summary) calls ``run_task``, which wires a Task and lets it delete itself.
 """
 
 from __future__ import annotations
@@ -277,18 +281,20 @@ def _spent(progress: Progress, should_stop: StopFlag) -> None:
 def run_task(
     fn: TaskFunction,
     *,
+    parent: QObject,
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[str], None] | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    on_cancelled: Callable[[], None] | None = None,
     name: str = "",
-    parent: QObject | None = None,
 ) -> Task:
-    """Create, wire and start a Task in one call."""
+    """Create, wire and start a Task in one call; it deletes itself once it has ended.
+
+    ``parent`` is required: a Task nobody holds would be collected with its results still on
+    the way, and deleting the parent (a panel closing) stops the work.
+    """
     task = Task(fn, name=name, parent=parent)
-    if on_done is not None:
-        task.finished.connect(on_done)
-    if on_error is not None:
-        task.failed.connect(on_error)
-    if on_progress is not None:
-        task.progress.connect(on_progress)
+    task.connect_outcomes(
+        progress=on_progress, finished=on_done, failed=on_error, cancelled=on_cancelled
+    )
     return task.start()
