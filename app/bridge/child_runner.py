@@ -1,12 +1,13 @@
-"""One child process at a time, heard as Qt signals: the shared part of the tuner and sweep runners.
+"""Child processes heard as Qt signals: the one spawn/drain/kill loop, and one-at-a-time runners.
 
-A runner lives on the GUI thread. ``_launch`` hands a ``ChildThread`` (a QThread) the child's
-entry point and arguments; the thread starts the child in a "spawn" process (like a training
-job), waits on its pipe and its sentinel, and relays each message, so every slot connected to
-a runner runs on the GUI thread. A child speaks in tuples: its own kinds (a tuner's
-``progress``, a sweep's ``trial``), relayed by the subclass, then one of ``("result", dict)``,
-``("error", message, hint)`` or ``("cancelled",)``. The runner ends with exactly one of
-``finished(result)``, ``failed(sentence)`` or ``cancelled()``.
+``ChildThread`` is the loop every child of the window runs through (training jobs subclass
+it as ``JobWorker``). A runner (the tuner's, the sweep's) lives on the GUI thread: ``_launch``
+hands a ``ChildThread`` (a QThread) the child's entry point and arguments; the thread starts
+the child in a "spawn" process, waits on its pipe and its sentinel, and relays each message,
+so every slot connected to a runner runs on the GUI thread. A child speaks in tuples: its
+own kinds (a tuner's ``progress``, a sweep's ``trial``), relayed by the subclass, then one of
+``("result", dict)``, ``("error", message, hint)`` or ``("cancelled",)``. The runner ends
+with exactly one of ``finished(result)``, ``failed(sentence)`` or ``cancelled()``.
 
 Stop asks the child to stop at its next check and kills it after a grace period, because a
 child stuck in a long compile or a CUDA call may not check for a while. ``shutdown`` does the
@@ -16,7 +17,9 @@ close (and on quit), so no child outlives it.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -24,20 +27,45 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from cnn_lab.app.bridge.job_worker import describe_exit
+log = logging.getLogger(__name__)
 
 COALESCE_INTERVAL_S = 0.1
 """Messages of the coalesced kind go out at most about ten a second (the latest one wins)."""
 THREAD_WAIT_MS = 15_000
 """How long shutdown waits for the thread once its child has been killed."""
+POLL_S = 0.05
+"""How often the thread looks at the clock while the child is quiet (stop deadlines, flushes)."""
+
+
+def describe_exit(exitcode: int | None, what: str = "training") -> str:
+    """A sentence for how a child process (``what``: training, tuning) ended unannounced."""
+    if exitcode is None:
+        return f"The {what} process did not report how it ended."
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        extra = (
+            " The system may have run out of memory, or it was ended from outside."
+            if -exitcode == signal.SIGKILL
+            else ""
+        )
+        return f"The {what} process was killed by {name} ({-exitcode}).{extra}"
+    return f"The {what} process exited unexpectedly with code {exitcode}."
 
 
 class ChildThread(QThread):
     """Owns one child: starts it, relays its messages, kills it when asked to stop.
 
-    The child is called as ``target(*args, conn, stop_event, *kwargs_after)``; messages whose
-    kind is ``coalesce`` (progress, say) are held back to the latest one and relayed at most
-    every ``COALESCE_INTERVAL_S``, and always before any other message.
+    The one spawn/drain/kill loop of the window: training jobs (``JobWorker``), the tuner
+    and sweeps all run their child through it. The child is called as
+    ``target(*args, conn, stop_event, *after, **kwargs)``. By default its messages are
+    relayed one by one as ``message``, those of kind ``coalesce`` (progress, say) held back
+    to the latest one and relayed at most every ``COALESCE_INTERVAL_S`` (always before any
+    other message), and the end is ``ended(exitcode, killed)``. A subclass that relays in
+    its own way overrides the hooks ``_started``, ``_not_started``, ``_receive``, ``_flush``
+    and ``_ended``; they all run on this thread.
     """
 
     message = Signal(object)  # a tuple from the child
@@ -50,20 +78,29 @@ class ChildThread(QThread):
         name: str,
         *,
         after: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
         coalesce: str | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.target, self.args, self.after, self.name = target, args, after, name
+        self.kwargs = dict(kwargs or {})
         self.coalesce = coalesce
         self._ctx = mp.get_context("spawn")
         self._stop_event = self._ctx.Event()
         self._kill_at: float | None = None
         self._held: tuple[Any, ...] | None = None
+        self._last_relayed = 0.0
         self.pid: int | None = None
+        self.what = "child"
+        """The process as a sentence names it ("the tuning process ..."); runners set it."""
 
     def request_stop(self, grace_s: float) -> None:
-        """Ask the child to stop, and to be killed after ``grace_s`` (safe from any thread)."""
+        """Ask the child to stop, and to be killed after ``grace_s`` (safe from any thread).
+
+        A second request can bring the kill forward (closing the window after Stop), never
+        push it back.
+        """
         self._stop_event.set()
         deadline = time.monotonic() + grace_s
         if self._kill_at is None or deadline < self._kill_at:
@@ -74,53 +111,83 @@ class ChildThread(QThread):
         process = self._ctx.Process(
             target=self.target,
             args=(*self.args, writer, self._stop_event, *self.after),
+            kwargs=self.kwargs,
             name=self.name,
         )
-        process.start()
+        try:
+            process.start()
+        except Exception as exc:  # no child: whoever waits for its end must still hear one
+            log.exception("the %s process could not be started", self.name)
+            writer.close()
+            reader.close()
+            self._not_started(exc)
+            return
         writer.close()  # the child holds the only write end, so EOF means it is gone
         self.pid = process.pid
+        self._started(process.pid or 0)
         killed = False
         pipe_open = True
-        last_relayed = 0.0
         while True:
             watched = [process.sentinel] + ([reader] if pipe_open else [])
-            ready = wait(watched, timeout=0.05)
+            ready = wait(watched, timeout=POLL_S)
             if pipe_open and reader in ready:
                 pipe_open = self._drain(reader)
             now = time.monotonic()
-            if self._held is not None and now - last_relayed >= COALESCE_INTERVAL_S:
-                self._release()
-                last_relayed = now
+            self._flush(now)
             if self._kill_at is not None and now >= self._kill_at and process.is_alive():
                 process.kill()
                 killed = True
             if process.sentinel in ready:
                 while pipe_open and reader.poll(0):  # what it said just before it ended
                     pipe_open = self._drain(reader)
-                self._release()
                 break
         process.join()
         reader.close()
-        self.ended.emit(process.exitcode, killed)
+        self._flush(None)
+        self._ended(process.exitcode, killed)
+
+    def _drain(self, reader: Connection) -> bool:
+        """Take every waiting message; False once the pipe is closed."""
+        try:
+            while reader.poll(0):
+                self._receive(reader.recv())
+        except (EOFError, OSError):
+            return False
+        return True
+
+    # ------------------------------------------------------------ hooks (this thread)
+
+    def _started(self, pid: int) -> None:
+        """The child is running as ``pid``."""
+
+    def _not_started(self, exc: Exception) -> None:
+        """The child could not be started: say so as the child would have, then end."""
+        self.message.emit(("error", f"The {self.what} process could not be started: {exc}.", ""))
+        self.ended.emit(None, False)
+
+    def _receive(self, message: Any) -> None:
+        """One message from the child."""
+        if self.coalesce is not None and message and message[0] == self.coalesce:
+            self._held = message
+            return
+        self._release()  # held progress first, so a bar ends where it got to
+        self.message.emit(message)
+
+    def _flush(self, now: float | None) -> None:
+        """Relay what is held back if it is due (``now`` None: the child is gone, all of it)."""
+        due = now is None or now - self._last_relayed >= COALESCE_INTERVAL_S
+        if due and self._held is not None:
+            self._release()
+            self._last_relayed = now or 0.0
+
+    def _ended(self, exitcode: int | None, killed: bool) -> None:
+        """The child is gone and everything it said has been relayed."""
+        self.ended.emit(exitcode, killed)
 
     def _release(self) -> None:
         if self._held is not None:
             self.message.emit(self._held)
             self._held = None
-
-    def _drain(self, reader: Connection) -> bool:
-        """Relay every waiting message; False once the pipe is closed."""
-        try:
-            while reader.poll(0):
-                message = reader.recv()
-                if self.coalesce is not None and message and message[0] == self.coalesce:
-                    self._held = message
-                    continue
-                self._release()  # held progress first, so a bar ends where it got to
-                self.message.emit(message)
-        except (EOFError, OSError):
-            return False
-        return True
 
 
 class ChildRunner(QObject):
@@ -158,6 +225,7 @@ class ChildRunner(QObject):
             raise RuntimeError(f"a {self.what} process is already running; stop it first")
         self._outcome = None
         self._stopping = False
+        thread.what = self.what
         thread.message.connect(self._on_message)
         thread.ended.connect(self._on_ended)
         self._thread = thread

@@ -13,9 +13,14 @@ def test_the_job_thread_takes_single_events_and_batches_in_order() -> None:
     writer.send(["two", "three"])  # a job's child batching its events
     writer.send(("error", "message", "hint"))  # a tuple is one message, never a batch
     writer.send([])
-    pending: list[object] = []
-    assert JobWorker._drain(reader, pending) is True
-    assert pending == ["one", "two", "three", ("error", "message", "hint")]
+    worker = JobWorker(7, "{}", "unused.sqlite")
+    emitted: list[tuple[int, object]] = []
+    worker.events.connect(lambda run_id, events: emitted.append((run_id, list(events))))
+    assert worker._drain(reader) is True
+    worker._flush(None)  # the child is gone: everything held goes out in one batch
+    assert emitted == [(7, ["one", "two", "three", ("error", "message", "hint")])]
     writer.close()
-    assert JobWorker._drain(reader, pending) is False  # the child is gone
+    assert worker._drain(reader) is False  # the child is gone
+    worker._flush(None)
+    assert len(emitted) == 1  # nothing more to send
     reader.close()

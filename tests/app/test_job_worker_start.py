@@ -1,13 +1,16 @@
-"""A job whose process cannot even start still ends recorded, so its slot is freed."""
+"""A child process that cannot even start ends in a sentence: a job still ends recorded, so its
+slot is freed, and a tuner (the same ChildThread loop) fails with the reason."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cnn_lab.app.bridge.job_worker import JobWorker
+from cnn_lab.app.bridge.tune_runner import TuneRunner
 from cnn_lab.engine.jobs.job import create_run
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
@@ -43,3 +46,16 @@ def test_a_child_that_cannot_start_fails_the_run_with_the_reason(  # type: ignor
         record = store.get_run(run_id)
     assert record.status == st.FAILED
     assert record.hint and "open-file limits" in record.hint
+
+
+def test_a_tuner_child_that_cannot_start_fails_with_the_reason(  # type: ignore[no-untyped-def]
+    qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mp.get_context("spawn"), "Process", _Unstartable)
+    runner = TuneRunner()
+    with qtbot.waitSignal(runner.failed, timeout=10_000) as failed:
+        runner.start("lr", RunSpec.from_dict({"train": {"device": "cpu"}}))
+    assert failed.args == [
+        "The tuning process could not be started: [Errno 24] Too many open files."
+    ]
+    assert not runner.running  # another tuner can start
