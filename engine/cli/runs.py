@@ -1,10 +1,11 @@
-"""``cnn-lab runs list`` and ``cnn-lab runs show RUN_ID``: the run database on a terminal."""
+"""``cnn-lab runs list``, ``runs show RUN_ID``, ``runs check``: the run database on a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from cnn_lab.engine.cli.common import add_actions, add_db, percent, summary_line
@@ -40,6 +41,12 @@ def add_commands(commands: Any) -> None:
     runs_show.add_argument("run_id", type=int, metavar="RUN_ID")
     runs_show.add_argument("--json", action="store_true")
     runs_show.set_defaults(handler=cmd_runs_show)
+    runs_check = actions.add_parser(
+        "check",
+        help="check the run database: SQLite's integrity check, and every recorded file on disk",
+    )
+    add_db(runs_check)
+    runs_check.set_defaults(handler=cmd_runs_check)
 
 
 def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -120,6 +127,41 @@ def cmd_runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "  spec       " + json.dumps(info["spec"], indent=2).replace("\n", "\n             ") + "\n"
     )
     return 0
+
+
+def cmd_runs_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Say whether the database is sound and which recorded files (weights, checkpoints,
+    reports) are gone from disk; exit 1 if anything is wrong, so a script can act on it.
+
+    A damaged file already refuses to open (with the backup to restore); this finds damage
+    ``quick_check`` does not (index contents) and files deleted or moved by hand.
+    """
+    db = resolve_db_path(args.db)
+    if not db.exists():  # checking must not leave an empty database behind a typo
+        raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
+    with RunStore.open(db) as store:
+        sound = store.integrity_ok()
+        records = store.list_runs(limit=MAX_LISTED)
+        missing = [
+            (record.id, artifact["kind"], artifact["path"])
+            for record in records
+            for artifact in store.artifacts(record.id)
+            if not Path(artifact["path"]).exists()
+        ]
+    out.write(
+        f"{db}: {len(records):,} runs; SQLite's integrity check "
+        + ("passed.\n" if sound else "FAILED: the database is damaged.\n")
+    )
+    for run_id, kind, path in missing:
+        out.write(f"  run {run_id}: its {kind} file is missing: {path}\n")
+    if missing:
+        out.write(f"{len(missing):,} recorded files are missing from disk.\n")
+    if not sound:
+        err.write(
+            f"Copy out what can be read (sqlite3 {db} .recover | sqlite3 NEW.sqlite), or "
+            f"restore a backup beside it ({db.name}.vN-backup, made before each upgrade).\n"
+        )
+    return 0 if sound and not missing else 1
 
 
 def _when(timestamp: float | None) -> str:

@@ -904,13 +904,6 @@ class RunStore:
         return found is not None
 
     @_guarded
-    def create_experiment(self, name: str, kind: str = "group", spec_json: str = "") -> int:
-        """Record an experiment (a sweep or a group of runs) and return its id."""
-        record = {"name": name, "kind": kind, "spec_json": spec_json, "created_at": time.time()}
-        with self._write():
-            return int(self._db["experiments"].insert(record).last_pk)
-
-    @_guarded
     def find_or_create_experiment(self, name: str, *, kind: str, spec_json: str = "") -> int:
         """The oldest experiment of ``kind`` called ``name`` (its spec refreshed to
         ``spec_json`` when given), created if there is none.

@@ -90,7 +90,7 @@ def test_importing_the_store_loads_neither_torch_nor_qt() -> None:
 
 
 def test_run_round_trip(store: RunStore) -> None:
-    experiment = store.create_experiment("lr sweep", kind="sweep", spec_json='{"n": 3}')
+    experiment = store.find_or_create_experiment("lr sweep", kind="sweep", spec_json='{"n": 3}')
     run_id = store.create_run(
         spec_json='{"lr": 0.1}',
         spec_hash="abc",
