@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Callable
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
-from annotated_types import Ge, Gt, Le, Lt
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -29,24 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_lab.app.models.field_bounds import field_bounds
 from cnn_lab.engine.models.layers.registry import LayerKind
 
+if TYPE_CHECKING:  # not at run time: see app/panels/data_panel.py on importing pydantic
+    from pydantic.fields import FieldInfo
+
 AUTO = "auto"
-
-
-def _bounds(metadata: list[Any], step: float) -> tuple[float | None, float | None]:
-    """The inclusive range a field's annotated_types constraints allow."""
-    low = high = None
-    for item in metadata:
-        if isinstance(item, Ge):
-            low = float(item.ge)
-        elif isinstance(item, Gt):
-            low = float(item.gt) + step
-        elif isinstance(item, Le):
-            high = float(item.le)
-        elif isinstance(item, Lt):
-            high = float(item.lt) - step
-    return low, high
 
 
 def _optional_of(annotation: Any) -> Any | None:
@@ -124,7 +112,7 @@ class ParamEditor(QWidget):
         if not kind.params.model_fields:
             self.form.addRow(QLabel("This layer has no parameters."))
         for name, info in kind.params.model_fields.items():
-            field = self._make(name, info.annotation, info.default, info.metadata)
+            field = self._make(name, info)
             tip = info.description or ""
             if _optional_of(info.annotation) is not None:
                 tip += f" Lower it to “{AUTO}” to leave it empty."
@@ -134,10 +122,11 @@ class ParamEditor(QWidget):
             self.form.addRow(label, field.widget)
             self.fields[name] = field
 
-    def _make(self, name: str, annotation: Any, default: Any, metadata: list[Any]) -> _Field:
+    def _make(self, name: str, info: FieldInfo) -> _Field:
         def changed(*_: Any) -> None:
             self.param_changed.emit(name, field.get())
 
+        annotation = info.annotation
         inner = _optional_of(annotation)
         if annotation is bool:
             box = QCheckBox()
@@ -152,22 +141,19 @@ class ParamEditor(QWidget):
                 combo, combo.currentData, lambda v: combo.setCurrentIndex(combo.findData(v))
             )
         elif annotation is int or inner is int:
-            field = self._int_field(inner is int, metadata, changed)
+            field = self._int_field(inner is int, info, changed)
         elif annotation is float:
-            field = self._float_field(default, metadata, changed)
+            field = self._float_field(info, changed)
         else:
             edit = QLineEdit()
             edit.editingFinished.connect(changed)
             field = _Field(edit, edit.text, lambda v: edit.setText("" if v is None else str(v)))
         return field
 
-    def _int_field(
-        self, optional: bool, metadata: list[Any], changed: Callable[..., None]
-    ) -> _Field:
+    def _int_field(self, optional: bool, info: FieldInfo, changed: Callable[..., None]) -> _Field:
         spin = QSpinBox()
-        low, high = _bounds(metadata, 1)
-        low = int(low) if low is not None else -1_000_000
-        spin.setRange(low - 1 if optional else low, int(high) if high is not None else 1_000_000)
+        low, high = (int(b) for b in field_bounds(info, 1, (-1_000_000, 1_000_000)))
+        spin.setRange(low - 1 if optional else low, high)
         spin.setKeyboardTracking(False)
         spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
         if optional:
@@ -182,14 +168,12 @@ class ParamEditor(QWidget):
 
         return _Field(spin, get, put)
 
-    def _float_field(
-        self, default: Any, metadata: list[Any], changed: Callable[..., None]
-    ) -> _Field:
+    def _float_field(self, info: FieldInfo, changed: Callable[..., None]) -> _Field:
         spin = QDoubleSpinBox()
+        default = info.default
         decimals = _decimals(default)
         spin.setDecimals(decimals)
-        low, high = _bounds(metadata, 10.0**-decimals)
-        spin.setRange(low if low is not None else -1e6, high if high is not None else 1e6)
+        spin.setRange(*field_bounds(info, 10.0**-decimals, (-1e6, 1e6)))
         step = 10.0 ** math.floor(math.log10(abs(default))) if default else 0.05
         spin.setSingleStep(step if step < 0.1 else 0.05)
         spin.setKeyboardTracking(False)
@@ -199,6 +183,3 @@ class ParamEditor(QWidget):
     def field_widget(self, name: str) -> QWidget:
         """The input of parameter ``name`` (tests drive it)."""
         return self.fields[name].widget
-
-    def set_editable(self, editable: bool) -> None:
-        self.form_host.setEnabled(editable)

@@ -12,12 +12,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from cnn_lab.app.models.hyperparameters_form import OPTIMIZER_FIELDS, SCHEDULE_FIELDS
 from cnn_lab.app.panels import hyperparameters_panel as module
-from cnn_lab.app.panels.hyperparameters_panel import (
-    OPTIMIZER_FIELDS,
-    SCHEDULE_FIELDS,
-    HyperparametersPanel,
-)
+from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.monitor.nvml import GpuInfo, GpuInventory
 from cnn_lab.engine.specs import TrainSpec
