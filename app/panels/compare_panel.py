@@ -12,7 +12,6 @@ shaded band, so a gap between recipes can be read against their seed-to-seed spr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -32,67 +31,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_lab.app.models.compare_form import (
+    CHARTS,
+    EMPTY_TEXT,
+    EMPTY_TITLE,
+    SPREADS,
+    Comparison,
+    Line,
+)
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import PALETTE, LiveChart
 from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.plain_label import plain_label
-from cnn_lab.engine.errors import RunNotFound, UserError
-from cnn_lab.engine.store import MetricPoint, RunRecord
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.store import RunRecord
 from cnn_lab.engine.store.compare import (
     METRIC_COLUMNS,
     DiffRow,
     Group,
     MetricRow,
-    Spread,
-    aggregate_curves,
     axis_for,
     best_row,
-    curve_xy,
-    group_metric_table,
-    group_runs,
-    metric_keys,
-    metric_table,
-    parse_spec,
-    read_curves,
     run_label,
-    spec_diff,
 )
 
-EMPTY_TITLE = "Nothing to compare yet"
-EMPTY_TEXT = (
-    "Compare overlays the curves of several runs, lists their results side by side and shows "
-    "the settings they differ in; runs that repeat a recipe with other seeds or folds can be "
-    "averaged. In Runs, select two or more runs (Ctrl+click or Shift+click) and press Compare."
-)
 BAND_ALPHA = 60
 """Opacity (of 255) of a group's spread band: the mean line stays readable through it."""
 MARKED_POINTS = 100
 """Per-epoch curves with at most this many points get markers, so short runs show."""
-
-
-@dataclass(frozen=True)
-class ChartSlot:
-    """One chart of the panel: its title, legend corner and fixed metric (None: chosen)."""
-
-    title: str
-    key: str | None
-    y_label: str = ""
-    legend_at: str = "top-right"
-
-
-CHARTS: dict[str, ChartSlot] = {
-    "loss": ChartSlot("Training loss", "train.loss", "cross-entropy"),
-    "accuracy": ChartSlot("Validation accuracy", "val.accuracy", legend_at="bottom-right"),
-    "metric": ChartSlot("Chosen metric", None),
-}
-"""The panel's charts by id; tests and the window read curves by these ids."""
-
-SPREADS: dict[str, Spread] = {"mean ± std": "std", "min to max": "minmax"}
-"""What the band around a group's mean spans, as the spread chooser offers it."""
-
-PREFERRED_CHOICE = ("val.loss", "epoch.train_accuracy", "lr")
-"""The chosen-metric chart's first pick when the runs have it (the fixed charts show the
-training loss and the validation accuracy already)."""
 
 
 class ComparePanel(QWidget):
@@ -101,13 +67,9 @@ class ComparePanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.records: list[RunRecord] = []
-        self._groups: list[Group] = []
-        self._diff: list[DiffRow] = []
+        self.comparison = Comparison(state.open_store)
         self._metric_rows: list[MetricRow] = []
-        self._curves: dict[str, dict[int, list[MetricPoint]]] = {}
         self._bands: dict[str, dict[str, pg.FillBetweenItem]] = {c: {} for c in CHARTS}
-
         self.aggregate = QCheckBox("Aggregate seeds and folds")
         self.aggregate.setToolTip(
             "Draw the runs that differ only in their seed or cross-validation fold as one mean "
@@ -173,50 +135,29 @@ class ComparePanel(QWidget):
 
     # ------------------------------------------------------------------------- the API
 
+    @property
+    def records(self) -> list[RunRecord]:
+        """The runs compared, in the order given."""
+        return self.comparison.records
+
     def show_runs(self, run_ids: Sequence[int]) -> None:
         """Compare these runs (read from the store now); fewer than two show the hint."""
-        ids = list(dict.fromkeys(run_ids))
-        self._curves.clear()
-        records: list[RunRecord] = []
-        lost: list[int] = []
-        keys: list[str] = []
-        note = ""
-        try:
-            with self.state.open_store() as store:
-                for run_id in ids:
-                    try:
-                        records.append(store.get_run(run_id))
-                    except RunNotFound:
-                        lost.append(run_id)
-                found = [r.id for r in records]
-                keys = metric_keys(store, found)
-                for cid in ("loss", "accuracy"):
-                    key = CHARTS[cid].key
-                    assert key is not None
-                    self._curves[key] = read_curves(store, found, key)
-        except UserError as exc:
-            records, note = [], str(exc)
-        if lost:
-            listed = ", ".join(f"#{i}" for i in lost)
-            were = "Runs {} are" if len(lost) > 1 else "Run {} is"
-            note = f"{were.format(listed)} no longer in the store."
-        self.records = records
-        self._groups = group_runs(records)
-        self._diff = spec_diff({r.id: parse_spec(r.spec_json) for r in records})
-        if len(records) < 2:
-            self.empty_state.set_message(EMPTY_TITLE, f"{note}\n\n{EMPTY_TEXT}".strip())
+        comparison = self.comparison
+        comparison.load(run_ids)
+        if not comparison.comparable():
+            self.empty_state.set_message(EMPTY_TITLE, comparison.empty_text())
             self.empty_state.set_empty(True)
             self._clear_charts()
             self._fill_tables()
             return
         self.empty_state.set_empty(False)
-        self.info.setText(self._describe(note))
-        self._fill_metric_choices(keys)
+        self.info.setText(comparison.describe())
+        self._fill_metric_choices()
         self._fill_diff_table()
         self._redraw()
 
     def run_ids(self) -> list[int]:
-        return [r.id for r in self.records]
+        return self.comparison.run_ids()
 
     def is_empty(self) -> bool:
         """Whether the panel shows its empty state (fewer than two runs) instead of a comparison."""
@@ -231,49 +172,33 @@ class ComparePanel(QWidget):
         return list(self._bands[chart])
 
     def diff_rows(self) -> list[DiffRow]:
-        return list(self._diff)
+        return list(self.comparison.diff)
 
     def metric_rows(self) -> list[MetricRow]:
         return list(self._metric_rows)
 
     def groups(self) -> list[Group]:
-        return list(self._groups)
+        return list(self.comparison.groups)
 
     def chosen_metric(self) -> str:
         return self.metric_choice.currentText()
 
     # ----------------------------------------------------------------------- drawing
 
-    def _describe(self, note: str) -> str:
-        repeats = len(self._groups) < len(self.records)
-        text = f"{len(self.records)} runs"
-        if repeats:
-            text += f" in {len(self._groups)} recipes (runs differing only in seed or fold)"
-        same = "; their specs are the same."
-        text += f"; they differ in {len(self._diff)} spec settings." if self._diff else same
-        return f"{text} {note}".strip()
-
-    def _fill_metric_choices(self, keys: list[str]) -> None:
-        previous = self.metric_choice.currentText()
-        pick = next(
-            (k for k in (previous, *PREFERRED_CHOICE) if k in keys), keys[0] if keys else ""
-        )
+    def _fill_metric_choices(self) -> None:
+        pick = self.comparison.pick_metric(self.metric_choice.currentText())
         self.metric_choice.blockSignals(True)
         self.metric_choice.clear()
-        self.metric_choice.addItems(keys)
+        self.metric_choice.addItems(self.comparison.keys)
         self.metric_choice.setCurrentText(pick)
         self.metric_choice.blockSignals(False)
         self._load_chosen()
 
     def _load_chosen(self) -> None:
         key = self.metric_choice.currentText()
-        if key and key not in self._curves:
-            try:
-                with self.state.open_store() as store:
-                    self._curves[key] = read_curves(store, self.run_ids(), key)
-            except UserError as exc:
-                self.info.setText(str(exc))
-                self._curves[key] = {}
+        problem = self.comparison.read_metric(key)
+        if problem:
+            self.info.setText(problem)
         chart = self.charts["metric"]
         chart.plot.getPlotItem().setTitle(key or CHARTS["metric"].title)
         chart.plot.getPlotItem().setLabel("bottom", axis_for(key))
@@ -288,40 +213,31 @@ class ComparePanel(QWidget):
         self._redraw()
 
     def _redraw(self) -> None:
-        if len(self.records) < 2:
+        if not self.comparison.comparable():
             return
         for cid in CHARTS:
             self._draw_chart(cid)
         self._fill_metric_table()
 
-    def _key(self, cid: str) -> str:
-        return CHARTS[cid].key or self.metric_choice.currentText()
-
     def _draw_chart(self, cid: str) -> None:
-        chart = self.charts[cid]
         self._clear_chart(cid)
-        key = self._key(cid)
-        curves = self._curves.get(key, {})
-        axis = axis_for(key)
-        if not self.aggregate.isChecked():
-            for i, record in enumerate(self.records):
-                xs, ys = curve_xy(curves.get(record.id, []), axis)
-                self._line(chart, run_label(record), PALETTE[i % len(PALETTE)], xs, ys, axis)
-            return
-        spread = SPREADS[self.spread.currentText()]
-        for i, group in enumerate(self._groups):
-            color = PALETTE[i % len(PALETTE)]
-            band = aggregate_curves([curves.get(r, []) for r in group.run_ids], axis, spread)
-            self._line(chart, group.label, color, band.x, band.mean, axis)
-            if len(group.records) > 1 and len(band.x):
-                self._band(cid, group.label, color, band.x, band.low, band.high)
+        key = CHARTS[cid].key or self.metric_choice.currentText()
+        markers = axis_for(key) == "epoch"
+        lines = self.comparison.lines(
+            key,
+            aggregate=self.aggregate.isChecked(),
+            spread=SPREADS[self.spread.currentText()],
+        )
+        for line in lines:
+            self._draw_line(cid, line, markers=markers and len(line.xs) <= MARKED_POINTS)
 
-    @staticmethod
-    def _line(
-        chart: LiveChart, name: str, color: str, xs: np.ndarray, ys: np.ndarray, axis: str
-    ) -> None:
-        chart.add_curve(name, color=color, markers=axis == "epoch" and len(xs) <= MARKED_POINTS)
-        chart.set(name, xs, ys)
+    def _draw_line(self, cid: str, line: Line, *, markers: bool) -> None:
+        chart = self.charts[cid]
+        color = PALETTE[line.colour % len(PALETTE)]
+        chart.add_curve(line.name, color=color, markers=markers)
+        chart.set(line.name, line.xs, line.ys)
+        if line.band is not None:
+            self._band(cid, line.name, color, line.xs, *line.band)
 
     def _band(
         self, cid: str, name: str, color: str, xs: np.ndarray, low: np.ndarray, high: np.ndarray
@@ -354,7 +270,7 @@ class ComparePanel(QWidget):
 
     def _fill_metric_table(self) -> None:
         grouped = self.aggregate.isChecked()
-        rows = group_metric_table(self._groups) if grouped else metric_table(self.records)
+        rows = self.comparison.metric_rows(aggregate=grouped)
         self._metric_rows = rows
         table = self.metric_table
         table.clear()
@@ -381,8 +297,8 @@ class ComparePanel(QWidget):
         table.clear()
         table.setColumnCount(1 + len(self.records))
         table.setHorizontalHeaderLabels(["Setting", *(run_label(r) for r in self.records)])
-        table.setRowCount(len(self._diff))
-        for r, row in enumerate(self._diff):
+        table.setRowCount(len(self.comparison.diff))
+        for r, row in enumerate(self.comparison.diff):
             table.setItem(r, 0, _item(row.path))
             for c, record in enumerate(self.records, start=1):
                 table.setItem(r, c, _item(row.values.get(record.id, "")))

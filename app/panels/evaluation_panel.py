@@ -13,159 +13,39 @@ the pictures of the mistakes come from the dataset's decoded cache, also in the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from cnn_lab.app.bridge.task import Task
+from cnn_lab.app.models import evaluation_form as form
+from cnn_lab.app.models.evaluation_readiness import read_run
+from cnn_lab.app.models.evaluation_work import (
+    Evaluated,
+    evaluate_run_and_images,
+    load_mistake_images,
+)
 from cnn_lab.app.state import AppState
+from cnn_lab.app.widgets.class_scores_table import ClassScoresTable
 from cnn_lab.app.widgets.confusion_matrix import ConfusionMatrix
 from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.image_gallery import ImageGallery
 from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.app.widgets.status_line import StatusLine
 from cnn_lab.app.widgets.task_progress import TaskProgress
-from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import RunStore, artifact_kinds
-from cnn_lab.engine.store import status as st
-
-# What the split chooser offers: label → the engine's ``split`` argument.
-SPLITS = {
-    "Test (validation if none held out)": "auto",
-    "Test": "test",
-    "Validation": "val",
-}
-DEVICE = "auto"
-"""A GPU when there is one: scoring is inference only, light beside a training job."""
-MISTAKES = 24
-"""Costliest mistakes kept and shown: two screenfuls of tiles at most."""
-ERROR_STYLE = "color: #c62828;"
-TABLE_COLUMNS = ("Class", "Precision", "Recall", "F1", "Support")
-WHAT_IT_SHOWS = (
-    "the accuracy and loss, precision, recall and F1 per class, the confusion matrix, and the "
-    "misclassified images with the highest loss"
-)
-NO_RUN = (
-    "No run selected",
-    f"Evaluate scores a finished run on images it never trained on: {WHAT_IT_SHOWS}. "
-    "Select a completed run in Runs to evaluate it.",
-)
-STILL_ACTIVE = (
-    "Run {run_id} is still {status}",
-    "Only a finished run can be evaluated: wait for it to end (the Monitor follows it), or "
-    "select a completed run in Runs.",
-)
-NO_WEIGHTS = (
-    "Run {run_id} has no trained weights",
-    "It ended before it saved any, so there is nothing to score. Select a completed run in "
-    "Runs, or resume this one from Runs if it stopped early.",
-)
-UNREADABLE = ("Run {run_id} cannot be read", "Select another run in Runs.")
-NOT_EVALUATED = (
-    "Run {run_id} has not been evaluated yet",
-    "Press Evaluate to score it on its test split, the images it never saw (or on its "
-    f"validation split): {WHAT_IT_SHOWS}. It takes seconds on a small test split, longer "
-    "on a large one, and the result is kept with the run.",
-)
-EVALUATING = (
-    "Evaluating run {run_id}…",
-    "The scores, the confusion matrix and the costliest mistakes appear here when it is done; "
-    "the bar above says how far it is and how long is left.",
-)
-BAD_STORED = (
-    "Run {run_id}'s stored evaluation cannot be read",
-    "Evaluate it again to replace it.",
-)
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """What the background evaluation hands the GUI thread: plain data only."""
-
-    run_id: int
-    evaluation: dict[str, Any]
-    """``Evaluation.to_dict()``, exactly as stored in the run's summary."""
-    images: list[np.ndarray | None]
-
-
-def evaluate_and_store(
-    db_path: str,
-    run_id: int,
-    split: str,
-    mistakes: int,
-    progress: Callable[[str, int, int], None],
-    should_stop: Callable[[], bool],
-) -> Evaluated:
-    """Score the run, keep the result in its summary, and fetch the mistakes' pictures."""
-    from cnn_lab.engine.evaluation.evaluate import evaluate_run
-
-    with RunStore.open(db_path) as store:
-        result = evaluate_run(
-            store,
-            run_id,
-            split=split,  # type: ignore[arg-type]  # one of SPLITS' values
-            mistakes=mistakes,
-            device=DEVICE,
-            should_stop=should_stop,
-            progress=progress,
-        )
-        data = result.to_dict()
-        store.update_summary(run_id, {"evaluation": data})
-    images = load_mistake_images(db_path, run_id, data, progress, should_stop)
-    return Evaluated(run_id, data, images)
-
-
-def load_mistake_images(
-    db_path: str,
-    run_id: int,
-    evaluation: dict[str, Any],
-    progress: Callable[[str, int, int], None],
-    should_stop: Callable[[], bool],
-) -> list[np.ndarray | None]:
-    """The pictures of the evaluation's mistakes, from the run's dataset (None: gone)."""
-    from cnn_lab.engine.data.auto_preprocess import as_trained
-    from cnn_lab.engine.evaluation.mistake_images import mistake_images
-    from cnn_lab.engine.specs import RunSpec
-
-    rows = [(int(m["index"]), str(m["name"])) for m in evaluation.get("mistakes", [])]
-    with RunStore.open(db_path) as store:
-        record = store.get_run(run_id)
-    # At the size the run trained at (recorded), not at what auto would choose today.
-    dataset = as_trained(
-        RunSpec.from_json(record.spec_json).dataset, record.summary.get("input_shape")
-    )
-    return mistake_images(dataset, rows, should_stop=should_stop, progress=progress)
-
-
-class _NumberItem(QTableWidgetItem):
-    """A cell that sorts by its number, not by its text."""
-
-    def __init__(self, value: float, text: str) -> None:
-        super().__init__(text)
-        self.value = value
-        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        if isinstance(other, _NumberItem):
-            return self.value < other.value
-        return super().__lt__(other)
 
 
 class EvaluationPanel(QWidget):
@@ -180,15 +60,13 @@ class EvaluationPanel(QWidget):
         self.evaluation: dict[str, Any] | None = None
         self.task: Task | None = None
         self.images_task: Task | None = None
-        self.mistake_limit = MISTAKES
-        self._can_evaluate = False
-        self._why_empty = NO_RUN
-        """The empty state's heading and text while no evaluation shows (formatted per run)."""
-        self._run_status = ""
+        self.mistake_limit = form.MISTAKES
+        self._readiness = form.evaluation_readiness(read_run(state.open_store, None))
+        """What the run as last read allows, and the empty state's words for it."""
 
-        self.status = plain_label()
+        self.status = StatusLine()
         self.split = QComboBox()
-        for label, value in SPLITS.items():
+        for label, value in form.SPLITS.items():
             self.split.addItem(label, value)
         self.split.setToolTip(
             "The images to score. The test split is what the run never saw, not even to pick "
@@ -200,16 +78,7 @@ class EvaluationPanel(QWidget):
         self.progress = TaskProgress()
 
         self.summary = plain_label()
-        self.table = QTableWidget(0, len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # The engine's class order until the person clicks a header (then their order stays).
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table = ClassScoresTable()
         self.matrix = ConfusionMatrix()
         self.gallery_label = plain_label()
         self.gallery = ImageGallery()
@@ -269,48 +138,14 @@ class EvaluationPanel(QWidget):
         self._show_run()
 
     def _show_run(self) -> None:
-        message, error, stored = self._read_run()
+        reading = read_run(self.state.open_store, self.run_id)
+        self._readiness = form.evaluation_readiness(reading)
+        stored = form.stored_evaluation(reading)
         if self.task is None:  # while evaluating, the progress line says how it goes
-            self._set_status(message, error=error)
+            self.status.say(self._readiness.message, error=self._readiness.error)
             if isinstance(stored, dict) and stored != self.evaluation:
                 self._show_evaluation(stored)
         self._update_controls()
-
-    def _read_run(self) -> tuple[str, bool, Any]:
-        """The run's state as a sentence (and whether it is an error), and its stored result.
-
-        Sets whether the run can be evaluated: finished (or stopped) with saved weights.
-        """
-        run_id = self.run_id
-        self._can_evaluate = False
-        self._run_status = ""
-        if run_id is None:
-            self._why_empty = NO_RUN
-            return "Select a run to evaluate it.", False, None
-        try:
-            with self.state.open_store() as store:
-                record = store.get_run(run_id)
-                has_weights = store.has_artifact(run_id, artifact_kinds.WEIGHTS)
-        except UserError as exc:
-            self._why_empty = UNREADABLE
-            return str(exc), True, None
-        stored = record.summary.get("evaluation")
-        self._run_status = record.status
-        if record.status in st.ACTIVE:
-            self._why_empty = STILL_ACTIVE
-            message = f"Run {run_id} is still {record.status}: evaluate it once it has finished."
-        elif not has_weights:
-            self._why_empty = NO_WEIGHTS
-            message = f"Run {run_id} has no trained weights to evaluate."
-        else:
-            self._can_evaluate = True
-            self._why_empty = NOT_EVALUATED
-            message = (
-                f"Run {run_id}'s stored evaluation."
-                if isinstance(stored, dict)
-                else f"Run {run_id} has not been evaluated yet."
-            )
-        return message, False, stored
 
     # ----------------------------------------------------------------- evaluating
 
@@ -318,11 +153,13 @@ class EvaluationPanel(QWidget):
         """Evaluate the chosen run in the background on ``split`` (default: the chooser's)."""
         if self.task is not None:
             return self.task
-        if self.run_id is None or not self._can_evaluate:
+        if self.run_id is None or not self._readiness.usable:
             return None
         run_id = self.run_id
         chosen = split or str(self.split.currentData())
-        work = partial(evaluate_and_store, self.state.db_path, run_id, chosen, self.mistake_limit)
+        work = partial(
+            evaluate_run_and_images, self.state.db_path, run_id, chosen, self.mistake_limit
+        )
         task = Task(work, name="evaluate", parent=self)
         self.task = task
         task.connect_outcomes(
@@ -331,7 +168,7 @@ class EvaluationPanel(QWidget):
             failed=partial(self._on_failed, task),
             cancelled=partial(self._on_cancelled, task),
         )
-        self._set_status(f"Evaluating run {run_id}…")
+        self.status.say(f"Evaluating run {run_id}…")
         self.progress.start("Loading the run")
         self._update_controls()
         return task.start()
@@ -339,7 +176,7 @@ class EvaluationPanel(QWidget):
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            self._set_status("Cancelling…")
+            self.status.say("Cancelling…")
             self.cancel_button.setEnabled(False)
 
     def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
@@ -352,12 +189,8 @@ class EvaluationPanel(QWidget):
         if task is not self.task:
             return
         self.task = None
-        data = result.evaluation
-        self._show_evaluation(data, result.images)
-        self._set_status(
-            f"Run {result.run_id} evaluated on its {data['split']} split "
-            f"({data['images']:,} images); the result is kept with the run."
-        )
+        self._show_evaluation(result.evaluation, result.images)
+        self.status.say(form.evaluated_text(result.evaluation))
         self._update_controls()
         self.evaluated.emit(result.run_id)
 
@@ -365,14 +198,14 @@ class EvaluationPanel(QWidget):
         if task is not self.task:
             return
         self.task = None
-        self._set_status(message, error=True)
+        self.status.say(message, error=True)
         self._update_controls()
 
     def _on_cancelled(self, task: Task) -> None:
         if task is not self.task:
             return
         self.task = None
-        self._set_status("Evaluation cancelled.")
+        self.status.say("Evaluation cancelled.")
         self._update_controls()
 
     def _cancel_tasks(self) -> None:
@@ -400,40 +233,28 @@ class EvaluationPanel(QWidget):
         try:
             per_class = data["per_class"]
             classes = [str(c["name"]) for c in per_class]
-            self.summary.setText(_summary_text(data))
-            self._fill_table(per_class)
+            self.summary.setText(form.summary_text(data))
+            self.table.set_rows(per_class)
             self.matrix.set_matrix(classes, data["confusion"])
             mistakes = list(data.get("mistakes", []))
             self.gallery.set_items(
-                [_caption(m) for m in mistakes], [_mistake_tooltip(m) for m in mistakes]
+                [form.caption(m) for m in mistakes], [form.mistake_tooltip(m) for m in mistakes]
             )
         except (KeyError, TypeError, ValueError):
             self.evaluation = None
-            self._why_empty = BAD_STORED
+            self._readiness = replace(self._readiness, why_empty=form.BAD_STORED)
             self._update_empty_state()
             self.empty_state.set_empty(True)
-            self._set_status(
+            self.status.say(
                 f"Run {self.run_id}'s stored evaluation cannot be read; evaluate it again.",
                 error=True,
             )
             return
-        self.gallery_label.setText(_gallery_heading(len(mistakes)))
+        self.gallery_label.setText(form.gallery_heading(len(mistakes)))
         if images is not None:
             self.gallery.set_images(images)
         elif mistakes and self.run_id is not None:
             self._load_images(self.run_id, data)
-
-    def _fill_table(self, per_class: list[dict[str, Any]]) -> None:
-        self.table.setSortingEnabled(False)
-        self.table.setRowCount(len(per_class))
-        for row, c in enumerate(per_class):
-            self.table.setItem(row, 0, QTableWidgetItem(str(c["name"])))
-            for column, key in enumerate(("precision", "recall", "f1"), start=1):
-                value = float(c[key])
-                self.table.setItem(row, column, _NumberItem(value, f"{value:.3f}"))
-            support = int(c["support"])
-            self.table.setItem(row, 4, _NumberItem(support, f"{support:,}"))
-        self.table.setSortingEnabled(True)
 
     def _load_images(self, run_id: int, data: dict[str, Any]) -> None:
         work = partial(load_mistake_images, self.state.db_path, run_id, data)
@@ -457,19 +278,14 @@ class EvaluationPanel(QWidget):
                 f"{self.gallery_label.text()} Their pictures could not be loaded: {message}"
             )
 
-    def _set_status(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
-
     def is_empty(self) -> bool:
         """Whether the panel shows its empty state (no evaluation to show) instead of results."""
         return self.empty_state.is_shown()
 
     def _update_empty_state(self) -> None:
         """Say why there is nothing to show and what to do (the run as last read)."""
-        title, text = EVALUATING if self.task is not None else self._why_empty
-        values = {"run_id": self.run_id, "status": self._run_status}
-        self.empty_state.set_message(title.format(**values), text.format(**values))
+        busy = form.EVALUATING if self.task is not None else None
+        self.empty_state.set_message(*self._readiness.empty_text(busy))
 
     def _update_controls(self) -> None:
         busy = self.task is not None
@@ -480,41 +296,11 @@ class EvaluationPanel(QWidget):
         self.cancel_button.setEnabled(busy)
         self.split.setEnabled(not busy)
         self.evaluate_button.setVisible(self.run_id is not None)
-        self.evaluate_button.setEnabled(self._can_evaluate and not busy)
+        self.evaluate_button.setEnabled(self._readiness.usable and not busy)
         if self.run_id is not None:
-            again = self.evaluation is not None
             self.evaluate_button.setText(
-                "Evaluate again" if again else f"Evaluate run {self.run_id}"
+                form.button_text(self.run_id, evaluated=self.evaluation is not None)
             )
-
-
-def _summary_text(data: dict[str, Any]) -> str:
-    text = (
-        f"Run {data['run_id']} on its {data['split']} split ({int(data['images']):,} images): "
-        f"accuracy {float(data['accuracy']):.2%}, loss {float(data['loss']):.4f}, "
-        f"macro F1 {float(data['macro_f1']):.3f}, weighted F1 {float(data['weighted_f1']):.3f}."
-    )
-    return f"{text} {data['note']}" if data.get("note") else text
-
-
-def _caption(mistake: dict[str, Any]) -> str:
-    return f"{mistake['true']} → {mistake['predicted']} ({float(mistake['confidence']):.0%})"
-
-
-def _mistake_tooltip(mistake: dict[str, Any]) -> str:
-    return (
-        f"{mistake['name']}\nlabelled {mistake['true']}, predicted {mistake['predicted']} "
-        f"with {float(mistake['confidence']):.1%}\nloss {float(mistake['loss']):.3f}"
-    )
-
-
-def _gallery_heading(shown: int) -> str:
-    if shown == 0:
-        return "No mistakes: every image was classified correctly."
-    return (
-        f"The {shown} misclassified images with the highest loss "
-        f"(true → predicted, confidence); hover one for its file."
-    )
 
 
 if __name__ == "__main__":

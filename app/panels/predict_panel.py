@@ -14,14 +14,12 @@ probability is kept, so changing "Top" only redraws the rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -37,107 +35,19 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.app.bridge.task import Task
+from cnn_lab.app.models import predict_form as form
+from cnn_lab.app.models.evaluation_readiness import RunReading, read_run
+from cnn_lab.app.models.predict_work import THUMBNAIL, Predicted, predict_with_thumbnails
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.empty_state import EmptyState
-from cnn_lab.app.widgets.plain_label import plain_label
+from cnn_lab.app.widgets.image_gallery import thumbnail
+from cnn_lab.app.widgets.status_line import StatusLine
 from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.data.decode import IMAGE_SUFFIXES
-from cnn_lab.engine.errors import Cancelled, UserError
-from cnn_lab.engine.store import RunStore, artifact_kinds
-from cnn_lab.engine.store import status as st
 
-DEVICE = "auto"
-"""A GPU when there is one: one image at a time is light beside a training job."""
-DEFAULT_TOP = 3
-THUMBNAIL = 64
-"""Side of a row's thumbnail in pixels."""
 ERROR_COLOUR = QColor("#c62828")
-ERROR_STYLE = "color: #c62828;"
 TABLE_COLUMNS = ("Image", "File", "Top classes")
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ")"
-NO_RUN = (
-    "No run selected",
-    "Predict shows what a trained run makes of your own images: each image gets a row with "
-    "its thumbnail and the run's most likely classes, which you can save as CSV. Select a "
-    "completed run in Runs, then drop images here.",
-)
-STILL_ACTIVE = (
-    "Run {run_id} is still {status}",
-    "It can predict once it has saved its weights: wait for it to finish (the Monitor "
-    "follows it), or select a completed run in Runs.",
-)
-NO_WEIGHTS = (
-    "Run {run_id} has no trained weights",
-    "It ended before it saved any, so it cannot predict. Select a completed run in Runs.",
-)
-UNREADABLE = ("Run {run_id} cannot be read", "Select another run in Runs.")
-READY = (
-    "Drop images here",
-    "Drop image files or folders on this panel, or use Add images… or Add folder…, to see "
-    "what run {run_id} makes of them: each image gets a row with its thumbnail and the run's "
-    "top classes with their probabilities. The first images take a few seconds more (the run "
-    "is loaded once); a file that cannot be read gets a row that says why.",
-)
-PREDICTING = (
-    "Predicting with run {run_id}…",
-    "The rows appear here when it is done; the bar above says how far it is and how long is left.",
-)
-
-
-@dataclass(frozen=True)
-class Predicted:
-    """What a background prediction hands the GUI thread."""
-
-    run_id: int
-    predictor: Any
-    """The run's engine Predictor, kept for the next drop."""
-    predictions: list[Any]
-    """engine Predictions, every class ranked (the table shows the first ``top``)."""
-    thumbnails: list[QImage | None]
-
-
-def read_thumbnail(path: Path, side: int = THUMBNAIL) -> QImage | None:
-    """The file shrunk to ``side`` pixels, or None if Qt cannot read it.
-
-    A QImage (not a QPixmap) so it can be made on a worker thread; Qt's reader decodes a JPEG
-    at the reduced size directly, which makes a folder of photos quick.
-    """
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)  # EXIF orientation, as the engine's decoder applies it
-    size = reader.size()
-    if size.isValid() and max(size.width(), size.height()) > side:
-        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    return None if image.isNull() else image
-
-
-def predict_files(
-    db_path: str,
-    run_id: int,
-    predictor: Any,
-    paths: Sequence[str],
-    progress: Callable[[str, int, int], None],
-    should_stop: Callable[[], bool],
-) -> Predicted:
-    """Predict every image in ``paths`` (folders included), building the Predictor if needed."""
-    from cnn_lab.engine.evaluation.predict import Predictor, expand
-
-    files = expand(paths)
-    if not files:
-        raise UserError("No images to predict: the folders given hold no image files.")
-    if predictor is None:
-        progress("Loading the run", 0, 0)
-        with RunStore.open(db_path) as store:
-            predictor = Predictor.from_run(store, run_id, device=DEVICE)
-    every_class = len(predictor.trained.classes)
-    predictions, thumbnails = [], []
-    for done, path in enumerate(files):  # one by one, so a cancel is heard between files
-        if should_stop():
-            raise Cancelled("The prediction was stopped.")
-        predictions += predictor.predict([path], top=every_class)
-        thumbnails.append(read_thumbnail(path) if not predictions[-1].error else None)
-        progress("Predicting", done + 1, len(files))
-    return Predicted(run_id, predictor, predictions, thumbnails)
 
 
 class PredictPanel(QWidget):
@@ -156,16 +66,14 @@ class PredictPanel(QWidget):
         self._predictor: Any = None
         self._predictor_run: int | None = None
         self._pending: list[str] = []
-        self._can_predict = False
-        self._why_empty = NO_RUN
-        """The empty state's heading and text while no rows show (formatted per run)."""
-        self._run_status = ""
+        self._readiness = form.predict_readiness(RunReading(None))
+        """What the run as last read allows, and the empty state's words for it."""
         self.setAcceptDrops(True)
 
-        self.status = plain_label()
+        self.status = StatusLine()
         self.top = QSpinBox()
         self.top.setRange(1, 100)
-        self.top.setValue(DEFAULT_TOP)
+        self.top.setValue(form.DEFAULT_TOP)
         self.top.setToolTip("How many of the most likely classes to show and save per image.")
         self.add_images_button = QPushButton("Add images…")
         self.add_folder_button = QPushButton("Add folder…")
@@ -240,36 +148,10 @@ class PredictPanel(QWidget):
         self._check_run()
 
     def _check_run(self) -> None:
-        run_id = self.run_id
-        self._can_predict = False
-        self._run_status = ""
-        if run_id is None:
-            self._why_empty = NO_RUN
-            self._set_status("Select a trained run to predict with it.")
-        else:
-            try:
-                with self.state.open_store() as store:
-                    record = store.get_run(run_id)
-                    has_weights = store.has_artifact(run_id, artifact_kinds.WEIGHTS)
-            except UserError as exc:
-                self._why_empty = UNREADABLE
-                self._set_status(str(exc), error=True)
-            else:
-                self._run_status = record.status
-                if record.status in st.ACTIVE and not has_weights:
-                    self._why_empty = STILL_ACTIVE
-                    self._set_status(
-                        f"Run {run_id} is still {record.status}: it can predict once it has "
-                        "saved its weights."
-                    )
-                elif not has_weights:
-                    self._why_empty = NO_WEIGHTS
-                    self._set_status(f"Run {run_id} has no trained weights to predict with.")
-                else:
-                    self._why_empty = READY
-                    self._can_predict = True
-                    if self.task is None and not self.predictions:
-                        self._set_status(f"Drop images to see what run {run_id} makes of them.")
+        self._readiness = form.predict_readiness(read_run(self.state.open_store, self.run_id))
+        # A usable run's invitation would hide what a running or finished batch says.
+        if not self._readiness.usable or (self.task is None and not self.predictions):
+            self.status.say(self._readiness.message, error=self._readiness.error)
         self._update_controls()
 
     # ----------------------------------------------------------------- predicting
@@ -281,14 +163,14 @@ class PredictPanel(QWidget):
         between threads); the Task returned is then the one already running.
         """
         paths = [str(p) for p in paths]
-        if not paths or self.run_id is None or not self._can_predict:
+        if not paths or self.run_id is None or not self._readiness.usable:
             return None
         if self.task is not None:
             self._pending += paths
             return self.task
         run_id = self.run_id
         predictor = self._predictor if self._predictor_run == run_id else None
-        work = partial(predict_files, self.state.db_path, run_id, predictor, paths)
+        work = partial(predict_with_thumbnails, self.state.db_path, run_id, predictor, paths)
         task = Task(work, name="predict", parent=self)
         self.task = task
         task.connect_outcomes(
@@ -297,7 +179,7 @@ class PredictPanel(QWidget):
             failed=partial(self._on_failed, task),
             cancelled=partial(self._on_cancelled, task),
         )
-        self._set_status(
+        self.status.say(
             f"Predicting with run {run_id}…"
             if predictor is not None
             else f"Loading run {run_id} and its data's scaling…"
@@ -310,7 +192,7 @@ class PredictPanel(QWidget):
         self._pending = []
         if self.task is not None:
             self.task.cancel()
-            self._set_status("Cancelling…")
+            self.status.say("Cancelling…")
             self.cancel_button.setEnabled(False)
 
     def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
@@ -318,7 +200,7 @@ class PredictPanel(QWidget):
             return
         # The bar's label says "Predicting · 12 of 40 · 0:05 left"; the status the stage only.
         self.progress.update_progress(stage, done, total)
-        self._set_status(f"{stage}…")
+        self.status.say(f"{stage}…")
 
     def _on_predicted(self, task: Task, result: Predicted) -> None:
         if task is not self.task:
@@ -329,14 +211,10 @@ class PredictPanel(QWidget):
         self._predictor, self._predictor_run = result.predictor, result.run_id
         self.predictions += result.predictions
         self._thumbnails += [
-            None if image is None else QPixmap.fromImage(image) for image in result.thumbnails
+            None if image is None else thumbnail(image, THUMBNAIL) for image in result.thumbnails
         ]
         self._fill_table()
-        unreadable = sum(bool(p.error) for p in result.predictions)
-        text = f"Run {result.run_id} predicted {len(result.predictions) - unreadable:,} images"
-        if unreadable:
-            text += f"; {unreadable:,} could not be read (see their rows)"
-        self._set_status(text + ".")
+        self.status.say(form.predicted_text(result.run_id, result.predictions))
         self._update_controls()
         self.predicted.emit(len(result.predictions))
         self._next()
@@ -346,14 +224,14 @@ class PredictPanel(QWidget):
             return
         self.task = None
         self._pending = []  # they would fail the same way
-        self._set_status(message, error=True)
+        self.status.say(message, error=True)
         self._update_controls()
 
     def _on_cancelled(self, task: Task) -> None:
         if task is not self.task:
             return
         self.task = None
-        self._set_status("Prediction cancelled.")
+        self.status.say("Prediction cancelled.")
         self._update_controls()
         self._next()
 
@@ -367,8 +245,7 @@ class PredictPanel(QWidget):
 
     def shown_predictions(self) -> list[Any]:
         """The predictions as shown and saved: each cut to the chosen top classes."""
-        k = self.top.value()
-        return [replace(p, top=p.top[:k]) for p in self.predictions]
+        return form.shown(self.predictions, self.top.value())
 
     def clear(self) -> None:
         self.predictions, self._thumbnails = [], []
@@ -381,18 +258,14 @@ class PredictPanel(QWidget):
         for row, (p, pixmap) in enumerate(zip(shown, self._thumbnails, strict=True)):
             image = QTableWidgetItem()
             if pixmap is not None:
-                image.setData(Qt.ItemDataRole.DecorationRole, _fitted(pixmap))
+                image.setData(Qt.ItemDataRole.DecorationRole, pixmap)
             self.table.setItem(row, 0, image)
             name = QTableWidgetItem(Path(p.image).name)
             name.setToolTip(p.image)
             self.table.setItem(row, 1, name)
+            answer = QTableWidgetItem(form.answer_text(p))
             if p.error:
-                answer = QTableWidgetItem(f"Not read: {p.error}")
                 answer.setForeground(ERROR_COLOUR)
-            else:
-                answer = QTableWidgetItem(
-                    "   ".join(f"{cls} {probability:.1%}" for cls, probability in p.top)
-                )
             answer.setToolTip(answer.text())
             self.table.setItem(row, 2, answer)
 
@@ -403,22 +276,22 @@ class PredictPanel(QWidget):
         try:
             write_csv(self.shown_predictions(), path)
         except OSError as exc:
-            self._set_status(f"Could not write {path}: {exc.strerror or exc}.", error=True)
+            self.status.say(f"Could not write {path}: {exc.strerror or exc}.", error=True)
             return False
-        self._set_status(f"Saved {len(self.predictions):,} predictions to {path}.")
+        self.status.say(f"Saved {len(self.predictions):,} predictions to {path}.")
         return True
 
     # ----------------------------------------------------------------- files in
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._can_predict and _local_paths(event):
+        if self._readiness.usable and _local_paths(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = _local_paths(event)
-        if paths and self._can_predict:
+        if paths and self._readiness.usable:
             event.acceptProposedAction()
             self.predict_paths(paths)
         else:
@@ -440,23 +313,17 @@ class PredictPanel(QWidget):
         if path:
             self.save_csv(path)
 
-    def _set_status(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
-
     def _update_controls(self) -> None:
         busy = self.task is not None
         for button in (self.add_images_button, self.add_folder_button):
-            button.setEnabled(self._can_predict)
+            button.setEnabled(self._readiness.usable)
         self.clear_button.setEnabled(bool(self.predictions) and not busy)
         self.save_button.setEnabled(bool(self.predictions))
         self.cancel_button.setVisible(busy)
         self.cancel_button.setEnabled(busy)
         if not busy:
             self.progress.finish()
-        title, text = PREDICTING if busy else self._why_empty
-        values = {"run_id": self.run_id, "status": self._run_status}
-        self.empty_state.set_message(title.format(**values), text.format(**values))
+        self.empty_state.set_message(*self._readiness.empty_text(form.PREDICTING if busy else None))
         self.empty_state.set_empty(not self.predictions)
 
     def is_empty(self) -> bool:
@@ -469,18 +336,6 @@ def _local_paths(event: QDragEnterEvent | QDropEvent) -> list[str]:
     if not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
-
-
-def _fitted(pixmap: QPixmap) -> QPixmap:
-    """Small images enlarged with sharp pixels, so a 16-pixel image is not a blur."""
-    if max(pixmap.width(), pixmap.height()) >= THUMBNAIL:
-        return pixmap
-    return pixmap.scaled(
-        THUMBNAIL,
-        THUMBNAIL,
-        Qt.AspectRatioMode.KeepAspectRatio,
-        Qt.TransformationMode.FastTransformation,
-    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def add_commands(commands: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.evaluation.evaluate import evaluate_run
+    from cnn_lab.engine.evaluation.evaluate import evaluate_and_store
 
     if args.mistakes < 0:
         raise UserError("--mistakes must be 0 or more.")
@@ -66,7 +66,7 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
     stop = threading.Event()
     with RunStore.open(db) as store, stop_on_interrupt(stop):
-        result = evaluate_run(
+        result = evaluate_and_store(
             store,
             args.run_id,
             split=args.split,
@@ -75,7 +75,6 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             should_stop=stop.is_set,
             progress=progress_line(err),
         )
-        store.update_summary(args.run_id, {"evaluation": result.to_dict()})
     if args.json:
         out.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
     else:
@@ -84,19 +83,16 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.evaluation.predict import Predictor, expand, write_csv
+    from cnn_lab.engine.evaluation.predict import predict_files, write_csv
 
     if args.top < 1:
         raise UserError("--top must be 1 or more.")
     db = resolve_db_path(args.db)
     if not db.exists():
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
-    paths = expand(args.images)
-    if not paths:
-        raise UserError("No images to predict: the folders given hold no image files.")
-    with RunStore.open(db) as store:
-        predictor = Predictor.from_run(store, args.run_id, device=args.device)
-    predictions = predictor.predict(paths, top=args.top)
+    predictions = predict_files(
+        db, args.run_id, args.images, top=args.top, device=args.device
+    ).predictions
     if args.csv:
         try:
             write_csv(predictions, args.csv)

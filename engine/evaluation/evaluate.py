@@ -164,6 +164,35 @@ def evaluate_run(
     )
 
 
+def evaluate_and_store(
+    store: RunStore,
+    run_id: int,
+    *,
+    split: Split = "auto",
+    mistakes: int = DEFAULT_MISTAKES,
+    device: str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> Evaluation:
+    """Evaluate run ``run_id`` and keep the result in its summary as ``evaluation``.
+
+    One rule for ``cnn-lab evaluate`` and the Evaluate panel: whoever scores a run stores
+    it the same way, so a run evaluated once, on a terminal or in the window, shows its
+    result everywhere (reports too) without being scored again.
+    """
+    result = evaluate_run(
+        store,
+        run_id,
+        split=split,
+        mistakes=mistakes,
+        device=device,
+        should_stop=should_stop,
+        progress=progress,
+    )
+    store.update_summary(run_id, {"evaluation": result.to_dict()})
+    return result
+
+
 def _choose(split: Split, has_test: bool) -> tuple[Literal["test", "val"], str]:
     if split == "test" and not has_test:
         raise UserError(
@@ -211,4 +240,10 @@ def _predict(
     )
 
 
-__all__ = ["DEFAULT_MISTAKES", "Evaluation", "Mistake", "evaluate_run"]
+__all__ = [
+    "DEFAULT_MISTAKES",
+    "Evaluation",
+    "Mistake",
+    "evaluate_and_store",
+    "evaluate_run",
+]

@@ -9,11 +9,13 @@ than someone else's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from cnn_lab.engine.specs import DatasetSpec
+from cnn_lab.engine.store import RunRecord
 
 
 def mistake_images(
@@ -37,4 +39,22 @@ def mistake_images(
     return found
 
 
-__all__ = ["mistake_images"]
+def stored_mistake_images(
+    record: RunRecord,
+    evaluation: Mapping[str, Any],
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> list[np.ndarray | None]:
+    """The pictures of a stored evaluation's (``Evaluation.to_dict()``) mistakes, from the
+    run's dataset at the size the run trained at (recorded), not at what auto chooses today."""
+    from cnn_lab.engine.data.auto_preprocess import as_trained
+    from cnn_lab.engine.specs import RunSpec
+
+    rows = [(int(m["index"]), str(m["name"])) for m in evaluation.get("mistakes", [])]
+    dataset = as_trained(
+        RunSpec.from_json(record.spec_json).dataset, record.summary.get("input_shape")
+    )
+    return mistake_images(dataset, rows, should_stop=should_stop, progress=progress)
+
+
+__all__ = ["mistake_images", "stored_mistake_images"]

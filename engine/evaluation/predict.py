@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.models.trained import TrainedModel
 from cnn_lab.engine.store import RunStore
 
@@ -141,6 +141,49 @@ class Predictor:
         return results
 
 
+@dataclass(frozen=True)
+class PredictedFiles:
+    """What ``predict_files`` made: the predictions, and the Predictor to reuse next time."""
+
+    predictor: Predictor
+    predictions: list[Prediction]
+
+
+def predict_files(
+    db_path: str | os.PathLike[str],
+    run_id: int,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    predictor: Predictor | None = None,
+    top: int | None = None,
+    device: str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> PredictedFiles:
+    """Each image in ``paths`` (a folder: its images) by run ``run_id``, ``top`` classes each.
+
+    ``top`` None keeps every class ranked, so a caller can change how many it shows without
+    predicting again. Building a Predictor costs a dataset read and the weights, so a caller
+    predicting batch after batch passes back the one it got (``predictor``). Files go one
+    by one, so a stop is heard between them.
+    """
+    files = expand(paths)
+    if not files:
+        raise UserError("No images to predict: the folders given hold no image files.")
+    if predictor is None:
+        progress("Loading the run", 0, 0)
+        with RunStore.open(db_path) as store:
+            predictor = Predictor.from_run(store, run_id, device=device)
+    k = top if top is not None else len(predictor.trained.classes)
+    predictions: list[Prediction] = []
+    for done, path in enumerate(files):
+        if should_stop():
+            raise Cancelled("The prediction was stopped.")
+        predictions += predictor.predict([path], top=k)
+        progress("Predicting", done + 1, len(files))
+    return PredictedFiles(predictor, predictions)
+
+
 def write_csv(predictions: Sequence[Prediction], out: str | os.PathLike[str]) -> None:
     """One row per image: the image, then class and probability pairs, then any error."""
     width = max((len(p.top) for p in predictions), default=0)
@@ -158,4 +201,12 @@ def write_csv(predictions: Sequence[Prediction], out: str | os.PathLike[str]) ->
             writer.writerow([*cells, p.error])
 
 
-__all__ = ["DEFAULT_TOP", "Prediction", "Predictor", "expand", "write_csv"]
+__all__ = [
+    "DEFAULT_TOP",
+    "PredictedFiles",
+    "Prediction",
+    "Predictor",
+    "expand",
+    "predict_files",
+    "write_csv",
+]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cnn_lab.app.panels.compare_panel import EMPTY_TEXT, ComparePanel
+from cnn_lab.app.models.compare_form import EMPTY_TEXT
+from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.store import MetricPoint, RunStore

@@ -12,7 +12,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
 from pytestqt.qtbot import QtBot
 
-from cnn_lab.app.panels.predict_panel import DEFAULT_TOP, PredictPanel
+from cnn_lab.app.models.predict_form import DEFAULT_TOP
+from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.store import RunStore
 from tests.app.trained_run import run_without_weights, train_tiny_run
