@@ -16,7 +16,7 @@ from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QWidget
 
 from cnn_lab.app.models import hyperparameters_form as hyper
-from cnn_lab.app.panels import data_panel
+from cnn_lab.app.models import data_form
 from cnn_lab.app.panels.architecture_panel import ArchitecturePanel
 from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
@@ -107,8 +107,8 @@ def test_the_architecture_panel_explains_a_selected_layer_too(qtbot, db_path: Pa
     [
         (hyper.HELP, HYPER_SPEED, SPEED),
         (hyper.HELP, HYPER_ACCURACY, ACCURACY),
-        (data_panel.HELP, DATA_SPEED, SPEED),
-        (data_panel.HELP, DATA_ACCURACY, ACCURACY),
+        (data_form.HELP, DATA_SPEED, SPEED),
+        (data_form.HELP, DATA_ACCURACY, ACCURACY),
         (preset_bar.TIPS, ("width", "depth", "preset", "dropout"), SPEED),
         (preset_bar.TIPS, ("depth", "preset", "pretrained", "dropout"), ACCURACY),
     ],
