@@ -15,8 +15,8 @@ import pytest
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QWidget
 
-from cnn_lab.app.models import hyperparameters_form as hyper
 from cnn_lab.app.models import data_form
+from cnn_lab.app.models import hyperparameters_form as hyper
 from cnn_lab.app.panels.architecture_panel import ArchitecturePanel
 from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
