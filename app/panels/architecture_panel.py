@@ -1,11 +1,12 @@
 """The Architecture panel: start from a preset or build a network layer by layer.
 
-The panel owns the current spec and an undo stack. Every edit (a palette double-click, a
-drop, a button, a property, a preset choice, a loaded file) is one undo command holding the
-spec before and after, so undo is always exact. A spec that does not validate (a custom net
-with no layers yet) stays the panel's own draft with a sentence in the banner; only valid
-specs reach AppState. The summary is recomputed off the GUI thread after every edit, and a
-build error marks the layer that causes it instead of ever showing a traceback.
+The spec being edited and the edit rules live in a plain form (app/models/architecture_form.py);
+the panel holds the undo stack. Every edit (a palette double-click, a drop, a button, a
+property, a preset choice, a loaded file) is one form Edit on that stack, holding the spec
+before and after, so undo is always exact. A spec that does not validate (a custom net with no
+layers yet) stays the form's draft with a sentence in the banner; only valid specs reach
+AppState. The summary is recomputed off the GUI thread after every edit, and a build error
+marks the layer that causes it instead of ever showing a traceback.
 
 The panel has no undo shortcuts of its own: the window's Edit menu owns Ctrl+Z and Ctrl+Y
 through a QUndoGroup whose active stack is the current tab's ``undo_stack`` (a second action
@@ -22,93 +23,48 @@ from typing import Any
 from pydantic_core import ValidationError
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QLabel,
-    QMessageBox,
-    QScrollArea,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QVBoxLayout, QWidget
 
 from cnn_lab.app.bridge.live_summary import LiveSummary
+from cnn_lab.app.models.architecture_form import ArchitectureForm, Edit, Problem, validated
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.block_diagram import BlockDiagram
-from cnn_lab.app.widgets.layer_list import LayerList, layer_label, place
+from cnn_lab.app.widgets.layer_list import LayerList, layer_label
 from cnn_lab.app.widgets.layer_palette import LayerPalette
+from cnn_lab.app.widgets.panes import column, scrolled, splitter
 from cnn_lab.app.widgets.param_editor import ParamEditor
 from cnn_lab.app.widgets.preset_bar import PresetBar
 from cnn_lab.app.widgets.summary_table import SummaryTable
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.models.layers.registry import find_layer_kind
-from cnn_lab.engine.models.registry import Preset, get_preset, preset_layers
-from cnn_lab.engine.specs import CUSTOM, ArchitectureSpec, LayerSpec, explain
-from cnn_lab.engine.specs.layer_edits import (
-    Layers,
-    Path,
-    delete_at,
-    duplicate_at,
-    exists,
-    insert_at,
-    layer_at,
-    move_to,
-    replace_at,
-    siblings_at,
-)
-from cnn_lab.engine.util.formatting import format_count, format_shape
+from cnn_lab.engine.specs import ArchitectureSpec, explain
+from cnn_lab.engine.specs.layer_edits import Layers, Path
 
-Change = Callable[[Layers], tuple[Layers, Path | None] | None]
 BANNER_STYLE = "background: #fde2e1; color: #6e0f0f; border: 1px solid #e8a5a3; padding: 6px;"
-NO_LAYERS = "The network has no layers yet: double-click a layer in the palette or drag one here."
-PRESET_DEFAULTS = {"width": 1.0, "depth": 1.0, "dropout": 0.0}
+Horizontal, Vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
 
 
-class _Edit(QUndoCommand):
-    """One edit: the spec (and the selected layer) before and after it."""
+class _Command(QUndoCommand):
+    """The undo stack's handle on one form Edit: redo and undo show its after and before."""
 
-    def __init__(
-        self, panel: ArchitecturePanel, after: ArchitectureSpec, text: str, select: Path | None,
-        merge_key: tuple | None,
-    ) -> None:  # fmt: skip
-        super().__init__(text)
-        self.panel, self.before, self.after = panel, panel.spec, after
-        self.select_before, self.select_after = panel.selected, select
-        self.merge_key = merge_key
+    def __init__(self, panel: ArchitecturePanel, edit: Edit) -> None:
+        super().__init__(edit.text)
+        self.panel, self.edit = panel, edit
 
     def redo(self) -> None:
-        self.panel._show(self.after, self.select_after)
+        self.panel._show(self.edit.after, self.edit.select_after)
 
     def undo(self) -> None:
-        self.panel._show(self.before, self.select_before)
+        self.panel._show(self.edit.before, self.edit.select_before)
 
     def id(self) -> int:
-        return 1 if self.merge_key is not None else -1
+        return 1 if self.edit.merge_key is not None else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         """Spinning one box is one undo step: consecutive edits of one field merge."""
-        if not isinstance(other, _Edit) or other.merge_key != self.merge_key:
+        if not isinstance(other, _Command) or not self.edit.merge(other.edit):
             return False
-        self.after, self.select_after = other.after, other.select_after
-        self.setObsolete(self.after == self.before)
+        self.setObsolete(self.edit.obsolete)
         return True
-
-
-def _validated(spec: ArchitectureSpec) -> tuple[ArchitectureSpec | None, str]:
-    """The spec, validated, or None and a sentence saying why it is not valid."""
-    if spec.is_custom and not spec.layers:
-        return None, NO_LAYERS
-    try:
-        return ArchitectureSpec.model_validate(spec.model_dump()), ""
-    except ValidationError as exc:
-        return None, explain(exc, what="architecture")
-
-
-def _find_preset(name: str) -> Preset | None:
-    try:
-        return get_preset(name)
-    except UserError:
-        return None
 
 
 class ArchitecturePanel(QWidget):
@@ -117,11 +73,7 @@ class ArchitecturePanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.spec: ArchitectureSpec = state.architecture
-        self.valid: ArchitectureSpec | None = state.architecture
-        self.selected: Path | None = None
-        self.summary: Any = None  # the last good ModelSummary, and the spec it is for
-        self._summary_spec: ArchitectureSpec | None = None
+        self.form = ArchitectureForm(state.architecture, state.input_shape)
         self._own_update = self._showing = self._summary_wanted = False
         self._pushed = state.architecture  # what this panel last gave AppState
         self._training = (state.train.batch_size, state.train.optimizer)
@@ -130,6 +82,22 @@ class ArchitecturePanel(QWidget):
         self._build()
         self._wire()
         self._show(self.spec, None)
+
+    @property
+    def spec(self) -> ArchitectureSpec:
+        return self.form.spec
+
+    @property
+    def selected(self) -> Path | None:
+        return self.form.selected
+
+    @property
+    def summary(self) -> Any:
+        """The last good ModelSummary (None until the first one arrives)."""
+        return self.form.summary
+
+    def layers(self) -> Layers:
+        return self.form.layers()
 
     def _build(self) -> None:
         self.bar = PresetBar()
@@ -142,31 +110,20 @@ class ArchitecturePanel(QWidget):
         self.banner.setVisible(False)
         self.summary_table = SummaryTable()
         self.diagram = BlockDiagram()
-        middle = QSplitter(Qt.Orientation.Horizontal)
-        for widget in (self.palette_tree, self.layer_list, _scrolled(self.editor)):
-            middle.addWidget(widget)
+        self.diagram_scroll = scrolled(self.diagram)
+        editor = scrolled(self.editor)
+        middle = splitter(
+            Horizontal, self.palette_tree, self.layer_list, editor, sizes=[210, 560, 300]
+        )
         middle.setStretchFactor(1, 1)
-        middle.setSizes([210, 560, 300])
-        bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.summary_table)
-        self.diagram_scroll = _scrolled(self.diagram)
-        bottom.addWidget(self.diagram_scroll)
-        bottom.setSizes([700, 540])
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.banner)
-        lower_layout.addWidget(bottom, 1)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(middle)
-        split.addWidget(lower)
-        split.setSizes([290, 340])
+        bottom = splitter(Horizontal, self.summary_table, self.diagram_scroll, sizes=[700, 540])
+        split = splitter(Vertical, middle, column(self.banner, bottom), sizes=[290, 340])
         layout = QVBoxLayout(self)
         layout.addWidget(self.bar)
         layout.addWidget(split, 1)
 
     def _wire(self) -> None:
-        bar, stack = self.bar, self.undo_stack
+        bar, stack, lst, form = self.bar, self.undo_stack, self.layer_list, self.form
         bar.undo_button.clicked.connect(stack.undo)
         bar.redo_button.clicked.connect(stack.redo)
         stack.canUndoChanged.connect(bar.undo_button.setEnabled)
@@ -176,27 +133,21 @@ class ArchitecturePanel(QWidget):
         bar.undo_button.setEnabled(False)
         bar.redo_button.setEnabled(False)
         bar.preset_chosen.connect(self.choose_preset)
-        bar.field_changed.connect(self._set_field)
+        bar.field_changed.connect(lambda name, value: self._push(form.set_field(name, value)))
         bar.pretrained_chosen.connect(self.set_pretrained)
-        bar.edit_layers_button.clicked.connect(self.edit_as_layers)
-        bar.new_button.clicked.connect(self.new_network)
-        bar.save_button.clicked.connect(self._save_clicked)
-        bar.load_button.clicked.connect(self._load_clicked)
+        for button, slot in (
+            (bar.edit_layers_button, self.edit_as_layers),
+            (bar.new_button, self.new_network),
+            (bar.save_button, self._save_clicked),
+            (bar.load_button, self._load_clicked),
+        ):
+            button.clicked.connect(slot)
         self.palette_tree.kind_activated.connect(self.add_layer)
-        lst = self.layer_list
         lst.selection_changed.connect(self._selection_changed)
         lst.insert_requested.connect(self.insert_layer)
-        lst.move_requested.connect(
-            lambda src, parent, i: self._edit_layers(
-                lambda ls: move_to(ls, tuple(src), tuple(parent), i), "Move layer"
-            )
-        )
-        lst.delete_requested.connect(
-            lambda p: self._edit_layers(lambda ls: delete_at(ls, p), f"Delete layer {place(p)}")
-        )
-        lst.duplicate_requested.connect(
-            lambda p: self._edit_layers(lambda ls: duplicate_at(ls, p), f"Duplicate {place(p)}")
-        )
+        lst.move_requested.connect(lambda s, p, i: self._push(form.move_layer(s, p, i)))
+        lst.delete_requested.connect(lambda path: self._push(form.delete_layer(path)))
+        lst.duplicate_requested.connect(lambda path: self._push(form.duplicate_layer(path)))
         lst.open_block_requested.connect(self.open_block)
         self.editor.param_changed.connect(self.set_param)
         self.diagram.block_clicked.connect(lambda i: lst.select((i - 1,)) if i else None)
@@ -208,139 +159,48 @@ class ArchitecturePanel(QWidget):
 
     # ----------------------------------------------------------------- edits
 
-    def _edit(
-        self, after: ArchitectureSpec, text: str, select: Path | None = None,
-        merge_key: tuple | None = None,
-    ) -> None:  # fmt: skip
-        after = _validated(after)[0] or after
-        if after != self.spec:
-            self.undo_stack.push(_Edit(self, after, text, select, merge_key))
-
-    def _set_field(self, name: str, value: Any) -> None:
-        self._edit(
-            self.spec.model_copy(update={name: value}), f"Set {name}", self.selected, (name,)
-        )
-
-    def layers(self) -> Layers:
-        """The layers the list shows: the custom net's, or an editable preset's."""
-        if self.spec.is_custom:
-            return self.spec.layers
-        try:
-            return preset_layers(self.spec, self.state.input_shape) or ()
-        except UserError:
-            return ()
-
-    def _edit_layers(self, change: Change, text: str, merge_key: tuple | None = None) -> None:
-        """Apply ``change`` to the layers; a preset is first opened as layers (one step)."""
-        result = change(self.layers())
-        if result is None:
-            return
-        layers, select = result
-        if not self.spec.is_custom:  # torchvision's have no layers: a new network replaces it
-            how = "opens" if self.layers() else "replaces"
-            text += f" ({how} {self.spec.preset})"
-        custom = {"preset": CUSTOM, "layers": layers, **PRESET_DEFAULTS}
-        self._edit(self.spec.model_copy(update=custom), text, select, merge_key)
+    def _push(self, edit: Edit | None) -> None:
+        """Put the form's edit on the undo stack, which shows its outcome; None is no edit."""
+        if edit is not None:
+            self.undo_stack.push(_Command(self, edit))
 
     def add_layer(self, kind: str) -> None:
         """Add ``kind`` after the selected layer (into it, if it is an empty block)."""
-        path = self.selected
-        parent, index = (path[:-1], path[-1] + 1) if path else ((), len(self.layers()))
-        if path and _is_empty_block(layer_at(self.layers(), path)):
-            parent, index = path, 0
-        self.insert_layer(kind, parent, index)
+        self._push(self.form.add_layer(kind))
 
     def insert_layer(self, kind: str, parent: Path, index: int) -> None:
-        found = find_layer_kind(kind)
-        if found is None:
-            return
-        parent = tuple(parent)
-        new = LayerSpec(kind=kind, params=found.default_params())
-        index = min(index, len(siblings_at(self.layers(), parent)))
-        self._edit_layers(
-            lambda ls: (insert_at(ls, parent, index, new), (*parent, index)), f"Add {found.title}"
-        )
+        self._push(self.form.insert_layer(kind, parent, index))
 
     def set_param(self, name: str, value: Any) -> None:
-        path = self.selected
-        if path is None:
-            return
-
-        def change(layers: Layers) -> tuple[Layers, Path]:
-            layer = layer_at(layers, path).with_params(**{name: value})
-            return replace_at(layers, path, (layer,)), path
-
-        self._edit_layers(change, f"Set {name}", ("param", path, name))
+        self._push(self.form.set_param(name, value))
 
     def open_block(self, path: Path) -> None:
-        """Replace a block with the plain layers it is made of (one residual for ResNet's)."""
-        layer = layer_at(self.layers(), path)
-        kind = find_layer_kind(layer.kind)
-        if kind is None or kind.expand is None:
-            return
-        shape = self._input_of(path)
-        if shape is None:
-            message = f"Layer {place(path)} can be opened once the layers before it build."
-            self._show_problem(f"{message} Fix the error first.", None)
-            return
-        try:
-            inner = kind.expand(kind.parse(layer.params), shape)
-        except Exception as exc:  # a LayerProblem about its params, as a sentence
-            self._show_problem(f"Layer {place(path)} cannot be opened: {exc}.", path)
-            return
-        self._edit_layers(lambda ls: (replace_at(ls, path, inner), path), f"Open {kind.title}")
-
-    def _input_of(self, path: Path) -> tuple[int, ...] | None:
-        """The shape a layer receives, from the last summary; None when it is not known."""
-        if any(path[1:]):
-            return None  # inside a block after its first layer: the summary has no row
-        if path[0] == 0:
-            s = self.state.input_shape
-            return (s.channels, s.height, s.width)
-        fresh = self.summary is not None and self._summary_spec == self.valid
-        rows = self.summary.layers if fresh else ()
-        return tuple(rows[path[0] - 1].output_shape) if len(rows) >= path[0] else None
+        """Replace a block with the plain layers it is made of, or say why it cannot open."""
+        outcome = self.form.open_block(path)
+        if isinstance(outcome, Problem):
+            self._show_problem(outcome.message, outcome.path)
+        else:
+            self._push(outcome)
 
     def edit_as_layers(self) -> None:
         """Turn an editable preset into the custom layers it is made of (undoable)."""
-        if not self.spec.is_custom and self.layers():
-            self._edit_layers(lambda ls: (ls, self.selected), "Edit as layers")
+        self._push(self.form.edit_as_layers())
 
     def new_network(self) -> None:
-        empty = {"preset": CUSTOM, "layers": (), **PRESET_DEFAULTS}
-        self._edit(self.spec.model_copy(update=empty), "New empty network")
+        self._push(self.form.new_network())
 
     def choose_preset(self, name: str) -> None:
-        if name == self.spec.preset or self._showing:
-            return
-        if name == CUSTOM:
-            if self.layers():
-                self.edit_as_layers()
-            else:
-                self.new_network()
-            return
-        preset = get_preset(name)
-        old = self.spec if not self.spec.is_custom else ArchitectureSpec()
-        changes = {
-            "preset": name,
-            "layers": (),
-            "width": old.width if preset.supports_width else 1.0,
-            "depth": old.depth if preset.supports_depth else 1.0,
-            "dropout": old.dropout,
-        }
-        self._edit(self.spec.model_copy(update=changes), f"Start from {name}")
+        if not self._showing:  # the bar echoing the spec being shown is no choice
+            self._push(self.form.choose_preset(name))
 
     def set_pretrained(self, path: str) -> None:
-        changes: dict[str, Any] = {"pretrained": path}
-        if not path:
-            changes["freeze_backbone"] = False
-        self._edit(self.spec.model_copy(update=changes), "Set weights" if path else "Clear weights")
+        self._push(self.form.set_pretrained(path))
 
     # ----------------------------------------------------------------- files
 
     def save_to(self, path: str | FilePath) -> None:
         """Write the architecture as JSON; a UserError says why it cannot be saved."""
-        valid, problem = _validated(self.spec)
+        valid, problem = validated(self.spec)
         if valid is None:
             raise UserError(f"The network cannot be saved yet. {problem}")
         try:
@@ -358,7 +218,7 @@ class ArchitecturePanel(QWidget):
         except ValidationError as exc:
             why = explain(exc, what="architecture file")
             raise UserError(f"{name} is not an architecture cnn-lab can read. {why}") from None
-        self._edit(spec, f"Load {name}")
+        self._push(self.form.edit(spec, f"Load {name}"))
 
     def _save_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -383,32 +243,30 @@ class ArchitecturePanel(QWidget):
 
     def _show(self, spec: ArchitectureSpec, select: Path | None) -> None:
         """Make ``spec`` current: controls, list, editor, diagram, state and a new summary."""
-        self.spec = spec
+        form = self.form
+        form.show(spec, select)
         self._showing = True
         try:
-            self.bar.show_spec(spec, None if spec.is_custom else _find_preset(spec.preset))
+            self.bar.show_spec(spec, form.preset())
             self._show_input()
-            layers = self.layers()
-            self.selected = select if select is not None and exists(layers, select) else None
-            self.layer_list.set_layers(layers, self.selected)
-            self.layer_list.set_hint(self._list_hint(layers))
+            self.layer_list.set_layers(form.layers(), form.selected)
+            self.layer_list.set_hint(form.list_hint())
             self._show_selected()
         finally:
             self._showing = False
-        self.valid, problem = _validated(spec)
         self._draw_diagram()
-        if self.valid is None:
+        if form.valid is None:
             self.live.cancel()
             self.summary_table.set_busy(False)
-            self._show_problem(problem, None)
+            self._show_problem(form.problem, None)
             return
-        if self.state.architecture != self.valid:
+        if self.state.architecture != form.valid:
             self._own_update = True
             try:
-                self.state.update(architecture=self.valid)
+                self.state.update(architecture=form.valid)
             finally:
                 self._own_update = False
-        self._pushed = self.valid
+        self._pushed = form.valid
         self._request_summary()
 
     def _request_summary(self) -> None:
@@ -418,8 +276,8 @@ class ArchitecturePanel(QWidget):
         window's start-up (the Data tab is the one shown first).
         """
         self._summary_wanted = not self.isVisible()
-        if self.valid is not None and not self._summary_wanted:
-            self.live.request(self.valid, self.state.input_shape)
+        if self.form.valid is not None and not self._summary_wanted:
+            self.live.request(self.form.valid, self.state.input_shape)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -427,41 +285,22 @@ class ArchitecturePanel(QWidget):
             self._request_summary()
 
     def _show_input(self) -> None:
-        s, (batch, optimizer) = self.state.input_shape, self._training
-        origin = "from the imported dataset"
-        if not self.state.input_known:
-            origin = "default until a dataset is imported"
-        self.bar.show_input(
-            f"Sized for {s.channels}×{s.height}×{s.width}, {s.classes} classes — {origin}. "
-            f"Memory estimated at batch {batch} with {optimizer}."
-        )
+        batch, optimizer = self._training
+        self.bar.show_input(self.form.input_text(self.state.input_known, batch, optimizer))
         self.summary_table.set_training(batch, optimizer)
-
-    def _list_hint(self, layers: Layers) -> str:
-        name = self.spec.preset
-        if self.spec.is_custom:
-            return "" if layers else "Empty: double-click a layer in the palette or drag it here."
-        if layers:
-            return (
-                f"The layers of {name} for this input. Editing one turns it into a custom "
-                "network (undo turns it back)."
-            )
-        return f"{name} is built by torchvision code: no editable layers; see its units below."
 
     def _selection_changed(self, path: Path | None) -> None:
         if not self._showing:
-            self.selected = path
+            self.form.selected = path
             self._show_selected()
             self._draw_diagram(self.layer_list.error_path())
 
     def _show_selected(self) -> None:
-        if self.selected is None:
+        shown = self.form.selected_layer()
+        if shown is None:
             self.editor.show_layer(None, {})
-            return
-        layer = layer_at(self.layers(), self.selected)
-        kind = find_layer_kind(layer.kind)
-        heading = f"Layer {place(self.selected)}: {kind.title if kind else layer.kind}"
-        self.editor.show_layer(kind, dict(layer.params), heading)
+        else:
+            self.editor.show_layer(*shown)
 
     def _show_problem(self, message: str, path: Path | None) -> None:
         """A sentence in the banner; the layer at ``path`` marked; the last summary greyed."""
@@ -473,16 +312,13 @@ class ArchitecturePanel(QWidget):
         self._draw_diagram(path)
 
     def _summary_ready(self, summary: Any, spec: ArchitectureSpec) -> None:
-        if spec != self.valid:
+        if not self.form.set_summary(summary, spec):
             return
-        self.summary, self._summary_spec = summary, spec
         self.banner.setVisible(False)
-        layers = self.layers()
-        matched = len(summary.layers) == len(layers)
-        labels = [layer_label(layer) for layer in layers] if matched else None
+        stats = self.form.layer_stats()
+        labels = None if stats is None else [layer_label(layer) for layer in self.layers()]
         self.summary_table.show_summary(summary, labels)
-        stats = [(format_shape(r.output_shape), format_count(r.params)) for r in summary.layers]
-        self.layer_list.set_stats(stats if matched else None)
+        self.layer_list.set_stats(stats)
         self.layer_list.set_error(None)
         self._draw_diagram()
 
@@ -491,11 +327,11 @@ class ArchitecturePanel(QWidget):
 
     def _draw_diagram(self, error: Path | None = None) -> None:
         s = self.state.input_shape
-        fresh = self.summary is not None and self._summary_spec == self.valid and error is None
+        rows = self.form.summary_rows() if error is None else ()
         selected = self.selected[0] if self.selected else None
         self.diagram.show_network(
-            (s.channels, s.height, s.width), self.layers(), self.summary.layers if fresh else (),
-            error[0] if error else None, selected,
+            (s.channels, s.height, s.width), self.layers(), rows, error[0] if error else None,
+            selected,
         )  # fmt: skip
         box = self.diagram.box_rect(self.diagram.error_index or self.diagram.selected_index or 0)
         if box is not None:
@@ -503,6 +339,7 @@ class ArchitecturePanel(QWidget):
             self.diagram_scroll.ensureVisible(centre.x(), centre.y(), 60, int(box.height()))
 
     def _input_shape_changed(self) -> None:
+        self.form.input_shape = self.state.input_shape
         self._show(self.spec, self.selected)
 
     def _state_changed(self) -> None:
@@ -514,18 +351,6 @@ class ArchitecturePanel(QWidget):
             self._show_input()
         if self.state.architecture != self._pushed:  # set elsewhere, e.g. from a stored run
             self._show(self.state.architecture, None)
-
-
-def _is_empty_block(layer: LayerSpec) -> bool:
-    kind = find_layer_kind(layer.kind)
-    return kind is not None and kind.container and not layer.layers
-
-
-def _scrolled(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setWidget(widget)
-    return area
 
 
 if __name__ == "__main__":

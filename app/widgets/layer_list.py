@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnn_lab.app.models.architecture_form import place
 from cnn_lab.app.widgets.layer_palette import KIND_MIME
 from cnn_lab.engine.models.layers.registry import LayerProblem, find_layer_kind
 from cnn_lab.engine.specs import LayerSpec
@@ -45,10 +46,6 @@ def layer_label(layer: LayerSpec) -> str:
         return kind.describe(kind.parse(layer.params))
     except LayerProblem:
         return kind.title
-
-
-def place(path: Path) -> str:
-    return ".".join(str(i + 1) for i in path)
 
 
 # --- the widget ------------------------------------------------------------------------------
