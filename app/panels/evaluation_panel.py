@@ -44,8 +44,7 @@ from cnn_lab.app.widgets.confusion_matrix import ConfusionMatrix
 from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.image_gallery import ImageGallery
 from cnn_lab.app.widgets.plain_label import plain_label
-from cnn_lab.app.widgets.status_line import StatusLine
-from cnn_lab.app.widgets.task_progress import TaskProgress
+from cnn_lab.app.widgets.task_controls import TaskControls
 
 
 class EvaluationPanel(QWidget):
@@ -58,13 +57,15 @@ class EvaluationPanel(QWidget):
         self.state = state
         self.run_id: int | None = None
         self.evaluation: dict[str, Any] | None = None
-        self.task: Task | None = None
         self.images_task: Task | None = None
         self.mistake_limit = form.MISTAKES
         self._readiness = form.evaluation_readiness(read_run(state.open_store, None))
         """What the run as last read allows, and the empty state's words for it."""
 
-        self.status = StatusLine()
+        self.controls = TaskControls(self, cancelled_text="Evaluation cancelled.")
+        self.status = self.controls.status
+        self.progress = self.controls.progress
+        self.cancel_button = self.controls.cancel_button
         self.split = QComboBox()
         for label, value in form.SPLITS.items():
             self.split.addItem(label, value)
@@ -73,9 +74,6 @@ class EvaluationPanel(QWidget):
             "its best epoch; a run that held none out can be scored on its validation split."
         )
         self.evaluate_button = QPushButton("Evaluate")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.progress = TaskProgress()
 
         self.summary = plain_label()
         self.table = ClassScoresTable()
@@ -123,6 +121,11 @@ class EvaluationPanel(QWidget):
         self.empty_state.set_empty(True)
         self.set_run(None)
 
+    @property
+    def task(self) -> Task | None:
+        """The evaluation running now (None when idle)."""
+        return self.controls.task
+
     # ----------------------------------------------------------------- choosing a run
 
     def set_run(self, run_id: int | None) -> None:
@@ -161,58 +164,30 @@ class EvaluationPanel(QWidget):
             evaluate_run_and_images, self.state.db_path, run_id, chosen, self.mistake_limit
         )
         task = Task(work, name="evaluate", parent=self)
-        self.task = task
-        task.connect_outcomes(
-            progress=partial(self._on_progress, task),
-            finished=partial(self._on_evaluated, task),
-            failed=partial(self._on_failed, task),
-            cancelled=partial(self._on_cancelled, task),
+        self.controls.follow(
+            task,
+            status=f"Evaluating run {run_id}…",
+            stage="Loading the run",
+            finished=self._on_evaluated,
+            ended=lambda _outcome: self._update_controls(),
         )
-        self.status.say(f"Evaluating run {run_id}…")
-        self.progress.start("Loading the run")
         self._update_controls()
         return task.start()
 
     def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.status.say("Cancelling…")
-            self.cancel_button.setEnabled(False)
+        """Stop the evaluation running now (the window asks so when it closes)."""
+        self.controls.cancel()
 
-    def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
-        if task is not self.task:
-            return
-        # The bar's label says the stage, "N of M" and the time left; the status line stays.
-        self.progress.update_progress(stage[:1].upper() + stage[1:], done, total)
-
-    def _on_evaluated(self, task: Task, result: Evaluated) -> None:
-        if task is not self.task:
-            return
-        self.task = None
+    def _on_evaluated(self, result: Evaluated) -> None:
         self._show_evaluation(result.evaluation, result.images)
         self.status.say(form.evaluated_text(result.evaluation))
-        self._update_controls()
         self.evaluated.emit(result.run_id)
 
-    def _on_failed(self, task: Task, message: str) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        self.status.say(message, error=True)
-        self._update_controls()
-
-    def _on_cancelled(self, task: Task) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        self.status.say("Evaluation cancelled.")
-        self._update_controls()
-
     def _cancel_tasks(self) -> None:
-        for task in (self.task, self.images_task):
-            if task is not None:
-                task.cancel()
-        self.task = self.images_task = None
+        self.controls.drop()
+        if self.images_task is not None:
+            self.images_task.cancel()
+        self.images_task = None
 
     # ----------------------------------------------------------------- showing
 
@@ -289,11 +264,7 @@ class EvaluationPanel(QWidget):
 
     def _update_controls(self) -> None:
         busy = self.task is not None
-        if not busy:
-            self.progress.finish()
         self._update_empty_state()
-        self.cancel_button.setVisible(busy)
-        self.cancel_button.setEnabled(busy)
         self.split.setEnabled(not busy)
         self.evaluate_button.setVisible(self.run_id is not None)
         self.evaluate_button.setEnabled(self._readiness.usable and not busy)

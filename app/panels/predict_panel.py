@@ -41,8 +41,7 @@ from cnn_lab.app.models.predict_work import THUMBNAIL, Predicted, predict_with_t
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.image_gallery import thumbnail
-from cnn_lab.app.widgets.status_line import StatusLine
-from cnn_lab.app.widgets.task_progress import TaskProgress
+from cnn_lab.app.widgets.task_controls import Outcome, TaskControls
 from cnn_lab.engine.data.decode import IMAGE_SUFFIXES
 
 ERROR_COLOUR = QColor("#c62828")
@@ -59,7 +58,6 @@ class PredictPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.run_id: int | None = None
-        self.task: Task | None = None
         self.predictions: list[Any] = []
         """engine Predictions shown, every class ranked (``shown_predictions`` cuts to top)."""
         self._thumbnails: list[QPixmap | None] = []
@@ -70,7 +68,12 @@ class PredictPanel(QWidget):
         """What the run as last read allows, and the empty state's words for it."""
         self.setAcceptDrops(True)
 
-        self.status = StatusLine()
+        self.controls = TaskControls(
+            self, cancelled_text="Prediction cancelled.", stage_in_status=True
+        )
+        self.status = self.controls.status
+        self.progress = self.controls.progress
+        self.cancel_button = self.controls.cancel_button
         self.top = QSpinBox()
         self.top.setRange(1, 100)
         self.top.setValue(form.DEFAULT_TOP)
@@ -82,9 +85,6 @@ class PredictPanel(QWidget):
         self.save_button.setToolTip(
             "One row per image: the file, then class and probability pairs, then any error."
         )
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.progress = TaskProgress()
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
         self.table.verticalHeader().setVisible(False)
@@ -130,6 +130,11 @@ class PredictPanel(QWidget):
         """The chosen run's engine Predictor, kept between drops (None until first used)."""
         return self._predictor if self._predictor_run == self.run_id else None
 
+    @property
+    def task(self) -> Task | None:
+        """The prediction running now (None when idle)."""
+        return self.controls.task
+
     # ----------------------------------------------------------------- choosing a run
 
     def set_run(self, run_id: int | None) -> None:
@@ -138,9 +143,7 @@ class PredictPanel(QWidget):
         The rows go because they are that run's answers; the cached Predictor goes with them.
         """
         if run_id != self.run_id:
-            if self.task is not None:
-                self.task.cancel()
-                self.task = None
+            self.controls.drop()
             self._pending = []
             self._predictor = self._predictor_run = None
             self.run_id = run_id
@@ -172,42 +175,25 @@ class PredictPanel(QWidget):
         predictor = self._predictor if self._predictor_run == run_id else None
         work = partial(predict_with_thumbnails, self.state.db_path, run_id, predictor, paths)
         task = Task(work, name="predict", parent=self)
-        self.task = task
-        task.connect_outcomes(
-            progress=partial(self._on_progress, task),
-            finished=partial(self._on_predicted, task),
-            failed=partial(self._on_failed, task),
-            cancelled=partial(self._on_cancelled, task),
+        loaded = predictor is not None
+        self.controls.follow(
+            task,
+            status=f"Predicting with run {run_id}…"
+            if loaded
+            else f"Loading run {run_id} and its data's scaling…",
+            stage="Predicting" if loaded else "Loading the run",
+            finished=self._on_predicted,
+            ended=self._after_task,
         )
-        self.status.say(
-            f"Predicting with run {run_id}…"
-            if predictor is not None
-            else f"Loading run {run_id} and its data's scaling…"
-        )
-        self.progress.start("Predicting" if predictor is not None else "Loading the run")
         self._update_controls()
         return task.start()
 
     def cancel(self) -> None:
+        """Stop the running prediction, and drop the paths waiting for it."""
         self._pending = []
-        if self.task is not None:
-            self.task.cancel()
-            self.status.say("Cancelling…")
-            self.cancel_button.setEnabled(False)
+        self.controls.cancel()
 
-    def _on_progress(self, task: Task, stage: str, done: int, total: int) -> None:
-        if task is not self.task:
-            return
-        # The bar's label says "Predicting · 12 of 40 · 0:05 left"; the status the stage only.
-        self.progress.update_progress(stage, done, total)
-        self.status.say(f"{stage}…")
-
-    def _on_predicted(self, task: Task, result: Predicted) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        if result.run_id != self.run_id:
-            return
+    def _on_predicted(self, result: Predicted) -> None:
         self._predictor, self._predictor_run = result.predictor, result.run_id
         self.predictions += result.predictions
         self._thumbnails += [
@@ -215,30 +201,14 @@ class PredictPanel(QWidget):
         ]
         self._fill_table()
         self.status.say(form.predicted_text(result.run_id, result.predictions))
-        self._update_controls()
         self.predicted.emit(len(result.predictions))
-        self._next()
 
-    def _on_failed(self, task: Task, message: str) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        self._pending = []  # they would fail the same way
-        self.status.say(message, error=True)
+    def _after_task(self, outcome: Outcome) -> None:
+        """Start on the paths that arrived while the last prediction ran (none after a
+        failure: they would fail the same way)."""
         self._update_controls()
-
-    def _on_cancelled(self, task: Task) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        self.status.say("Prediction cancelled.")
-        self._update_controls()
-        self._next()
-
-    def _next(self) -> None:
-        """Start on the paths that arrived while the last prediction ran."""
         pending, self._pending = self._pending, []
-        if pending:
+        if pending and outcome != "failed":
             self.predict_paths(pending)
 
     # ----------------------------------------------------------------- the rows
@@ -319,10 +289,6 @@ class PredictPanel(QWidget):
             button.setEnabled(self._readiness.usable)
         self.clear_button.setEnabled(bool(self.predictions) and not busy)
         self.save_button.setEnabled(bool(self.predictions))
-        self.cancel_button.setVisible(busy)
-        self.cancel_button.setEnabled(busy)
-        if not busy:
-            self.progress.finish()
         self.empty_state.set_message(*self._readiness.empty_text(form.PREDICTING if busy else None))
         self.empty_state.set_empty(not self.predictions)
 
