@@ -2,60 +2,96 @@
 
 A queued run has not measured anything yet, so its duration comes from the runs before it:
 the most recent finished run of the same dataset, model and batch size on the same kind of
-device (seconds per epoch × its epochs). The queue is then simulated as the JobQueue would
-dispatch it: each run starts on the candidate slot that frees up first (a data-parallel run
-waits for all of its GPUs). A run without an estimate makes its slot's later times unknown
-rather than wrong. Pure Python: the Jobs view asks it a few times a second.
+device and precision (seconds per epoch × its epochs; ``run_time_key`` is that rule, and
+the Sweep panel's estimate matches past runs by it too). The queue is then simulated as the
+JobQueue would dispatch it: each run starts on the candidate slot that frees up first (a
+data-parallel run waits for all of its GPUs). A run without an estimate makes its slot's
+later times unknown rather than wrong. Pure Python: the Jobs view asks it a few times a second.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
+from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.queue import JobQueue, Slot
+from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
 
+Record = TypeVar("Record", bound="PastRun")
 
-def _key(spec: Mapping[str, Any]) -> tuple[Any, ...]:
-    train = spec.get("train", {})
-    architecture = spec.get("architecture", {})
+
+class PastRun(Protocol):
+    """What the estimates read of a stored run (a RunRecord, or a test's stand-in)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def spec_json(self) -> str: ...
+
+
+def run_time_key(spec: RunSpec) -> tuple[str, str, int, str, str]:
+    """What decides how long an epoch of ``spec`` takes: runs with the same key time alike.
+
+    The one rule both run-time estimates match past runs by: the job queue's ETAs
+    (``estimate_duration``) and the Sweep panel's (engine/search/estimates.py). It is the
+    queue's old key, the stricter of the two: the same data (its limit and split included)
+    and model, and also the same batch size, precision and kind of device (``cuda:1`` and
+    ``cuda`` are one kind). The Sweep panel used to match on data and model only, so a run on
+    the CPU could time a sweep on a GPU, a hundredfold off. Keyed on the parsed spec rather
+    than its JSON text, as the sweep was, so a run recorded before a field existed (its
+    default filled in by RunSpec) still matches one written after.
+    """
+    train = spec.train
     return (
-        json.dumps(spec.get("dataset", {}), sort_keys=True),
-        json.dumps(architecture, sort_keys=True),
-        train.get("batch_size"),
-        str(train.get("device", "auto")).split(":", 1)[0],
-        train.get("precision"),
+        json.dumps(spec.dataset.model_dump(mode="json"), sort_keys=True),
+        json.dumps(spec.architecture.model_dump(mode="json"), sort_keys=True),
+        train.batch_size,
+        train.device.split(":", 1)[0],
+        train.precision,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(spec_json: str) -> RunSpec | None:
+    """A stored spec, parsed once: the queue asks on every enqueue, the Sweep panel on every
+    edit, each over the same recent runs (RunSpec is frozen, so sharing it is safe)."""
+    try:
+        return RunSpec.from_json(spec_json)
+    except UserError:
+        return None
+
+
+def similar_runs(spec: RunSpec, history: Iterable[Record]) -> Iterator[tuple[Record, RunSpec]]:
+    """The completed runs of ``history`` with ``spec``'s run-time key, each with its spec,
+    in ``history``'s order (newest first, as the store lists them)."""
+    wanted = run_time_key(spec)
+    for record in history:
+        if record.status != st.COMPLETED:
+            continue
+        past = _parsed(record.spec_json)
+        if past is not None and run_time_key(past) == wanted:
+            yield record, past
 
 
 def estimate_duration(spec_json: str, history: Iterable[Any]) -> float | None:
     """Seconds the run of ``spec_json`` should take, from ``history`` (RunRecords, newest first).
 
-    None when no finished run trained the same data and model with the same batch size and
-    precision on the same kind of device.
+    The newest similar run (``run_time_key``) whose summary says how many epochs it trained
+    in how long, scaled to this run's epochs. None when there is none, or the spec is broken.
     """
-    try:
-        spec = json.loads(spec_json)
-    except ValueError:
+    spec = _parsed(spec_json)
+    if spec is None:
         return None
-    wanted = _key(spec)
-    epochs = int(spec.get("train", {}).get("epochs", 1))
-    for record in history:
-        if record.status != st.COMPLETED:
-            continue
+    for record, _past in similar_runs(spec, history):
         summary = record.summary or {}
         done, seconds = summary.get("epochs"), summary.get("wall_time_s")
-        if not done or not seconds:
-            continue
-        try:
-            same = _key(json.loads(record.spec_json)) == wanted
-        except ValueError:
-            continue
-        if same:
-            return float(seconds) / float(done) * epochs
+        if done and seconds:
+            return float(seconds) / float(done) * spec.train.epochs
     return None
 
 

@@ -15,12 +15,14 @@ from PySide6.QtCore import Qt
 
 from cnn_lab.app.bridge.sweep_runner import SweepRunner
 from cnn_lab.app.main_window import MainWindow
-from cnn_lab.app.panels.sweep_panel import SweepPanel, seconds_per_epoch
+from cnn_lab.app.panels.sweep_panel import SweepPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.parallel_coordinates import axis_positions
 from cnn_lab.app.widgets.param_grid_editor import parse_value, range_values
+from cnn_lab.engine.search.estimates import seconds_per_epoch
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec
 from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
 from cnn_lab.engine.util.durations import format_duration
 
 SWEEP_TIMEOUT_MS = 180_000
@@ -182,7 +184,8 @@ def test_a_real_grid_fills_the_table_and_draws_the_curves(qtbot, panel: SweepPan
     panel.refresh_estimate()
     assert panel.count_label.text().startswith("4 trials, about "), panel.count_label.text()
     with RunStore.open(panel.state.db_path) as store:
-        assert seconds_per_epoch(store, panel.search.base) is not None  # type: ignore[union-attr]
+        history = store.list_runs(status=st.COMPLETED)
+        assert seconds_per_epoch(panel.search.base, history) is not None  # type: ignore[union-attr]
     with qtbot.waitSignal(panel.train_requested):
         click(qtbot, panel.train_best_button)
     best = panel.result["best_params"]
