@@ -28,7 +28,6 @@ from cnn_lab.engine.jobs.queue import (
     CPU,
     MPS,
     QUEUED,
-    RESUMABLE,
     RUNNING,
     JobQueue,
     JobRow,
@@ -36,6 +35,7 @@ from cnn_lab.engine.jobs.queue import (
     Slot,
     is_gpu,
 )
+from cnn_lab.engine.jobs.resume import resume_refusal
 from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
@@ -261,7 +261,8 @@ class JobController(QObject):
         return run_id
 
     def resume(self, run_id: int, priority: int = 0) -> None:
-        """Queue an ended run (stopped, failed, crashed) to continue from its last checkpoint.
+        """Queue an ended run to continue from its last checkpoint (engine/jobs/resume.py says
+        which may).
 
         A run that never started (cancelled, or the window closed first) starts afresh: it
         has nothing to continue from.
@@ -270,12 +271,9 @@ class JobController(QObject):
             raise UserError(f"Run {run_id} is already running or queued.")
         with RunStore.open(self.db_path) as store:
             record = store.get_run(run_id)
-        if record.status not in RESUMABLE:
-            raise UserError(
-                f"Run {run_id} is {record.status}; only a stopped, failed or crashed run can be "
-                "resumed.",
-                hint="Train it again instead.",
-            )
+        refusal = resume_refusal(run_id, record.status)
+        if refusal is not None:
+            raise UserError(refusal)
         spec = RunSpec.from_json(record.spec_json)
         entry = QueueEntry(
             run_id=run_id,

@@ -23,7 +23,8 @@ from cnn_lab.engine.cli.common import (
     stop_on_interrupt,
     summary_line,
 )
-from cnn_lab.engine.errors import SpecError, UserError
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.jobs.resume import resume_refusal
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore, resolve_db_path
 from cnn_lab.engine.store import status as st
@@ -67,18 +68,12 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     db = resolve_db_path(args.db)
     with RunStore.open(db) as store:
         record = store.get_run(args.run_id)
-        if record.status in st.ACTIVE:
-            raise UserError(
-                f"Run {record.id} is {record.status}; only a run that has ended can be resumed."
-            )
+        done = int(record.summary.get("epochs") or 0)
+        refusal = resume_refusal(record.id, record.status, epochs=args.epochs, epochs_done=done)
+        if refusal is not None:
+            raise UserError(refusal)
         spec = RunSpec.from_json(record.spec_json)
         if args.epochs is not None:
-            done = int(record.summary.get("epochs") or 0)
-            if args.epochs < max(done, 1):
-                raise SpecError(
-                    f"Run {record.id} has already trained {done} epochs; --epochs is the new "
-                    f"total and must be at least that."
-                )
             train = spec.train.model_copy(update={"epochs": args.epochs})
             spec = RunSpec.from_dict({**spec.model_dump(mode="json"), "train": train.model_dump()})
             store.update_spec(record.id, spec.to_json(), spec.spec_hash())

@@ -27,8 +27,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from cnn_lab.engine.store.status import CRASHED, FAILED, STOPPED
-
 Slot = str
 """``"cpu"``, ``"mps"`` or ``"cuda:N"``."""
 
@@ -38,10 +36,6 @@ _SLOT = re.compile(r"^(cpu|mps|cuda:\d{1,3})$")
 
 RUNNING: Literal["running"] = "running"
 QUEUED: Literal["queued"] = "queued"
-
-RESUMABLE: frozenset[str] = frozenset({STOPPED, FAILED, CRASHED})
-"""Run statuses that may be queued again to continue from their last checkpoint (a failed or
-crashed run keeps its last good one; without a checkpoint the engine says so)."""
 
 
 def is_slot(text: str) -> bool:

@@ -14,7 +14,9 @@ import pytest
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QApplication
 
-from cnn_lab.app.main_window import JOBS_DOCK_HEIGHT, PREFERRED_SIZE, MainWindow
+from cnn_lab.app.main_window import MainWindow
+from cnn_lab.app.window_jobs import JOBS_DOCK_HEIGHT
+from cnn_lab.app.window_view import PREFERRED_SIZE
 from cnn_lab.engine.jobs.queue import QUEUED, RUNNING, JobRow
 
 SIZES = [(1280, 720), (1024, 720)]
