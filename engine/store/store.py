@@ -763,12 +763,6 @@ class RunStore:
             self._insert_metrics(conn, rows)
 
     @_guarded
-    def add_system_samples(self, rows: Iterable[SystemSample]) -> None:
-        """Append system samples, all in one transaction."""
-        with self._write() as conn:
-            self._insert_samples(conn, rows)
-
-    @_guarded
     def write_batch(
         self,
         run_id: int,

@@ -313,7 +313,7 @@ def _store_a_run(store: RunStore) -> int:
             values["gpu1.util_percent"] = 30.0
             values["gpu1.mem_used_mb"] = 1024.0
         samples += [SystemSample(run_id, when, k, v) for k, v in values.items()]
-    store.add_system_samples(samples)
+    store.write_batch(run_id, [], samples)  # the job's own write path
     store.finish_run(
         run_id,
         COMPLETED,

@@ -75,10 +75,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
             now = time.time()
             # A diverged point (NaN is stored as NULL) and a few system samples.
             store.add_metrics([MetricPoint(record.id, 99, 2, "val.loss", math.nan, now)])
-            store.add_system_samples(
-                SystemSample(record.id, now + i, key, value)
-                for i in range(5)
-                for key, value in (("cpu.percent", 50.0 + i), ("ram.used_mb", 900.0 + i))
+            store.write_batch(
+                record.id,
+                [],
+                (
+                    SystemSample(record.id, now + i, key, value)
+                    for i in range(5)
+                    for key, value in (("cpu.percent", 50.0 + i), ("ram.used_mb", 900.0 + i))
+                ),
             )
     return db, record.id
 

@@ -165,8 +165,10 @@ def test_metrics_samples_and_artifacts_round_trip(store: RunStore) -> None:
     assert store.metrics(run_id, "acc")[0].value == math.inf
     assert store.metric_keys(run_id) == {"acc": 1, "loss": 3}
 
-    store.add_system_samples(
-        [SystemSample(run_id, 2.0, "gpu_util", 80.0), SystemSample(run_id, 1.0, "gpu_util", 70.0)]
+    store.write_batch(
+        run_id,
+        [],
+        [SystemSample(run_id, 2.0, "gpu_util", 80.0), SystemSample(run_id, 1.0, "gpu_util", 70.0)],
     )
     assert store.system_samples(run_id, "gpu_util") == [
         SystemSample(run_id, 1.0, "gpu_util", 70.0),

@@ -31,7 +31,7 @@ def store_a_run(store: RunStore, *, timing: bool = True) -> int:
         if i == 0:
             values["gpu1.util_percent"] = 20.0  # GPU 1 answered once
         samples += [SystemSample(run_id, NOW + i, k, v) for k, v in values.items()]
-    store.add_system_samples(samples)
+    store.write_batch(run_id, [], samples)  # the job's own write path
     store.finish_run(run_id, COMPLETED, summary={})
     return run_id
 
