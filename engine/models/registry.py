@@ -130,24 +130,33 @@ def _check_multipliers(spec: ArchitectureSpec, preset: Preset) -> None:
 
 
 def build_model(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
-    """Build the network ``spec`` describes for inputs of ``shape``.
+    """Build the network ``spec`` describes for inputs of ``shape``, from its weights.
 
     Builds on the ambient default device, so ``with torch.device("meta")`` gives a free
     shape-only model for summaries. Pretrained weights, when named, are loaded and the
     backbone frozen as asked.
     """
+    model = build_network(spec, shape)
+    start_from_weights(model, spec)
+    return model
+
+
+def build_network(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
+    """The network's structure, freshly initialised: which code builds it."""
     from cnn_lab.engine.models.builder import build_layers
 
     if spec.is_custom:
-        model = build_layers(spec.layers, shape)
-    else:
-        preset = get_preset(spec.preset)
-        _check_multipliers(spec, preset)
-        if preset.layers is not None:
-            model = build_layers(preset.layers(spec, shape), shape)
-        else:
-            assert preset.factory is not None
-            model = preset.factory(spec, shape)
+        return build_layers(spec.layers, shape)
+    preset = get_preset(spec.preset)
+    _check_multipliers(spec, preset)
+    if preset.layers is not None:
+        return build_layers(preset.layers(spec, shape), shape)
+    assert preset.factory is not None
+    return preset.factory(spec, shape)
+
+
+def start_from_weights(model: nn.Module, spec: ArchitectureSpec) -> None:
+    """Load the weights the spec starts from (if any) into ``model``, and freeze as asked."""
     if spec.pretrained:
         from cnn_lab.engine.models.weights import freeze_backbone, load_pretrained
 
@@ -156,7 +165,6 @@ def build_model(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
         model.pretrained_report = report.sentence()
         if spec.freeze_backbone:
             freeze_backbone(model)
-    return model
 
 
 def _load_builtin_presets() -> None:

@@ -55,6 +55,11 @@ class DatasetSpec(Spec):
     stored before auto existed all name their channels (3), so their hashes are unchanged."""
     resize: str = "squash"
     """How an image of another aspect ratio meets the square: squash, center_crop or pad."""
+    normalize: Literal["auto", "dataset"] = "auto"
+    """The per-channel mean and std images are normalised with. ``auto``: those the network's
+    pretrained weights were trained with (ImageNet's, for most) when it starts from published
+    weights that say so, else the training images' own; ``dataset``: always the training
+    images' own."""
 
     augment: tuple[AugmentStep, ...] = ()
     mixup_alpha: Annotated[float, Field(ge=0.0, le=10.0)] = 0.0

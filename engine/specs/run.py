@@ -17,7 +17,13 @@ from cnn_lab.engine.specs.train import TrainSpec
 SCHEMA_VERSION = 1
 
 
-HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str, object], ...] = (("train", "deterministic", False),)
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str, object], ...] = (
+    ("train", "deterministic", False),
+    ("architecture", "weights", ""),
+    ("architecture", "timm_model", ""),
+    ("architecture", "module", None),
+    ("dataset", "normalize", "auto"),
+)
 
 
 class RunSpec(Spec):
