@@ -153,7 +153,7 @@ def freeze_backbone(model: nn.Module) -> int:
     normalised with noisy per-batch statistics while evaluation uses running ones. A backbone
     that should adapt to new data is trained unfrozen instead.
     """
-    head = _head_modules(model)
+    head = head_modules(model)
     head_params = {id(p) for module in head for p in module.parameters()}
     frozen = 0
     for p in model.parameters():
@@ -277,8 +277,9 @@ def _on_meta(model: nn.Module) -> bool:
 # -- freezing -------------------------------------------------------------------------------
 
 
-def _head_modules(model: nn.Module) -> list[nn.Module]:
-    """The last Linear in module order and the BatchNorms after it."""
+def head_modules(model: nn.Module) -> list[nn.Module]:
+    """The classifier head: the last Linear in module order and the BatchNorms after it
+    (freezing the backbone and the fine-tuning recipe keep exactly these trainable)."""
     modules = list(model.modules())
     last_linear = max((i for i, m in enumerate(modules) if isinstance(m, nn.Linear)), default=None)
     if last_linear is None:
