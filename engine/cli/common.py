@@ -179,6 +179,13 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--balance", choices=("none", "weighted_loss", "weighted_sampler"), default="none"
     )
+    parser.add_argument(
+        "--normalize",
+        choices=("auto", "dataset"),
+        default="auto",
+        help="mean and std to normalise with: auto (the published weights' own when --weights "
+        "names some, else the training images'), or dataset (always the training images')",
+    )
 
 
 def dataset_dict(args: argparse.Namespace, source: str) -> dict[str, Any]:
@@ -197,6 +204,7 @@ def dataset_dict(args: argparse.Namespace, source: str) -> dict[str, Any]:
         "mixup_alpha": args.mixup,
         "cutmix_alpha": args.cutmix,
         "class_balance": args.balance,
+        "normalize": getattr(args, "normalize", "auto"),
     }
 
 
@@ -241,6 +249,7 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         help="a model preset, or an architecture saved from the Architecture panel "
         "(default: %(default)s)",
     )
+    add_weights_options(parser)
     defaults = TrainSpec()
     parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N")
@@ -295,7 +304,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         {
             "name": name or "",
             "dataset": dataset_dict(args, args.data),
-            "architecture": load_architecture(args.model).model_dump(),
+            "architecture": with_weights(load_architecture(args.model), args).model_dump(),
             "train": {
                 "epochs": args.epochs,
                 "batch_size": args.batch_size,
@@ -311,6 +320,54 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
             },
         }
     )
+
+
+def add_weights_options(parser: argparse.ArgumentParser) -> None:
+    """Where the network starts: published weights by name, or a weights file."""
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="NAME",
+        help="start from published weights, e.g. IMAGENET1K_V2 or DEFAULT, downloaded once "
+        "into torch.hub's cache ($TORCH_HOME; $CNN_LAB_WEIGHTS_MIRROR serves them from a "
+        "mirror); 'cnn-lab model list --weights PRESET' lists them. The input size and the "
+        "mean and std then follow the weights unless --size or --normalize dataset",
+    )
+    parser.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="FILE",
+        help="start from a weights file (.safetensors, or .pt/.pth saved with torch.save)",
+    )
+    parser.add_argument(
+        "--freeze-backbone",
+        action="store_true",
+        help="train only the classifier, keeping the pretrained weights fixed",
+    )
+
+
+def with_weights(spec: ArchitectureSpec, args: argparse.Namespace) -> ArchitectureSpec:
+    """``spec`` starting from the weights ``add_weights_options`` name (none given: as is).
+
+    ``DEFAULT`` is recorded as the concrete name it means today (``IMAGENET1K_V2``), so the
+    run says which weights it started from whatever a later torchvision recommends.
+    """
+    weights = getattr(args, "weights", None)
+    pretrained = getattr(args, "pretrained", None)
+    freeze = getattr(args, "freeze_backbone", False)
+    if weights is None and pretrained is None and not freeze:
+        return spec
+    changes: dict[str, Any] = {}
+    if weights is not None:
+        from cnn_lab.engine.models.published_weights import find_weights
+
+        probe = spec.model_copy(update={"pretrained": "", "weights": ""})
+        changes["weights"] = find_weights(probe, weights).name
+    if pretrained is not None:
+        changes["pretrained"] = pretrained
+    if freeze:
+        changes["freeze_backbone"] = True
+    return ArchitectureSpec.from_dict({**spec.model_dump(), **changes})
 
 
 def load_architecture(network: str) -> ArchitectureSpec:

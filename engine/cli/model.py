@@ -21,6 +21,13 @@ def add_commands(commands: Any) -> None:
     model = commands.add_parser("model", help="list networks, summarise one, export a trained one")
     actions = add_actions(model, "model_command")
     listing = actions.add_parser("list", help="list presets and layer kinds")
+    listing.add_argument(
+        "--weights",
+        default=None,
+        metavar="PRESET",
+        help="list PRESET's published weights (names for 'train --weights NAME') with their "
+        "published accuracy, size and input",
+    )
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_model_list)
 
@@ -75,6 +82,9 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
 
 def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.models import all_presets
+
+    if getattr(args, "weights", None) is not None:
+        return list_published_weights(args.weights, args.json, out)
     from cnn_lab.engine.models.layers import layer_kinds
 
     kinds = layer_kinds()
@@ -99,6 +109,7 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 for k in kinds
             ],
         }
+        payload["published_weights"] = published_weights_payload()
         out.write(json.dumps(payload) + "\n")
         return 0
     out.write("presets:\n")
@@ -107,7 +118,78 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write("layers:\n")
     for k in kinds:
         out.write(f"  {k.kind:<20} {k.category:<14} {k.description}\n")
+    write_published_weights(out)
     return 0
+
+
+def list_published_weights(preset: str, as_json: bool, out: TextIO) -> int:
+    """``model list --weights PRESET``: that network's published weights, default first."""
+    from cnn_lab.engine.models import get_preset
+    from cnn_lab.engine.models.published_weights import published_weights
+
+    get_preset(preset)  # an unknown name is a sentence listing the known ones
+    listed = published_weights(ArchitectureSpec(preset=preset))
+    if as_json:
+        out.write(json.dumps({"preset": preset, "weights": [_weights_dict(w) for w in listed]}))
+        out.write("\n")
+        return 0
+    if not listed:
+        out.write(f"{preset} has no published weights; train it from scratch or --pretrained\n")
+        return 0
+    ordered = sorted(listed, key=lambda w: not w.is_default)
+    for w in ordered:
+        out.write(f"  {_weights_line(w)}\n")
+    out.write(f"use one: cnn-lab train --model {preset} --weights {ordered[0].name}\n")
+    return 0
+
+
+def write_published_weights(out: TextIO) -> None:
+    """The presets' published weights, one line each, under ``model list``."""
+    listed = _all_published()
+    if not listed:
+        return
+    out.write("published weights (train --model PRESET --weights NAME; downloaded once):\n")
+    for preset, weights in listed.items():
+        for w in weights:
+            out.write(f"  {preset:<20} {_weights_line(w)}\n")
+
+
+def published_weights_payload() -> dict[str, list[dict[str, Any]]]:
+    """``{preset: [weights as dicts]}`` for every preset that has published weights."""
+    return {preset: [_weights_dict(w) for w in ws] for preset, ws in _all_published().items()}
+
+
+def _all_published() -> dict[str, list[Any]]:
+    from cnn_lab.engine.models import all_presets
+    from cnn_lab.engine.models.published_weights import published_weights
+
+    listed = {p.name: published_weights(ArchitectureSpec(preset=p.name)) for p in all_presets()}
+    return {name: weights for name, weights in listed.items() if weights}
+
+
+def _weights_dict(w: Any) -> dict[str, Any]:
+    return {
+        "name": w.name,
+        "default": w.is_default,
+        "accuracy": w.accuracy,
+        "dataset": w.dataset,
+        "file_mb": w.file_mb,
+        "params": w.params,
+        "categories": w.categories,
+        "crop_size": w.crop_size,
+        "resize_size": w.resize_size,
+        "mean": w.mean,
+        "std": w.std,
+        "url": w.url,
+    }
+
+
+def _weights_line(w: Any) -> str:
+    accuracy = f"{w.accuracy:.1f}% top-1" if w.accuracy is not None else "accuracy unknown"
+    size = f"{w.file_mb:.1f} MB" if w.file_mb is not None else ""
+    side = f"{w.crop_size} px" if w.crop_size else ""
+    default = "  (default)" if w.is_default else ""
+    return f"{w.name:<16} {accuracy:>12}  {size:>9}  {side:>6}{default}"
 
 
 def cmd_model_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -22,6 +22,12 @@ dependence on the machine, so a run's spec means the same thing everywhere):
   grows with the square of the side, and a CPU is where most people start. A person with a GPU
   and large photos sets a size; an explicit size always wins.
 
+* Size, for published weights. A network starting from published weights (``IMAGENET1K_V2``)
+  gets the side they were trained and evaluated at (their crop size, 224 for most), whatever
+  the images are: the weights' filters and the stem's strides were learnt at that scale. The
+  caller passes what the weights expect (``weights``, see
+  engine/models/published_weights.py ``expected_preprocessing``); an explicit size still wins.
+
 * Channels. One channel when every sampled image is greyscale (grey modes, or a palette of
   greys), else three. Greyscale trains on a third of the data with no loss. An explicit
   channel count always wins (pretrained weights, for one, want three).
@@ -45,6 +51,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -69,6 +76,17 @@ _PALETTE_MODES = frozenset({"P", "PA"})
 _SUPPORTED = frozenset({"JPEG", "MPO", "PNG", "BMP", "GIF", "TIFF", "WEBP"})
 _EXIF_ORIENTATION = 274
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+
+
+class WeightsInput(Protocol):
+    """What published weights expect, as far as choosing a size goes (published_weights.py's
+    ``Expected`` is one)."""
+
+    @property
+    def weights(self) -> str: ...
+
+    @property
+    def size(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -133,14 +151,21 @@ def sample_headers(listing: FileListing, sample: int = SAMPLE) -> tuple[list[Hea
     return [h for h in headers if h is not None], len(picked)
 
 
-def choose_for_files(listing: FileListing, spec: DatasetSpec) -> Choice:
+def choose_for_files(
+    listing: FileListing, spec: DatasetSpec, weights: WeightsInput | None = None
+) -> Choice:
     """The preprocessing for image files: the spec's where it is explicit, else chosen."""
+    by_weights = _weights_size(spec, weights)
     headers, tried = (
-        sample_headers(listing) if spec.image_size is None or spec.channels is None else ([], 0)
+        sample_headers(listing)
+        if (spec.image_size is None and by_weights is None) or spec.channels is None
+        else ([], 0)
     )
     size_why = ""
     if spec.image_size is not None:
         size = spec.image_size
+    elif by_weights is not None:
+        size, size_why = by_weights
     elif not headers:
         size = AUTO_MAX
         size_why = (
@@ -207,12 +232,17 @@ def _size_from(headers: list[Header], tried: int, total: int) -> tuple[int, str]
     )
 
 
-def choose_for_arrays(listing: ArrayListing, spec: DatasetSpec) -> Choice:
+def choose_for_arrays(
+    listing: ArrayListing, spec: DatasetSpec, weights: WeightsInput | None = None
+) -> Choice:
     """The preprocessing for arrays that arrive decoded (samples, ``.npz``)."""
     _, height, width, stored = listing.images.shape
+    by_weights = _weights_size(spec, weights)
     size_why = ""
     if spec.image_size is not None:
         size = spec.image_size
+    elif by_weights is not None:
+        size, size_why = by_weights
     elif height == width:
         size, size_why = height, f"kept at the arrays' own {width}×{height}"
     else:
@@ -229,6 +259,14 @@ def choose_for_arrays(listing: ArrayListing, spec: DatasetSpec) -> Choice:
         channels, channels_why = 3, "the images are in colour"
     prep = Preprocess(size, channels, spec.resize)
     return Choice(prep, _sentence(prep, spec, size_why, channels_why))
+
+
+def _weights_size(spec: DatasetSpec, weights: WeightsInput | None) -> tuple[int, str] | None:
+    """The published weights' input side and why, when auto is to choose the size."""
+    if spec.image_size is not None or weights is None or not weights.size:
+        return None
+    side = max(MIN_SIZE, int(weights.size))
+    return side, f"the {weights.weights} weights expect {side} px"
 
 
 def _arrays_grey(listing: ArrayListing) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 from cnn_lab.engine.data.auto_preprocess import (
     AUTO_MAX,
     Choice,
+    WeightsInput,
     choose_for_arrays,
     choose_for_files,
 )
@@ -96,12 +97,15 @@ def prepare_dataset(
     spec: DatasetSpec,
     progress: Progress = lambda *_: None,
     should_stop: Callable[[], bool] = lambda: False,
+    weights: WeightsInput | None = None,
 ) -> PreparedDataset:
+    """``weights``: what the network's published weights expect, when it starts from some
+    (engine/models/published_weights.py ``expected_preprocessing``); auto then picks their size."""
     listing = list_source(spec.source, progress, should_stop)
     if spec.limit is not None:
         listing = _limited(listing, spec.limit, spec.split_seed)
     if isinstance(listing, FileListing):
-        choice = choose_for_files(listing, spec)  # headers only: the cache is keyed by it
+        choice = choose_for_files(listing, spec, weights)  # headers only: the cache is keyed by it
         prep = choice.prep
         cached = build_file_cache(listing, prep, progress, should_stop)
         images, rows, skipped = cached.images, cached.rows, cached.skipped
@@ -114,7 +118,7 @@ def prepare_dataset(
         )
         classes = listing.classes
     else:
-        choice = _array_preprocess(listing, spec)
+        choice = _array_preprocess(listing, spec, weights)
         prep = choice.prep
         images, rows, seconds = _prepare_arrays(listing, prep, progress, should_stop)
         skipped = listing.skipped
@@ -145,9 +149,11 @@ def _limited(listing: Listing, limit: int, seed: int) -> Listing:
     return listing
 
 
-def _array_preprocess(listing: ArrayListing, spec: DatasetSpec) -> Choice:
+def _array_preprocess(
+    listing: ArrayListing, spec: DatasetSpec, weights: WeightsInput | None = None
+) -> Choice:
     """Arrays keep their own size when square; the reason says so (auto_preprocess.py)."""
-    return choose_for_arrays(listing, spec)
+    return choose_for_arrays(listing, spec, weights)
 
 
 def _prepare_arrays(

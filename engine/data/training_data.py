@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from cnn_lab.engine.data.augment import BatchAugmenter
 from cnn_lab.engine.data.loader import (
     BatchLoader,
-    channel_stats,
     class_weights,
     sampler_weights,
 )
+from cnn_lab.engine.data.normalization import Normalization, choose_normalization
 from cnn_lab.engine.data.prepare import PreparedDataset, prepare_dataset
-from cnn_lab.engine.specs import DatasetSpec
+from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec
+
+if TYPE_CHECKING:
+    from cnn_lab.engine.models.published_weights import Expected
 
 EVAL_BATCH = 256
 """Evaluation needs no gradients, so it takes bigger batches than training (at least this)."""
@@ -35,6 +39,8 @@ class TrainingData:
     """Per-class weights for the loss when the spec asks for a class-weighted loss."""
     augment: str
     """The augmentation as ``name=strength,…`` for reports (empty for none)."""
+    normalize: Normalization | None = None
+    """The mean and std the loaders normalise with, and where they come from."""
 
 
 def build_training_data(
@@ -50,20 +56,27 @@ def build_training_data(
     progress: Callable[[str, int, int], None] = lambda *_: None,
     prepared: PreparedDataset | None = None,
     evaluation: bool = True,
+    architecture: ArchitectureSpec | None = None,
 ) -> TrainingData:
     """Prepare the cache, split it, and build the loaders with augmentation and balancing.
 
     Refuses (DataError) data the checks say cannot be trained on. ``prepared`` reuses a
     dataset prepared before (the tuners probe one spec many times); ``evaluation=False``
     leaves the validation and test loaders empty, so a probe copies only what it trains on.
+    ``architecture``: the network trained, whose published weights (if any) decide the auto
+    size and the auto mean and std (engine/data/normalization.py).
     """
+    expected = _expected(architecture)
     if prepared is None:
-        prepared = prepare_dataset(spec, progress=progress, should_stop=should_stop)
+        prepared = prepare_dataset(
+            spec, progress=progress, should_stop=should_stop, weights=expected
+        )
     prepared.raise_blockers()
     splits = prepared.split(spec)
     if not evaluation:
         splits = type(splits)(splits.train, splits.val[:0], splits.test[:0])
-    mean, std = channel_stats(prepared.images, splits.train, seed=spec.split_seed)
+    normalize = choose_normalization(spec, expected, prepared.images, splits.train)
+    mean, std = normalize.mean, normalize.std
     classes = len(prepared.classes)
     steps = [(step.name, step.strength) for step in spec.augment]
     augmenter = BatchAugmenter(
@@ -107,4 +120,13 @@ def build_training_data(
             class_weights(train_labels, classes), dtype=torch.float32, device=device
         )
     augment = ",".join(f"{name}={strength:g}" for name, strength in steps)
-    return TrainingData(prepared, train, val, test, loss_weights, augment)
+    return TrainingData(prepared, train, val, test, loss_weights, augment, normalize)
+
+
+def _expected(architecture: ArchitectureSpec | None) -> Expected | None:
+    """What the network's published weights expect (None without any): metadata only."""
+    if architecture is None or not architecture.weights:
+        return None
+    from cnn_lab.engine.models.published_weights import expected_preprocessing
+
+    return expected_preprocessing(architecture)

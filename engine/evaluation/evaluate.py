@@ -123,6 +123,7 @@ def evaluate_run(
         placement="host",
         should_stop=should_stop,
         progress=progress,
+        architecture=spec.architecture,  # normalised as it trained (published weights' stats)
     )
     if tuple(data.prepared.classes) != tuple(trained.classes):
         raise UserError(

@@ -75,8 +75,9 @@ class Predictor:
     @classmethod
     def from_run(cls, store: RunStore, run_id: int, device: str = "cpu") -> Predictor:
         from cnn_lab.engine.data.auto_preprocess import as_trained
-        from cnn_lab.engine.data.loader import channel_stats
+        from cnn_lab.engine.data.normalization import choose_normalization
         from cnn_lab.engine.data.prepare import prepare_dataset
+        from cnn_lab.engine.models.published_weights import expected_preprocessing
         from cnn_lab.engine.models.trained import load_trained
 
         trained = load_trained(store, run_id)
@@ -92,8 +93,10 @@ class Predictor:
                 hint="Put the dataset back where the run found it.",
             ) from None
         splits = prepared.split(dataset)
-        mean, std = channel_stats(prepared.images, splits.train, seed=dataset.split_seed)
-        return cls(trained, mean, std, device)
+        # The mean and std training chose (published weights' or the images' own).
+        expected = expected_preprocessing(trained.spec.architecture)
+        chosen = choose_normalization(dataset, expected, prepared.images, splits.train)
+        return cls(trained, chosen.mean, chosen.std, device)
 
     def pixels(self, path: Path) -> np.ndarray:
         """The file as the run's dataset would hold it: uint8 H×W×C."""

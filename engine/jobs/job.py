@@ -204,10 +204,12 @@ def _train_and_record(
 
     recorder = RunRecorder(store, run_id, writer)
     files = run_files_dir(store.path, run_id)
+    preparing = _PreparingReporter(emit)
     try:
+        _download_weights(spec, preparing, should_stop)
         for event in train_events(
             spec,
-            progress=_PreparingReporter(emit),
+            progress=preparing,
             run_id=run_id,
             should_stop=should_stop,
             weights_path=files / "model.safetensors",
@@ -237,6 +239,22 @@ def _train_and_record(
         )
     )
     return result
+
+
+def _download_weights(
+    spec: RunSpec, progress: Callable[[str, int, int], None], should_stop: Callable[[], bool]
+) -> None:
+    """Published weights the network starts from, downloaded into torch.hub's cache before
+    anything is built (building never downloads), as a "Downloading weights" preparing stage.
+
+    A cached file costs nothing and touches no network; a stop raises Cancelled, and a failed
+    download is the run's one-sentence reason, with the hint to pick a weights file instead.
+    """
+    if not spec.architecture.weights:
+        return
+    from cnn_lab.engine.models.published_weights import ensure_weights
+
+    ensure_weights(spec.architecture, progress, should_stop)
 
 
 def _finished(event: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ def summarize_architecture(spec: ArchitectureSpec, shape: InputShape) -> ModelSu
 
     from cnn_lab.engine.models.summary import summarize
 
-    plain = spec.model_copy(update={"pretrained": "", "freeze_backbone": False})
+    plain = spec.model_copy(update={"pretrained": "", "weights": "", "freeze_backbone": False})
     with torch.device("meta"):
         model = build_model(plain, shape)
     if spec.freeze_backbone:

@@ -156,15 +156,28 @@ def build_network(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
 
 
 def start_from_weights(model: nn.Module, spec: ArchitectureSpec) -> None:
-    """Load the weights the spec starts from (if any) into ``model``, and freeze as asked."""
-    if spec.pretrained:
-        from cnn_lab.engine.models.weights import freeze_backbone, load_pretrained
+    """Load the weights the spec starts from (if any) into ``model``, and freeze as asked.
 
+    Published weights (``spec.weights``) come from torch.hub's cache only: the job downloads
+    them before building (engine/jobs/job.py), so building never touches the network, and a
+    file not downloaded yet is a sentence saying how to get it.
+    """
+    if not spec.starts_pretrained:
+        return
+    from cnn_lab.engine.models.weights import freeze_backbone, load_pretrained
+
+    if spec.weights:
+        from cnn_lab.engine.models.published_weights import load_published
+
+        report = load_published(model, spec)
+        what = f"{spec.weights} weights: "
+    else:
         report = load_pretrained(model, spec.pretrained)
-        # Kept on the model so the training loop can say in the run what was loaded.
-        model.pretrained_report = report.sentence()
-        if spec.freeze_backbone:
-            freeze_backbone(model)
+        what = ""
+    # Kept on the model so the training loop can say in the run what was loaded.
+    model.pretrained_report = what + report.sentence()
+    if spec.freeze_backbone:
+        freeze_backbone(model)
 
 
 def _load_builtin_presets() -> None:

@@ -82,7 +82,9 @@ def load_trained(store: RunStore, run_id: int) -> TrainedModel:
         raise UserError(f"Run {run_id}'s weights file {path} is corrupt: {exc}.") from None
     spec = RunSpec.from_json(record.spec_json)
     shape = InputShape(channels, height, width, len(classes))
-    architecture = spec.architecture.model_copy(update={"pretrained": "", "freeze_backbone": False})
+    architecture = spec.architecture.model_copy(
+        update={"pretrained": "", "weights": "", "freeze_backbone": False}
+    )
     model = build_model(architecture, shape)
     load_exactly(
         model,

@@ -2,7 +2,8 @@
 
 Files are read without ever running code from them: ``.safetensors`` holds only tensors, and
 any other file goes through ``torch.load(weights_only=True)``, which refuses pickled objects
-other than tensors and plain containers. Nothing is ever downloaded.
+other than tensors and plain containers. Nothing is downloaded here (published weights are
+downloaded once by hub_download.py, before the model is built).
 
 Loading is forgiving where fine-tuning needs it and strict where a mistake is likely: tensors
 whose shape differs (typically the classifier, 1000 ImageNet classes against the dataset's 10)
@@ -57,11 +58,18 @@ class LoadReport:
     """The network's tensors the file did not have (they keep their fresh initialisation)."""
     unexpected: tuple[str, ...]
     """The file's tensors the network has no place for."""
+    adapted: tuple[str, ...] = ()
+    """Stem convolutions whose RGB weights were adapted to the network's channel count."""
 
     def sentence(self) -> str:
         """One line: 'Loaded 120 of the network's 122 tensors; skipped 2 whose shape differs …'."""
         total = len(self.loaded) + len(self.skipped) + len(self.missing)
         parts = [f"Loaded {len(self.loaded)} of the network's {total} tensors"]
+        if self.adapted:
+            parts.append(
+                f"adapted {_names(self.adapted)} from the file's 3 input channels by summing "
+                "them, as timm does"
+            )
         if self.skipped:
             shown = ", ".join(
                 f"{s.name}: file {_shape(s.file_shape)}, network {_shape(s.model_shape)}"
@@ -91,7 +99,8 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike[str]) -> LoadRepor
     """
     path = Path(path)
     state = _tensors_of(_read(path), path)
-    report = _match(model.state_dict(), state)
+    state, adapted = _adapt_stem(model, state)
+    report = _match(model.state_dict(), state, adapted)
     _refuse_if_wrong_network(model, report, path)
     if not _on_meta(model):
         model.load_state_dict({name: state[name] for name in report.loaded}, strict=False)
@@ -239,7 +248,47 @@ def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 # -- matching -------------------------------------------------------------------------------
 
 
-def _match(wanted: Mapping[str, torch.Tensor], available: Mapping[str, torch.Tensor]) -> LoadReport:
+def _adapt_stem(
+    model: nn.Module, state: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+    """Fit an RGB stem convolution in the file to the network's first convolution when only
+    its input channels differ (a greyscale dataset on ImageNet weights).
+
+    timm's ``adapt_input_conv`` rule: for one channel the three RGB kernels are summed (a grey
+    image seen as R=G=B gives the same response); for more, the RGB kernels are repeated and
+    scaled by 3/channels. Only the first convolution is touched: a later layer whose shape
+    differs is a different network, and is skipped and reported as before.
+    """
+    convs = ((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
+    module_name, stem = next(convs, ("", None))
+    if not isinstance(stem, nn.Conv2d) or stem.groups != 1:
+        return state, ()
+    name = f"{module_name}.weight" if module_name else "weight"
+    source = state.get(name)
+    target = stem.weight
+    if (
+        source is None
+        or source.dim() != 4
+        or source.shape[1] != 3
+        or target.shape[1] == 3
+        or source.shape[0] != target.shape[0]
+        or source.shape[2:] != target.shape[2:]
+    ):
+        return state, ()
+    channels = target.shape[1]
+    if channels == 1:
+        adapted = source.float().sum(dim=1, keepdim=True)
+    else:
+        repeat = -(-channels // 3)
+        adapted = source.float().repeat(1, repeat, 1, 1)[:, :channels] * (3 / channels)
+    return {**state, name: adapted.to(source.dtype)}, (name,)
+
+
+def _match(
+    wanted: Mapping[str, torch.Tensor],
+    available: Mapping[str, torch.Tensor],
+    adapted: tuple[str, ...] = (),
+) -> LoadReport:
     loaded: list[str] = []
     skipped: list[SkippedTensor] = []
     for name, target in wanted.items():
@@ -255,6 +304,7 @@ def _match(wanted: Mapping[str, torch.Tensor], available: Mapping[str, torch.Ten
         skipped=tuple(skipped),
         missing=tuple(name for name in wanted if name not in available),
         unexpected=tuple(name for name in available if name not in wanted),
+        adapted=adapted,
     )
 
 

@@ -187,6 +187,7 @@ class _Run:
             placement=t.data_placement,
             should_stop=should_stop,
             progress=progress,
+            architecture=spec.architecture,  # published weights choose size, mean and std
         )
         prepared = self.data.prepared
         _, height, width, channels = prepared.images.shape
@@ -516,6 +517,8 @@ class _Run:
         }
         if hasattr(state.model, "pretrained_report"):
             summary["pretrained"] = state.model.pretrained_report
+        if self.data.normalize is not None:
+            summary["normalize"] = self.data.normalize.as_dict()
         final = state.evaluated
         if self.data.test is not None and ended.status == st.COMPLETED:
             test = evaluate(final, self.data.test, t, self.should_stop)
