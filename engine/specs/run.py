@@ -23,6 +23,7 @@ HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str, object], ...] = (
     ("architecture", "timm_model", ""),
     ("architecture", "module", None),
     ("dataset", "normalize", "auto"),
+    ("train", "fine_tune", {"mode": "auto", "head_epochs": 1, "lr_ratio": 100.0, "groups": 3}),
 )
 
 

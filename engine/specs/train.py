@@ -9,11 +9,15 @@ with a sentence, never silently ignored.
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from cnn_lab.engine.specs.base import Spec
+
+if TYPE_CHECKING:  # run.py imports this module
+    from cnn_lab.engine.specs.run import RunSpec
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
 
@@ -21,6 +25,33 @@ Precision = Literal["fp32", "bf16", "fp16"]
 FusedMode = Literal["auto", "fused", "foreach", "off"]
 DataPlacement = Literal["auto", "device", "host"]
 Monitor = Literal["val.accuracy", "val.loss"]
+FineTuneMode = Literal["auto", "on", "off"]
+
+
+class FineTuneSpec(Spec):
+    """The fine-tuning recipe (fastai's ``fine_tune``): the head alone first, then every layer
+    with lower rates for earlier layers.
+
+    Phase 1 trains only the classifier head for ``head_epochs`` (the rest frozen, BatchNorm
+    statistics included), so a freshly initialised head does not send large, random gradients
+    into pretrained features. Phase 2 trains every layer, the network split into ``groups``
+    in module order (the head is the last), with rates spaced geometrically from
+    ``lr / lr_ratio`` (earliest layers) to ``lr`` (head): early layers hold generic edges
+    and textures that need little change, later ones the task-specific features. Each phase
+    runs the spec's schedule from its start, as fastai runs one one-cycle per phase.
+
+    ``lr_ratio`` 100 is fastai's ``lr_mult`` (``slice(lr/100, lr)``) and ``groups`` 3 its
+    split of a CNN (two body groups and the head): defaults that transfer ImageNet features to
+    most image datasets. ``head_epochs`` counts within TrainSpec.epochs.
+    """
+
+    mode: FineTuneMode = "auto"
+    """auto: on when the network starts from pretrained weights; on; off (one phase, one rate)."""
+    head_epochs: Annotated[int, Field(ge=1, le=10_000)] = 1
+    lr_ratio: Annotated[float, Field(ge=1.0, le=1e6)] = 100.0
+    groups: Annotated[int, Field(ge=2, le=64)] = 3
+
+    what: ClassVar[str] = "fine-tuning recipe"
 
 
 class TrainSpec(Spec):
@@ -50,6 +81,9 @@ class TrainSpec(Spec):
     """Keep an exponential moving average of the weights and evaluate it (e.g. 0.999)."""
     tta_flip: bool = False
     """Evaluate on each image and its mirror image, averaging the two predictions."""
+    fine_tune: FineTuneSpec = FineTuneSpec()
+    """Head first, then all layers with discriminative rates (see FineTuneSpec); whether it
+    is on for a run is ``fine_tuning(run_spec)``."""
 
     # ---- speed
     precision: Precision = "fp32"
@@ -126,8 +160,63 @@ class TrainSpec(Spec):
                 f"a batch of {self.batch_size} cannot be split over {self.world_size} "
                 "processes; each needs at least one image"
             )
+        if self.fine_tune.mode == "on" and self.fine_tune.head_epochs >= self.epochs:
+            raise ValueError(
+                f"fine-tuning trains the head alone for {self.fine_tune.head_epochs} "
+                f"epoch(s), so the run needs more than that ({self.epochs} epochs leave none "
+                "for all layers); raise the epochs or lower the head epochs"
+            )
         return self
 
     @property
     def effective_batch(self) -> int:
         return self.batch_size * self.grad_accumulation
+
+
+@dataclass(frozen=True)
+class FineTuneDecision:
+    """Whether a run fine-tunes in two phases, and the sentence that says why (or why not).
+
+    ``problem`` is set when the person asked for fine-tuning ("on") in a run that cannot do
+    it; training refuses such a run with that sentence, and the form shows it.
+    """
+
+    on: bool
+    reason: str
+    problem: str = ""
+
+
+def fine_tuning(spec: RunSpec) -> FineTuneDecision:
+    """The one rule for whether ``spec`` fine-tunes (the loop, the LR finder, the form).
+
+    auto is on when the network starts from pretrained weights (published or a file), unless
+    the architecture freezes its backbone for the whole run, the run is data-parallel (the
+    phases do not run under DDP yet), or it is too short for a second phase.
+    """
+    recipe, architecture, t = spec.train.fine_tune, spec.architecture, spec.train
+    if recipe.mode == "off":
+        return FineTuneDecision(False, "Fine-tuning is off: every layer trains at one rate.")
+    blocker = ""
+    if architecture.freeze_backbone:
+        blocker = "the architecture freezes the backbone for the whole run"
+    elif t.world_size > 1:
+        blocker = "the two phases do not run data-parallel (world size above 1) yet"
+    elif t.epochs <= recipe.head_epochs:
+        blocker = f"{t.epochs} epoch(s) leave no epoch after the head's {recipe.head_epochs}"
+    if recipe.mode == "on":
+        if blocker:
+            problem = f"Fine-tuning is on, but {blocker}: turn one of them off."
+            return FineTuneDecision(False, problem, problem)
+        return FineTuneDecision(True, "Fine-tuning is on.")
+    if not architecture.starts_pretrained:
+        return FineTuneDecision(
+            False, "Automatic: off, because the network starts from random weights."
+        )
+    if blocker:
+        return FineTuneDecision(False, f"Automatic: off, because {blocker}.")
+    return FineTuneDecision(True, "Automatic: on, because the network starts from trained weights.")
+
+
+def fine_tuning_on(spec: RunSpec) -> bool:
+    """Whether ``spec`` trains in two phases (see ``fine_tuning``)."""
+    return fine_tuning(spec).on

@@ -47,6 +47,8 @@ class RunStarted(Event):
     evaluating, predicting or resuming the run rebuilds the same input."""
     preprocess: str = ""
     """Why that size and those channels (the import report's sentence)."""
+    fine_tune: tuple[str, ...] = ()
+    """The fine-tuning recipe's phases in words, one line each (empty when it is off)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class EpochEnd(Event):
     images_per_s: float
     eval_s: float = 0.0
     """Seconds spent evaluating the validation split at the end of the epoch."""
+    phase: str = ""
+    """What a fine-tuning run trained this epoch ("head only, rate 0.001"; empty when off)."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models import InputShape, build_model
 from cnn_lab.engine.models.trained import save_weights
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs.train import fine_tuning
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.train import checkpoint as ck
 from cnn_lab.engine.train.accounting import Accounting
@@ -51,6 +52,9 @@ from cnn_lab.engine.train.events import (
     StepEnd,
     WeightsSaved,
 )
+from cnn_lab.engine.train.fine_tune import PhasedSchedule
+from cnn_lab.engine.train.fine_tune import set_up as set_up_fine_tuning
+from cnn_lab.engine.train.fine_tune_plan import phase_lines
 from cnn_lab.engine.train.memory import is_out_of_memory, probe_out_of_memory
 from cnn_lab.engine.train.optimizers import build_optimizer
 from cnn_lab.engine.train.options import (
@@ -61,7 +65,7 @@ from cnn_lab.engine.train.options import (
     nondeterministic_op,
 )
 from cnn_lab.engine.train.outcomes import Completed, Diverged, RanOutOfMemory, RunEnded, Stopped
-from cnn_lab.engine.train.schedules import build_schedule
+from cnn_lab.engine.train.schedules import LRSchedule, build_schedule
 from cnn_lab.engine.train.state import TrainState
 from cnn_lab.engine.train.step import Windows, optimizer_step, train_step
 from cnn_lab.engine.train.step_log import LoggedStep, StepLog
@@ -175,6 +179,9 @@ class _Run:
         progress: Callable[[str, int, int], None],
     ) -> None:
         t = self.t = spec.train
+        recipe = fine_tuning(spec)  # head first, then all layers (pretrained weights)
+        if recipe.problem:
+            raise UserError(recipe.problem)
         self.device, self.dist, self.should_stop = device, dist, should_stop
         self.folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.data: TrainingData = build_training_data(
@@ -201,16 +208,23 @@ class _Run:
         trained = dist.wrap(model)  # DistributedDataParallel when world_size > 1
         self.ddp = trained if dist.active else None
         self.compiled = Compiled(trained, t.compile)
-        optimizer = build_optimizer(model.parameters(), t, device)
 
         self.windows = Windows(self.data.train.images_count, t.batch_size, t.grad_accumulation)
         total_steps = self.windows.count * t.epochs
         if t.max_steps is not None:
             total_steps = min(total_steps, t.max_steps)
+        schedule: LRSchedule | PhasedSchedule
+        if recipe.on:  # layer groups at their own rates; the model frozen for phase 1
+            optimizer, schedule, _ = set_up_fine_tuning(
+                model, t, device, total_steps, self.windows.count
+            )
+        else:
+            optimizer = build_optimizer(model.parameters(), t, device)
+            schedule = build_schedule(optimizer, t, total_steps, self.windows.count)
         self.state = TrainState(
             model=model,
             optimizer=optimizer,
-            schedule=build_schedule(optimizer, t, total_steps, self.windows.count),
+            schedule=schedule,
             scaler=make_scaler(t, device),
             ema=WeightEMA(model, t.ema_decay) if t.ema_decay else None,
             stopping=EarlyStopping(t.monitor, t.early_stopping, t.min_delta),
@@ -238,6 +252,15 @@ class _Run:
     def progress(self) -> ck.Progress:
         return self.state.progress
 
+    @property
+    def fine_tuning(self) -> bool:
+        return isinstance(self.state.schedule, PhasedSchedule)
+
+    def phase(self) -> str:
+        """What the fine-tuning phase trains, in words ("" for a run without the recipe)."""
+        schedule = self.state.schedule
+        return schedule.describe if isinstance(schedule, PhasedSchedule) else ""
+
     def resume(self) -> None:
         if self.folder is None:
             raise UserError("This run cannot be resumed: it was started without checkpoints.")
@@ -262,6 +285,7 @@ class _Run:
             augment=self.data.augment,
             input_shape=(self.shape.channels, self.shape.height, self.shape.width),
             preprocess=self.data.prepared.report.preprocess_reason,
+            fine_tune=tuple(phase_lines(self.t)) if self.fine_tuning else (),
             **self.cost,
         )
 
@@ -273,6 +297,9 @@ class _Run:
             start_batch = self.progress.batch
             sums = _Epoch.start(self.device, self.progress.epoch_totals if start_batch else {})
             epoch_start = time.perf_counter()
+            if isinstance(self.state.schedule, PhasedSchedule):
+                # At the head epochs' end: unfreeze, and restart the schedule for all layers.
+                self.state.schedule.enter(epoch)
             if start_batch < self.windows.batches:  # else stopped in validation: validate
                 yield from self.train_epoch(epoch, start_batch, sums)
             yield from self.end_epoch(epoch, sums, epoch_start)
@@ -459,6 +486,7 @@ class _Run:
             epoch_s=time.perf_counter() - epoch_start,
             images_per_s=sums.seen / sums.train_s if sums.train_s > 0 else 0.0,
             eval_s=eval_s,
+            phase=self.phase(),
         )
         if state.stopping.improved:
             yield from self.save(ck.BEST, epoch)
@@ -515,6 +543,8 @@ class _Run:
             "dataset_key": prepared.report.dataset_key,
             **ended.extra,
         }
+        if self.fine_tuning:
+            summary["fine_tune"] = phase_lines(t)
         if hasattr(state.model, "pretrained_report"):
             summary["pretrained"] = state.model.pretrained_report
         if self.data.normalize is not None:

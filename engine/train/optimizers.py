@@ -17,7 +17,7 @@ Two things every optimizer gets from ``build_optimizer``, whatever its kind:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -88,6 +88,10 @@ def optimizer_info(name: str) -> OptimizerInfo:
     return _OPTIMIZERS[name]
 
 
+Layer = tuple[str, "Sequence[torch.nn.Parameter]", float]
+"""(name, parameters, learning rate) of one layer group (engine/train/fine_tune.py)."""
+
+
 def build_optimizer(
     params: Iterable[torch.nn.Parameter],
     spec: TrainSpec,
@@ -96,6 +100,18 @@ def build_optimizer(
     """The optimizer of ``spec`` over ``params``, in two groups (decay, no decay).
 
     ``device`` is where the parameters live; it decides which kernels exist.
+    """
+    return build_layered_optimizer([("", list(params), spec.lr)], spec, device)
+
+
+def build_layered_optimizer(
+    layers: Sequence[Layer], spec: TrainSpec, device: torch.device | str
+) -> torch.optim.Optimizer:
+    """The optimizer of ``spec`` with each layer group at its own rate (discriminative rates).
+
+    Each layer gives two param groups, ``<name>.decay`` and ``<name>.no_decay`` (plain
+    ``decay``, ``no_decay`` for an unnamed one), so a checkpoint's shape depends only on the
+    model and the number of layer groups, never on which of them are frozen.
     """
     import torch
 
@@ -106,19 +122,24 @@ def build_optimizer(
         raise UserError(
             f"There is no optimizer called {spec.optimizer!r}.", f"Choose one of: {known}."
         ) from None
-    params = list(params)
+    params = [p for _, layer, _ in layers for p in layer]
     if not params:
         raise UserError(
             "The network has no parameters to train.",
             "Add a layer with weights (a convolution or a linear layer), or unfreeze one.",
         )
     device = torch.device(device)
-    groups: ParamGroups = [
-        {"name": "decay", "params": [p for p in params if p.ndim > 1]},
-        {"name": "no_decay", "params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-    ]
-    if "weight_decay" in info.fields:
-        groups[0]["weight_decay"] = spec.weight_decay
+    groups: ParamGroups = []
+    for name, layer, lr in layers:
+        prefix = f"{name}." if name else ""
+        decay = {"name": f"{prefix}decay", "params": [p for p in layer if p.ndim > 1], "lr": lr}
+        if "weight_decay" in info.fields:
+            decay["weight_decay"] = spec.weight_decay
+        no_decay = [p for p in layer if p.ndim <= 1]
+        groups.append(decay)
+        groups.append(
+            {"name": f"{prefix}no_decay", "params": no_decay, "weight_decay": 0.0, "lr": lr}
+        )
     kernels = _choose_kernels(info, spec, device, params[0].dtype)
     return info.factory(groups, spec, kernels)
 

@@ -18,6 +18,7 @@ from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models.weights import load_exactly
 from cnn_lab.engine.train import checkpoint as ck
 from cnn_lab.engine.train.ema import WeightEMA
+from cnn_lab.engine.train.fine_tune import PhasedSchedule, check_recipe
 from cnn_lab.engine.train.schedules import LRSchedule
 from cnn_lab.engine.train.stopping import EarlyStopping
 
@@ -26,7 +27,8 @@ from cnn_lab.engine.train.stopping import EarlyStopping
 class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    schedule: LRSchedule
+    schedule: LRSchedule | PhasedSchedule
+    """A fine-tuning run's is phased: its state records the phase (head only, all layers)."""
     scaler: torch.amp.GradScaler | None
     ema: WeightEMA | None
     stopping: EarlyStopping
@@ -81,6 +83,7 @@ class TrainState:
                 hint="A checkpoint is written after each epoch and when a run is stopped.",
             )
         saved = ck.load_checkpoint(path)
+        check_recipe(isinstance(self.schedule, PhasedSchedule), saved.extra_json["schedule"])
         load_exactly(
             self.model,
             saved.model,

@@ -15,6 +15,12 @@ every further step costs time.
 The model is a ``Probe``: built exactly as training builds it (optimizer included), thrown
 away afterwards, so the test never touches a run's weights. The spec's schedule is ignored
 because the test sets the rate itself before every step.
+
+When the run fine-tunes (engine/specs/train.py ``fine_tuning``: pretrained weights, head
+first), the test measures the rate of phase 1, the head alone: the probe's network is frozen
+as phase 1 freezes it (body without gradients, its BatchNorms on their running statistics),
+and the rate found is the spec's ``lr``, which phase 1 gives the head and phase 2 the head and,
+divided down to ``lr / lr_ratio``, the earlier layers. The result's message says so.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from cnn_lab.engine.data.prepare import PreparedDataset
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs.train import fine_tuning
 from cnn_lab.engine.tune.probe import Probe, prepare
 
 SMOOTHING = 0.98
@@ -45,6 +52,10 @@ MIN_POINTS = 3
 MIN_STEPS = 10
 
 STAGE = "lr range test"
+HEAD_PHASE_NOTE = (
+    "fine-tuning: measured for phase 1, the head alone (body frozen); phase 2 trains the "
+    "earlier layers at this rate divided down to rate / ratio"
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,12 @@ def lr_range_test(
     diverged_at: float | None = None
     average, best = 0.0, math.inf
     progress(STAGE, 0, steps)
+    recipe = fine_tuning(spec)
     with Probe(spec, prepared=prepared, should_stop=should_stop) as probe:
+        if recipe.on:
+            from cnn_lab.engine.train.fine_tune import freeze_for_head_phase
+
+            freeze_for_head_phase(probe.model, spec.train)
         for step in probe.steps(steps, lr=lambda i: start_lr * growth**i):
             if not math.isfinite(step.loss):
                 diverged_at = step.lr
@@ -147,6 +163,8 @@ def lr_range_test(
         message = f"the loss diverged at {diverged_at:.2e}; {message}"
     elif stopped:
         message = f"stopped after {len(lrs)} of {steps} steps; {message}"
+    if recipe.on:
+        message = f"{HEAD_PHASE_NOTE}; {message}"
     return LRFinderResult(
         lrs=tuple(lrs),
         losses=tuple(losses),
