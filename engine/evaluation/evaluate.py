@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import torch
@@ -93,6 +93,16 @@ class Evaluation:
         return lines
 
 
+class EvaluateOptions(TypedDict, total=False):
+    """``evaluate_run``'s keyword options, for functions that pass them on unchanged."""
+
+    split: Split
+    mistakes: int
+    device: str
+    should_stop: Callable[[], bool]
+    progress: Callable[[str, int, int], None]
+
+
 def evaluate_run(
     store: RunStore,
     run_id: int,
@@ -166,30 +176,16 @@ def evaluate_run(
 
 
 def evaluate_and_store(
-    store: RunStore,
-    run_id: int,
-    *,
-    split: Split = "auto",
-    mistakes: int = DEFAULT_MISTAKES,
-    device: str = "cpu",
-    should_stop: Callable[[], bool] = lambda: False,
-    progress: Callable[[str, int, int], None] = lambda *_: None,
+    store: RunStore, run_id: int, **options: Unpack[EvaluateOptions]
 ) -> Evaluation:
-    """Evaluate run ``run_id`` and keep the result in its summary as ``evaluation``.
+    """Evaluate run ``run_id`` (``options`` as ``evaluate_run`` takes them) and keep the result
+    in its summary as ``evaluation``.
 
     One rule for ``cnn-lab evaluate`` and the Evaluate panel: whoever scores a run stores
     it the same way, so a run evaluated once, on a terminal or in the window, shows its
     result everywhere (reports too) without being scored again.
     """
-    result = evaluate_run(
-        store,
-        run_id,
-        split=split,
-        mistakes=mistakes,
-        device=device,
-        should_stop=should_stop,
-        progress=progress,
-    )
+    result = evaluate_run(store, run_id, **options)
     store.update_summary(run_id, {"evaluation": result.to_dict()})
     return result
 

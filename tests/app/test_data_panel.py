@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtCore import QMimeData, Qt, QThreadPool
+from PySide6.QtGui import QImage
 
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.recent_sources import load_recent_sources
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.errors import Cancelled, DataError
+from tests.app.drops import drag_enter, drop_event, files_mime
 
 IMPORT_MS = 60_000
 PREVIEW_MS = 120_000  # the first preview imports torch
@@ -318,40 +319,16 @@ def test_every_control_updates_the_state(panel: DataPanel) -> None:
 
 def test_dropping_a_folder_imports_it(qtbot, panel: DataPanel, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = plant(tmp_path / "dropped")
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(folder))])
-    enter = QDragEnterEvent(
-        QPoint(20, 20),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    panel.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(
-        QPointF(20, 20),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    mime = files_mime(folder)  # held here: the events do not own it
+    assert drag_enter(panel, mime).isAccepted()
     with qtbot.waitSignal(panel.import_finished, timeout=IMPORT_MS) as got:
-        panel.dropEvent(drop)
+        panel.dropEvent(drop_event(mime))
     assert got.args[0].images == 36
     assert panel.state.dataset.source == str(folder)
 
     text = QMimeData()
     text.setText("just words")
-    refused = QDragEnterEvent(
-        QPoint(20, 20),
-        Qt.DropAction.CopyAction,
-        text,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    panel.dragEnterEvent(refused)
-    assert not refused.isAccepted()
+    assert not drag_enter(panel, text).isAccepted()
 
 
 # ------------------------------------------------------------------------------ the Task

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QThreadPool, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtGui import QPixmap
 from pytestqt.qtbot import QtBot
 
 from cnn_lab.app.models.predict_form import DEFAULT_TOP
 from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.store import RunStore
+from tests.app.drops import drag_enter, drop_event, files_mime
 from tests.app.trained_run import run_without_weights, train_tiny_run
 
 
@@ -52,12 +53,6 @@ def _write_images(folder: Path, count: int, side: int = 24) -> list[Path]:
         Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
-
-
-def _mime(*paths: Path) -> QMimeData:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    return mime
 
 
 def test_files_are_predicted_with_a_row_for_the_unreadable_one(
@@ -121,23 +116,9 @@ def test_a_dropped_folder_is_predicted_with_the_cached_predictor(
     folder = tmp_path / "dropped"
     _write_images(folder / "nested", 3)
     (folder / "notes.txt").write_text("not an image, and not named like one")
-    mime = _mime(folder)  # held here: the events do not own it
-    enter = QDragEnterEvent(
-        QPoint(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    panel.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(
-        QPointF(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    mime = files_mime(folder)  # held here: the events do not own it
+    assert drag_enter(panel, mime).isAccepted()
+    drop = drop_event(mime)
     panel.dropEvent(drop)
     assert drop.isAccepted() and panel.task is not None
     # A second drop while the first is busy waits for it, then follows.
@@ -169,16 +150,7 @@ def test_a_run_without_weights_cannot_predict(
     assert panel.status.text() == f"Run {failed} has no trained weights to predict with."
     assert not panel.add_images_button.isEnabled()
     assert panel.predict_paths([str(tmp_path)]) is None
-    mime = _mime(tmp_path)
-    enter = QDragEnterEvent(
-        QPoint(10, 10),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    panel.dragEnterEvent(enter)
-    assert not enter.isAccepted()
+    assert not drag_enter(panel, files_mime(tmp_path)).isAccepted()
 
 
 def test_an_empty_folder_is_a_sentence(

@@ -13,29 +13,14 @@ from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.evaluation.evaluate import evaluate_and_store
 from cnn_lab.engine.evaluation.mistake_images import stored_mistake_images
 from cnn_lab.engine.evaluation.predict import predict_files
-from cnn_lab.engine.jobs.job import run_job
-from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
-from cnn_lab.engine.store import status as st
+from tests.app.trained_run import train_tiny_run
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     db = tmp_path_factory.mktemp("evaluate-store") / "runs.sqlite"
-    spec = RunSpec.from_dict(
-        {
-            "dataset": {
-                "source": "sample:shapes",
-                "limit": 120,
-                "image_size": 16,
-                "test_fraction": 0.25,
-            },
-            "train": {"epochs": 1, "batch_size": 32, "device": "cpu"},
-        }
-    )
-    record = run_job(spec, db, sample_system=False)
-    assert record.status == st.COMPLETED, record.reason
-    return db, record.id
+    return db, train_tiny_run(db)
 
 
 def test_an_evaluation_is_kept_in_the_runs_summary_and_its_pictures_found(
