@@ -18,8 +18,10 @@ from typing import Any
 from pydantic_core import ValidationError  # not pydantic's: see app/panels/data_panel.py
 
 from cnn_lab.engine.monitor.nvml import GpuInfo
-from cnn_lab.engine.specs import TrainSpec
+from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
 from cnn_lab.engine.specs.base import clean_message
+from cnn_lab.engine.specs.train import FineTuneSpec, fine_tuning
+from cnn_lab.engine.train.fine_tune_plan import phase_lines
 from cnn_lab.engine.train.optimizers import OptimizerInfo, optimizer_info, optimizer_names
 from cnn_lab.engine.train.presets import device_warnings
 from cnn_lab.engine.train.schedules import ScheduleInfo, schedule_info, schedule_names
@@ -101,7 +103,31 @@ HELP: dict[str, str] = {
     "min_delta": "How much the monitored metric must improve to count as better (0 = any "
     "improvement).",
     "device": "Where the run trains. Automatic takes the first GPU if there is one, else the CPU.",
+    "fine_tune": "Fine-tuning a pretrained network: train the new head alone first, then every "
+    "layer with lower rates for earlier layers, which hold general features. Reaches good "
+    "accuracy in far fewer epochs than training from scratch; automatic turns it on when the "
+    "network starts from trained weights.",
 }
+
+FINE_TUNE_HELP: dict[str, tuple[str, str]] = {
+    "mode": ("Fine-tuning", HELP["fine_tune"]),
+    "head_epochs": (
+        "Head epochs",
+        "Epochs that train the classifier head alone, the rest frozen (BatchNorm statistics "
+        "too), before every layer trains. Counted within Epochs; 1 is usual.",
+    ),
+    "lr_ratio": (
+        "Rate ratio",
+        "How many times lower the earliest layers' rate is than the head's; the groups in "
+        "between are spaced evenly on a log scale (100: 1e-5 … 1e-3 for a rate of 1e-3).",
+    ),
+    "groups": (
+        "Layer groups",
+        "Parts the network is split into for the rates, the head being the last; the rest is "
+        "cut in order into parts of equal parameter count.",
+    ),
+}
+"""The fine-tuning box's fields: (label, tooltip)."""
 
 LABELS: dict[str, str] = {
     "epochs": "Epochs",
@@ -133,6 +159,7 @@ LABELS: dict[str, str] = {
     "monitor": "Monitor",
     "min_delta": "Minimum improvement",
     "device": "Device",
+    "fine_tune": "Fine-tuning",
 }
 
 OPTIMIZER_FIELDS = ("momentum", "nesterov", "weight_decay")
@@ -159,8 +186,19 @@ CHOICES: dict[str, list[tuple[str, Any, str]]] = {
         ("Off (one tensor at a time)", "off", ""),
     ],
     "monitor": [("Validation accuracy", "val.accuracy", ""), ("Validation loss", "val.loss", "")],
+    "fine_tune_mode": [
+        (
+            "Automatic (on for pretrained weights)",
+            "auto",
+            "On when the network starts from published weights or a weights file.",
+        ),
+        ("On: head first, then all layers", "on", ""),
+        ("Off: every layer at one rate", "off", ""),
+    ],
 }
 """The fixed choices of the form: (label, value, tooltip); the registries give the others."""
+FINE_TUNE_CHOICES = {"mode": CHOICES["fine_tune_mode"]}
+"""The fine-tuning box's fields that are choices."""
 
 
 def optimizer_choices() -> list[tuple[str, str, str]]:
@@ -250,6 +288,23 @@ def effective_batch_text(values: dict[str, Any]) -> str:
     if 1 < processes <= batch:
         text += f", {batch // processes} per process"
     return text + "."
+
+
+def fine_tune_text(train: TrainSpec, architecture: ArchitectureSpec) -> str:
+    """Whether the recipe fine-tunes for this architecture, and its two phases in words."""
+    spec = RunSpec(dataset=DatasetSpec(), architecture=architecture, train=train)
+    decision = fine_tuning(spec)
+    if not decision.on:
+        return decision.reason
+    return "\n".join([decision.reason, *phase_lines(train)])
+
+
+def fine_tune_value_text(value: FineTuneSpec) -> str:
+    """The fine-tuning recipe in one line, for the undo step's name."""
+    return (
+        f"{value.mode}, {value.head_epochs} head epoch(s), ratio {value.lr_ratio:g}, "
+        f"{value.groups} groups"
+    )
 
 
 def problem_text(problem: str) -> str:

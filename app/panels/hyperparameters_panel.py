@@ -50,16 +50,21 @@ from cnn_lab.app.widgets.field_inputs import (
     FieldInput,
     NumberBox,
     OptionalBox,
+    SubSpecBox,
     field_input,
     int_box,
     note_label,
+    say,
+    sentence_label,
     set_help,
 )
 from cnn_lab.engine.monitor.nvml import GpuInventory, gpu_inventory
 from cnn_lab.engine.specs import TrainSpec
+from cnn_lab.engine.specs.train import FineTuneSpec
 from cnn_lab.engine.train.presets import describe_fast_defaults, fast_defaults
 
 FIELDS = TrainSpec.model_fields
+TUNE = FineTuneSpec.model_fields
 ERROR_STYLE = "color: #c62828;"
 ADVICE_STYLE = "color: #9a6700;"
 
@@ -105,10 +110,7 @@ class HyperparametersPanel(QWidget):
         self.fast_button = QPushButton()
         self.reset_button = QPushButton("Reset to defaults")
         self.reset_button.setToolTip("Put every field back to TrainSpec's defaults.")
-        self.problem, self.advice = QLabel(), QLabel()
-        for label, style in ((self.problem, ERROR_STYLE), (self.advice, ADVICE_STYLE)):
-            label.setWordWrap(True)
-            label.setStyleSheet(style)
+        self.problem, self.advice = sentence_label(ERROR_STYLE), sentence_label(ADVICE_STYLE)
 
     def _make_recipe_widgets(self) -> None:
         self.epochs = int_box(FIELDS["epochs"])
@@ -129,6 +131,7 @@ class HyperparametersPanel(QWidget):
         self.ema_decay = OptionalBox(NumberBox(FIELDS["ema_decay"], step=0.0005), 0.999, "decay")
         self.tta_flip = QCheckBox("Average with the mirror image")
         self.seed = int_box(FIELDS["seed"])
+        self.fine_tune = SubSpecBox.of_fields(TUNE, rules.FINE_TUNE_HELP, rules.FINE_TUNE_CHOICES)
 
     def _make_speed_widgets(self) -> None:
         self.precision = Choice(rules.CHOICES["precision"])
@@ -205,7 +208,8 @@ class HyperparametersPanel(QWidget):
         self.stopping_form = self._form(("max_steps", "early_stopping", "monitor", "min_delta"))
 
         columns = QHBoxLayout()
-        columns.addLayout(self._column(self._group("Recipe", self.recipe_form)), 1)
+        fine_tune_box = self._group("Fine-tuning", QFormLayout(), self.fine_tune)
+        columns.addLayout(self._column(self._group("Recipe", self.recipe_form), fine_tune_box), 1)
         device_box = self._group("Device and seed", self.device_form, self.fast_button)
         speed_box = self._group("Speed", self.speed_form)
         columns.addLayout(self._column(device_box, speed_box), 1)
@@ -324,7 +328,7 @@ class HyperparametersPanel(QWidget):
         a new recipe one undo step; without either it is shown and pushed, not recorded.
         """
         spec, problem = rules.check(self.values())
-        self._say(self.problem, rules.problem_text(problem))
+        say(self.problem, rules.problem_text(problem))
         if spec is None:
             return
         before, self.form.pushed = self.form.pushed, spec
@@ -336,11 +340,14 @@ class HyperparametersPanel(QWidget):
                 self.state.update(train=spec)
             finally:
                 self._pushing = False
-        self._say(self.advice, self.form.advice(spec, *self.device_target()))
+        say(self.advice, self.form.advice(spec, *self.device_target()))
+        self.fine_tune.show_note(rules.fine_tune_text(spec, self.state.architecture))
 
     def _state_changed(self) -> None:
         if not self._pushing and self.state.train != self.form.pushed:
             self.load_spec(self.state.train)  # set elsewhere, e.g. from a stored run
+        # The architecture decides whether automatic fine-tuning is on.
+        self.fine_tune.show_note(rules.fine_tune_text(self.form.pushed, self.state.architecture))
 
     # ------------------------------------------------------------------ undo
 
@@ -361,6 +368,8 @@ class HyperparametersPanel(QWidget):
     def _value_text(self, name: str, value: Any) -> str:
         """A field's value as the form shows it: a choice's label, "off" for an unticked box."""
         widget = self._fields[name].widget if name in self._fields else None
+        if isinstance(widget, SubSpecBox):
+            return rules.fine_tune_value_text(value)
         if isinstance(widget, Choice):
             label = widget.label_of(value)
             if label is not None:
@@ -381,12 +390,6 @@ class HyperparametersPanel(QWidget):
         self.fast_button.setText(f"Fast defaults for {rules.device_label(kind, gpu_name)}")
         self.fast_button.setToolTip(describe_fast_defaults(kind, gpu_name))
         self.effective_batch.setText(rules.effective_batch_text(values))
-
-    @staticmethod
-    def _say(label: QLabel, text: str) -> None:
-        """A sentence under the form (a refusal, advice); the label hides while it has none."""
-        label.setText(text)
-        label.setVisible(bool(text))
 
 
 if __name__ == "__main__":

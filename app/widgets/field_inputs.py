@@ -7,7 +7,7 @@ own constraints (app/models/field_bounds.py), so the form offers exactly what th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
     QComboBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QSpinBox,
@@ -153,6 +154,69 @@ class Choice(QComboBox):
         self.setCurrentIndex(self.count() - 1)
 
 
+class SubSpecBox(QWidget):
+    """A nested spec (TrainSpec.fine_tune, say) as a small form of its own: ``value()`` is
+    the dict of its fields, ``set_value`` takes one, and a muted note below says what the
+    values mean (``show_note``).
+
+    ``inputs`` maps each field to its widget (built here: Choice, NumberBox, int_box);
+    ``texts`` to its (label, tooltip).
+    """
+
+    changed = Signal()
+
+    def __init__(self, inputs: Mapping[str, QWidget], texts: Mapping[str, tuple[str, str]]) -> None:
+        super().__init__()
+        self.inputs = {name: field_input(widget) for name, widget in inputs.items()}
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name, field in self.inputs.items():
+            label, tip = texts.get(name, (name, ""))
+            row = QLabel(label)
+            row.setToolTip(tip)
+            field.widget.setToolTip(tip)
+            form.addRow(row, field.widget)
+            field.changed.connect(lambda *_: self.changed.emit())
+        self.note = note_label()
+        form.addRow(self.note)
+
+    @classmethod
+    def of_fields(
+        cls,
+        fields: Mapping[str, FieldInfo],
+        texts: Mapping[str, tuple[str, str]],
+        choices: Mapping[str, Iterable[tuple[str, Any, str]]],
+    ) -> SubSpecBox:
+        """A box with one input per field of ``texts``, in its order: a Choice for those in
+        ``choices``, a spin box for whole numbers, a number box on a 1-2-5 scale for others."""
+        inputs: dict[str, QWidget] = {}
+        for name in texts:
+            if name in choices:
+                inputs[name] = Choice(choices[name])
+            elif fields[name].annotation is int:
+                inputs[name] = int_box(fields[name])
+            else:
+                inputs[name] = NumberBox(fields[name], log_steps=True)
+        return cls(inputs, texts)
+
+    def value(self) -> dict[str, Any]:
+        return {name: field.get() for name, field in self.inputs.items()}
+
+    def set_value(self, value: Mapping[str, Any]) -> None:
+        """Show ``value`` and say it changed once, not once per field."""
+        self.blockSignals(True)
+        try:
+            for name, field in self.inputs.items():
+                if name in value:
+                    field.put(value[name])
+        finally:
+            self.blockSignals(False)
+
+    def show_note(self, text: str) -> None:
+        self.note.setText(text)
+
+
 @dataclass(frozen=True)
 class FieldInput:
     """How a form reads and writes one field's input, and hears the person change it."""
@@ -167,7 +231,7 @@ def field_input(widget: QWidget) -> FieldInput:
     """The accessors of any input built here, of a check box, or of a spin box."""
     if isinstance(widget, Choice):
         return FieldInput(widget, widget.value, widget.set_value, widget.currentIndexChanged)
-    if isinstance(widget, OptionalBox):
+    if isinstance(widget, OptionalBox | SubSpecBox):
         return FieldInput(widget, widget.value, widget.set_value, widget.changed)
     if isinstance(widget, QCheckBox):
         return FieldInput(widget, widget.isChecked, widget.setChecked, widget.toggled)
@@ -192,3 +256,17 @@ def note_label() -> QLabel:
     # centred text would then float away from the field it describes.
     label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
     return label
+
+
+def sentence_label(style: str) -> QLabel:
+    """A wrapped sentence under a form (a refusal, advice) in ``style``; see ``say``."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    return label
+
+
+def say(label: QLabel, text: str) -> None:
+    """Put a sentence under the form; the label hides while it has none."""
+    label.setText(text)
+    label.setVisible(bool(text))

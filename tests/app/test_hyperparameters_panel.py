@@ -342,3 +342,29 @@ def test_a_spec_set_in_the_state_is_shown(panel: HyperparametersPanel) -> None:
     panel.load_spec(TrainSpec(device="cuda:3"))  # a GPU this machine does not have
     assert panel.device.currentText() == "cuda:3 (not on this machine)"
     assert panel.state.train.device == "cuda:3"
+
+
+# ------------------------------------------------------------------ fine-tuning
+
+
+def test_the_fine_tuning_box_edits_the_recipe_and_says_the_phases(
+    panel: HyperparametersPanel,
+) -> None:
+    box = panel.fine_tune
+    assert "random weights" in box.note.text()
+    panel.epochs.setValue(10)
+    choose(box.inputs["mode"].widget, "on")
+    box.inputs["head_epochs"].widget.setValue(2)
+    assert panel.state.train.fine_tune.mode == "on"
+    assert panel.state.train.fine_tune.head_epochs == 2
+    assert "Epochs 3–10: all layers" in box.note.text()
+    panel.undo_stack.undo()
+    assert panel.state.train.fine_tune.head_epochs == 1
+
+
+def test_the_architecture_decides_automatic_fine_tuning(panel: HyperparametersPanel) -> None:
+    from cnn_lab.engine.specs import ArchitectureSpec
+
+    panel.state.update(architecture=ArchitectureSpec(preset="resnet18", weights="IMAGENET1K_V1"))
+    assert panel.fine_tune.note.text().startswith("Automatic: on")
+    assert panel.state.train.fine_tune.mode == "auto"
