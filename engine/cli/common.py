@@ -304,7 +304,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         {
             "name": name or "",
             "dataset": dataset_dict(args, args.data),
-            "architecture": with_weights(load_architecture(args.model), args).model_dump(),
+            "architecture": with_weights(architecture_from_args(args), args).model_dump(),
             "train": {
                 "epochs": args.epochs,
                 "batch_size": args.batch_size,
@@ -383,3 +383,58 @@ def load_architecture(network: str) -> ArchitectureSpec:
     if isinstance(data, dict) and "architecture" in data:
         return RunSpec.from_dict(data).architecture
     return ArchitectureSpec.from_dict(data)
+
+
+# ---------------------------------------------------------------------------- network sources
+
+
+def add_network_source_options(parser: argparse.ArgumentParser) -> None:
+    """--module FILE.py:Class (with --module-kwargs) and --timm NAME, instead of --model."""
+    parser.add_argument(
+        "--module",
+        default=None,
+        metavar="FILE.py:CLASS",
+        help="train your own torch.nn.Module class from a Python file. This runs the file's "
+        "code: giving the option is your decision to run it. The file's text is recorded with "
+        "the run, so it can be resumed, evaluated and exported even if the file changes. The "
+        "class gets num_classes/in_channels when its constructor takes them",
+    )
+    parser.add_argument(
+        "--module-kwargs",
+        default=None,
+        metavar="JSON",
+        help="keyword arguments for the --module class, as a JSON object: '{\"width\": 32}'",
+    )
+    parser.add_argument(
+        "--timm",
+        default=None,
+        metavar="NAME",
+        help="a timm model (needs pip install 'cnn-lab[timm]'); "
+        "'cnn-lab model list --timm TEXT' searches them",
+    )
+
+
+def architecture_from_args(
+    args: argparse.Namespace, network: str | None = None
+) -> ArchitectureSpec:
+    """The architecture --module/--timm name, else ``network`` (default: --model)."""
+    module = getattr(args, "module", None)
+    timm_name = getattr(args, "timm", None)
+    kwargs_text = getattr(args, "module_kwargs", None)
+    if module and timm_name:
+        raise UserError("Give --module or --timm, not both.")
+    if kwargs_text and not module:
+        raise UserError("--module-kwargs needs --module (the class they are passed to).")
+    if module:
+        from cnn_lab.engine.models.module_source import (
+            parse_module_kwargs,
+            parse_module_ref,
+            read_module_source,
+        )
+
+        path, class_name = parse_module_ref(module)
+        source = read_module_source(path, class_name, parse_module_kwargs(kwargs_text))
+        return ArchitectureSpec.from_dict({"preset": "module", "module": source.model_dump()})
+    if timm_name:
+        return ArchitectureSpec.from_dict({"preset": "timm", "timm_model": timm_name})
+    return load_architecture(network if network is not None else args.model)

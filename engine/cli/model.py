@@ -7,7 +7,12 @@ import json
 import re
 from typing import Any, TextIO
 
-from cnn_lab.engine.cli.common import add_actions, add_db, load_architecture
+from cnn_lab.engine.cli.common import (
+    add_actions,
+    add_db,
+    add_network_source_options,
+    architecture_from_args,
+)
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec
@@ -20,7 +25,25 @@ DEFAULT_CLASSES = 1000
 def add_commands(commands: Any) -> None:
     model = commands.add_parser("model", help="list networks, summarise one, export a trained one")
     actions = add_actions(model, "model_command")
-    listing = actions.add_parser("list", help="list presets and layer kinds")
+    listing = actions.add_parser(
+        "list",
+        help="list presets and layer kinds; --timm TEXT searches timm's models",
+        description="Presets and layer kinds. Other networks: --timm TEXT searches timm's "
+        "models by name or family (resnet, efficientnet_b*); your own nn.Module class is "
+        "used as --module FILE.py:CLASS with 'model summary' and 'train'.",
+    )
+    listing.add_argument(
+        "--timm",
+        default=None,
+        metavar="TEXT",
+        help="search timm's models by name, family or wildcard (needs cnn-lab[timm])",
+    )
+    listing.add_argument(
+        "--limit", type=int, default=30, metavar="N", help="at most N timm models (default: 30)"
+    )
+    listing.add_argument(
+        "--params", action="store_true", help="count each timm model's parameters (slower)"
+    )
     listing.add_argument(
         "--weights",
         default=None,
@@ -32,13 +55,18 @@ def add_commands(commands: Any) -> None:
     listing.set_defaults(handler=cmd_model_list)
 
     summary = actions.add_parser(
-        "summary", help="shapes, parameters, MACs and memory of a preset or a spec file"
+        "summary",
+        help="shapes, parameters, MACs and memory of a preset, a spec file, a timm model "
+        "(--timm NAME) or your own module (--module FILE.py:CLASS)",
     )
     summary.add_argument(
         "network",
+        nargs="?",
+        default=None,
         metavar="NAME_OR_SPEC.json",
         help="a preset name, or a JSON file holding an architecture spec or a run spec",
     )
+    add_network_source_options(summary)
     summary.add_argument(
         "--input",
         default=None,
@@ -85,6 +113,9 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if getattr(args, "weights", None) is not None:
         return list_published_weights(args.weights, args.json, out)
+
+    if args.timm is not None:
+        return _list_timm(args, out)
     from cnn_lab.engine.models.layers import layer_kinds
 
     kinds = layer_kinds()
@@ -119,6 +150,31 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for k in kinds:
         out.write(f"  {k.kind:<20} {k.category:<14} {k.description}\n")
     write_published_weights(out)
+    out.write(
+        "also: any timm model ('model list --timm TEXT' searches them, 'train --timm NAME'), "
+        "and your own nn.Module class ('train --module FILE.py:CLASS').\n"
+    )
+    return 0
+
+
+def _list_timm(args: argparse.Namespace, out: TextIO) -> int:
+    """``model list --timm TEXT``: timm's models matching TEXT, best match first."""
+    from cnn_lab.engine.models.timm_source import search_timm
+
+    if args.limit < 1:
+        raise UserError("--limit must be at least 1.")
+    found = search_timm(args.timm, args.limit, with_params=args.params)
+    if args.json:
+        out.write(json.dumps({"timm": [info.to_dict() for info in found]}) + "\n")
+        return 0
+    if not found:
+        out.write(f"no timm model matches {args.timm!r}\n")
+        return 0
+    for info in found:
+        size = "" if info.params is None else format_count(info.params)
+        count = len(info.pretrained_tags)
+        tags = f"{count} pretrained" if count else ""
+        out.write(f"  {info.name:<36} {info.family:<16} {size:>8}  {tags}\n")
     return 0
 
 
@@ -195,7 +251,13 @@ def _weights_line(w: Any) -> str:
 def cmd_model_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.models.architecture_summary import summarize_architecture
 
-    spec = load_architecture(args.network)
+    if args.network is None and not (args.module or args.timm):
+        raise UserError(
+            "Name a network: a preset, a spec file, --timm NAME or --module FILE.py:CLASS."
+        )
+    if args.network is not None and (args.module or args.timm):
+        raise UserError("Name one network: a preset or spec file, or --timm, or --module.")
+    spec = architecture_from_args(args, args.network or "")
     changes = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
     if changes:
         spec = ArchitectureSpec.from_dict({**spec.model_dump(), **changes})
@@ -209,7 +271,7 @@ def cmd_model_summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     summary = summarize_architecture(spec, shape)
     if args.json:
         payload = summary.to_dict(batch_size=args.batch_size, optimizer=args.optimizer)
-        payload["network"] = spec.preset
+        payload["network"] = _network_name(spec)
         payload["classes"] = classes
         out.write(json.dumps(payload) + "\n")
         return 0
@@ -243,7 +305,7 @@ def _print_summary(
         cells += [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
         out.write("  ".join(cells).rstrip() + "\n")
     out.write(
-        f"{spec.preset} for {shape.channels}×{shape.height}×{shape.width}, {shape.classes} "
+        f"{_network_name(spec)} for {shape.channels}×{shape.height}×{shape.width}, {shape.classes} "
         f"classes: {summary.params:,} parameters ({summary.trainable_params:,} trainable), "
         f"{format_count(summary.macs)} MACs per image, receptive field "
         f"{summary.receptive_field or '-'} px\n"
@@ -254,6 +316,13 @@ def _print_summary(
             f"estimated training memory at batch {batch_size} with {optimizer}: "
             f"{format_bytes(memory)}\n"
         )
+
+
+def _network_name(spec: ArchitectureSpec) -> str:
+    """What the summary calls the network: the preset, the timm model or file:class."""
+    if spec.module is not None:
+        return f"{spec.module.path}:{spec.module.class_name}"
+    return spec.timm_model or spec.preset
 
 
 def cmd_model_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -18,6 +18,7 @@ from cnn_lab.engine.cli.common import (
     EXIT_FAILED,
     PROG,
     add_db,
+    add_network_source_options,
     add_spec_options,
     spec_from_args,
     stop_on_interrupt,
@@ -34,6 +35,7 @@ def add_commands(commands: Any) -> None:
     train = commands.add_parser("train", help="train one run headless and record it")
     add_db(train)
     add_spec_options(train)
+    add_network_source_options(train)
     train.add_argument("--name", default=None, help="a name for the run")
     train.add_argument("--json", action="store_true", help="print one JSON object when done")
     train.set_defaults(handler=cmd_train)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.specs import ArchitectureSpec, LayerSpec
+from cnn_lab.engine.specs.architecture import MODULE, TIMM
 
 if TYPE_CHECKING:  # presets import torch inside their bodies, so names list without it
     from torch import nn
@@ -141,10 +142,30 @@ def build_model(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
     return model
 
 
+def _build_timm(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
+    from cnn_lab.engine.models.timm_source import build_timm
+
+    return build_timm(spec, shape)
+
+
+def _build_module(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
+    from cnn_lab.engine.models.module_source import build_module
+
+    assert spec.module is not None  # the spec's own check: preset "module" has a module
+    return build_module(spec.module, shape)
+
+
+_SOURCES: dict[str, PresetFactory] = {TIMM: _build_timm, MODULE: _build_module}
+"""Architecture sources other than presets, by the ``preset`` marker that names them."""
+
+
 def build_network(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
     """The network's structure, freshly initialised: which code builds it."""
     from cnn_lab.engine.models.builder import build_layers
 
+    source = _SOURCES.get(spec.preset)
+    if source is not None:
+        return source(spec, shape)
     if spec.is_custom:
         return build_layers(spec.layers, shape)
     preset = get_preset(spec.preset)

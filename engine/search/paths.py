@@ -17,6 +17,11 @@ from cnn_lab.engine.specs import RunSpec
 #: Paths a search may not vary: they describe the document, not the run.
 FORBIDDEN_ROOTS = frozenset({"schema_version"})
 
+#: Mappings whose keys are the person's own rather than the spec's fields: a module's keyword
+#: arguments. A search may add a key there, and its value may be a list or an object, since
+#: it is passed to the class as it is.
+OPEN_MAPPINGS = frozenset({("architecture", "module", "kwargs")})
+
 
 def _parts(path: str) -> list[str]:
     return [part for part in path.strip().split(".")]
@@ -31,7 +36,10 @@ def check_path(document: Mapping[str, Any], path: str) -> str | None:
         return f"{path!r} describes the spec file, not the run, so it cannot be searched"
     node: Any = document
     walked: list[str] = []
-    for part in parts:
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, Mapping) and tuple(walked) in OPEN_MAPPINGS and last:
+            return None  # any value, new keys included, for the person's own arguments
         if isinstance(node, Mapping):
             if part not in node:
                 known = ", ".join(sorted(node)) or "none"
