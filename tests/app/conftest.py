@@ -8,19 +8,30 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThreadPool
 
+from cnn_lab.app.bridge.job_controller import JobController
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.app.state import AppState
 
 
-@pytest.fixture
-def window(qtbot, db_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    win = MainWindow(AppState(db_path))
+def shown_window(  # type: ignore[no-untyped-def]
+    qtbot, db_path: Path, controller: JobController | None = None
+) -> Iterator[MainWindow]:
+    """A MainWindow on ``db_path``, shown at 1280x800; its jobs and pool work end afterwards.
+
+    ``controller`` gives it other job slots or workers (the default: the machine's own).
+    """
+    win = MainWindow(AppState(db_path), controller=controller)
     qtbot.addWidget(win)
     win.resize(1280, 800)
     win.show()
     yield win
     win.controller.shutdown()
     QThreadPool.globalInstance().waitForDone(10_000)
+
+
+@pytest.fixture
+def window(qtbot, db_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    yield from shown_window(qtbot, db_path)
 
 
 def choose_quick_run(win: MainWindow, *, epochs: int = 2, limit: int = 600) -> None:

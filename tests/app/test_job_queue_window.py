@@ -23,7 +23,7 @@ from cnn_lab.app.widgets.runs_table import COLUMNS
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
-from tests.app.conftest import choose_quick_run
+from tests.app.conftest import choose_quick_run, shown_window
 from tests.app.test_sweep_panel import add_param
 
 GPU_SLOTS = ["cuda:0", "cuda:1", "cpu"]
@@ -388,13 +388,7 @@ def test_a_stopped_run_queued_to_resume_shows_as_queued_until_it_starts(
 
 @pytest.fixture
 def cpu_window(qtbot, db_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    win = MainWindow(AppState(db_path), controller=JobController(db_path, slots=["cpu"]))
-    qtbot.addWidget(win)
-    win.resize(1280, 800)
-    win.show()
-    yield win
-    win.controller.shutdown()
-    QThreadPool.globalInstance().waitForDone(10_000)
+    yield from shown_window(qtbot, db_path, JobController(db_path, slots=["cpu"]))
 
 
 def quick_spec(db_path: Path, *, epochs: int) -> RunSpec:

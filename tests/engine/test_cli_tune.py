@@ -22,27 +22,10 @@ import pytest
 from cnn_lab.engine.cli.common import EXIT_USAGE
 from cnn_lab.engine.cli.main import main
 from cnn_lab.engine.specs import RunSpec
+from tests.engine.test_tune_batch import KEYS as BATCH_KEYS
+from tests.engine.test_tune_lr import KEYS as LR_KEYS
 
 CNN_LAB = Path(sys.executable).parent / "cnn-lab"
-LR_KEYS = {
-    "lrs",
-    "losses",
-    "smoothed",
-    "suggestion",
-    "steepest_lr",
-    "min_loss_lr",
-    "diverged_at",
-    "message",
-}
-BATCH_KEYS = {
-    "max_batch",
-    "method",
-    "estimate_batch",
-    "per_image_bytes",
-    "budget_bytes",
-    "probes",
-    "message",
-}
 DATA = ["--data", "sample:shapes", "--limit", "300", "--batch-size", "16", "--device", "cpu"]
 
 
