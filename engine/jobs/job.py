@@ -30,6 +30,7 @@ from cnn_lab.engine.jobs.bottleneck import BottleneckTracker
 from cnn_lab.engine.jobs.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.jobs.recording import RunRecorder
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs.network_name import network_name
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, artifact_kinds, run_files_dir
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.store.busy import STORE_BUSY_KIND, BusyWatch
@@ -46,7 +47,7 @@ def create_run(store: RunStore, spec: RunSpec, *, experiment_id: int | None = No
         spec_hash=spec.spec_hash(),
         name=spec.name,
         dataset=spec.dataset.source,
-        model=spec.architecture.preset,
+        model=network_name(spec.architecture),
         experiment_id=experiment_id,
     )
 
@@ -206,7 +207,7 @@ def _train_and_record(
     files = run_files_dir(store.path, run_id)
     preparing = _PreparingReporter(emit)
     try:
-        _download_weights(spec, preparing, should_stop)
+        _download_weights(spec, preparing, should_stop, dist)
         for event in train_events(
             spec,
             progress=preparing,
@@ -242,19 +243,38 @@ def _train_and_record(
 
 
 def _download_weights(
-    spec: RunSpec, progress: Callable[[str, int, int], None], should_stop: Callable[[], bool]
+    spec: RunSpec,
+    progress: Callable[[str, int, int], None],
+    should_stop: Callable[[], bool],
+    dist: Any = None,
 ) -> None:
     """Published weights the network starts from, downloaded into torch.hub's cache before
     anything is built (building never downloads), as a "Downloading weights" preparing stage.
 
     A cached file costs nothing and touches no network; a stop raises Cancelled, and a failed
     download is the run's one-sentence reason, with the hint to pick a weights file instead.
+    In a data-parallel run the other ranks wait for this download (and learn whether it
+    failed) in ``weights_failed``, reached here whatever happened.
     """
     if not spec.architecture.weights:
         return
     from cnn_lab.engine.models.published_weights import ensure_weights
 
-    ensure_weights(spec.architecture, progress, should_stop)
+    failed, others_failed = True, False
+    try:
+        ensure_weights(spec.architecture, progress, should_stop)
+        failed = False
+    finally:
+        if dist is not None and dist.active:
+            from cnn_lab.engine.train.distributed import weights_failed
+
+            others_failed = weights_failed(dist, failed)
+    if others_failed:
+        raise UserError(
+            "Another machine of the data-parallel run could not download the published "
+            "weights (its log says why).",
+            "Check that machine's internet access, or pick a weights file instead.",
+        )
 
 
 def _finished(event: Any) -> dict[str, Any]:

@@ -69,18 +69,19 @@ def hash_prefix_of(filename: str) -> str | None:
     return match.group(1) if match and match.group(1) else None
 
 
-def cached_file(url: str) -> Path | None:
-    """The cached copy of ``url``'s file, or None; looks at the disk only."""
-    path = hub_checkpoints_dir() / filename_of(url)
+def cached_file(url: str, filename: str | None = None) -> Path | None:
+    """The cached copy of ``url``'s file (named ``filename`` if given), or None; disk only."""
+    path = hub_checkpoints_dir() / (filename or filename_of(url))
     return path if path.is_file() else None
 
 
-def mirrored(url: str) -> str:
-    """``url`` with ``$CNN_LAB_WEIGHTS_MIRROR`` in place of everything before its file name."""
+def mirrored(url: str, filename: str | None = None) -> str:
+    """``url`` with ``$CNN_LAB_WEIGHTS_MIRROR`` in place of everything before its file name
+    (``filename`` on the mirror when given: the name the file is cached under)."""
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     if not mirror:
         return url
-    return mirror.rstrip("/") + "/" + filename_of(url)
+    return mirror.rstrip("/") + "/" + (filename or filename_of(url))
 
 
 def download_weights(
@@ -90,6 +91,7 @@ def download_weights(
     should_stop: Callable[[], bool] = lambda: False,
     timeout_s: float = TIMEOUT_S,
     what: str = "",
+    filename: str | None = None,
 ) -> Path:
     """The cached file for ``url``: from the cache with no network, else downloaded now.
 
@@ -97,14 +99,17 @@ def download_weights(
     server does not say); ``should_stop()`` is asked between chunks and raises ``Cancelled``.
     Every failure is one ``UserError`` sentence (``what`` names the weights in it, say
     "ResNet-18's IMAGENET1K_V1 weights") whose hint offers picking a file instead.
+
+    ``filename`` caches the file (and fetches it from a mirror) under another name than the
+    URL's own: files on the Hugging Face hub are all called ``model.safetensors``.
     """
-    filename = filename_of(url)
+    filename = filename or filename_of(url)
     folder = hub_checkpoints_dir()
     target = folder / filename
     if target.is_file():
         return target
     what = what or filename
-    source = mirrored(url)
+    source = mirrored(url, filename)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -335,3 +335,8 @@ def _side(value: Any) -> int | None:
 
 
 register_weights_source(TorchvisionWeights())
+
+
+# timm's weights live in their own module (engine/models/timm_weights.py), imported here so
+# that every function above finds them; it imports timm only when asked about a timm model.
+from cnn_lab.engine.models import timm_weights as _timm_weights  # noqa: E402, F401

@@ -224,6 +224,15 @@ def timm_pretrained_file(name: str) -> TimmWeightsFile:
     )
 
 
+def timm_pretrained_cfg(name: str) -> dict[str, Any]:
+    """timm's pretrained_cfg of ``name`` (with or without a tag) as a dict; {} for none.
+
+    What engine/models/timm_weights.py reads its catalogue from (the tag, the head's class
+    count), without building the model.
+    """
+    return _pretrained_cfg(name)
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -263,5 +272,6 @@ __all__ = [
     "search_timm",
     "timm_data_config",
     "timm_module",
+    "timm_pretrained_cfg",
     "timm_pretrained_file",
 ]

@@ -18,6 +18,7 @@ from cnn_lab.engine.report import text
 from cnn_lab.engine.report.data import ArchitectureInfo, Fact, Table
 from cnn_lab.engine.report.dataset_info import Loaded
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs.network_name import network_name
 from cnn_lab.engine.store import RunRecord, artifact_kinds
 from cnn_lab.engine.util.formatting import format_bytes, format_count, format_shape
 
@@ -64,7 +65,7 @@ def input_shape(
 def unmeasured(spec: RunSpec) -> ArchitectureInfo:
     """The section when measuring was turned off (it is the one part that loads torch)."""
     return ArchitectureInfo(
-        (Fact("Network", spec.architecture.preset),), None, "Not measured for this report."
+        (Fact("Network", network_name(spec.architecture)),), None, "Not measured for this report."
     )
 
 
@@ -73,10 +74,13 @@ def architecture_info(
 ) -> ArchitectureInfo:
     a = spec.architecture
     described = [
-        Fact("Network", a.preset + (f" ({len(a.layers)} layers)" if a.layers else "")),
+        Fact("Network", network_name(a) + (f" ({len(a.layers)} layers)" if a.layers else "")),
         Fact("Width × depth", f"{a.width:g} × {a.depth:g}"),
         Fact("Dropout", f"{a.dropout:g}"),
-        Fact("Pretrained weights", a.pretrained or "none"),
+        Fact(
+            "Pretrained weights",
+            a.pretrained or (f"published {a.weights}" if a.weights else "none"),
+        ),
         Fact("Backbone frozen", "yes" if a.freeze_backbone else "no"),
     ]
     shape = input_shape(spec, record, artifacts, loaded)

@@ -14,6 +14,7 @@ checkpoints, weights and the run's record. The same code serves three launches:
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -138,8 +139,37 @@ def run_rank(spec: Any, ctx: DistContext) -> None:
     """Train as a non-zero rank: the same loop, its events dropped (rank 0 records the run)."""
     from cnn_lab.engine.train.loop import train_events
 
+    if spec.architecture.weights and weights_failed(ctx, _machine_download(spec, ctx)):
+        return  # rank 0 ends the run with the download's sentence
     for _ in train_events(spec, dist=ctx):
         pass
+
+
+def weights_failed(ctx: DistContext, failed: bool) -> bool:
+    """Wait until every rank is past its published-weights download; True if any failed.
+
+    Published weights are downloaded before building (building never downloads) by rank 0
+    in the job, and by the first process of every other machine (``_machine_download``);
+    the rest of the ranks would otherwise build at once and find no file. Every rank calls
+    this once, before training: one all-reduce, so it waits at most the process group's
+    timeout (``init_process_group``) for the slowest download.
+    """
+    return agree(ctx, failed)
+
+
+def _machine_download(spec: Any, ctx: DistContext) -> bool:
+    """On a machine's first process (LOCAL_RANK 0, not rank 0): download the weights into
+    this machine's cache; True if that failed (the reason goes to the log)."""
+    if ctx.local_rank != 0:
+        return False
+    from cnn_lab.engine.models.published_weights import ensure_weights
+
+    try:
+        ensure_weights(spec.architecture)
+    except Exception as exc:  # every rank must reach the agreement, whatever went wrong
+        logging.getLogger(__name__).error("rank %d: %s", ctx.rank, exc)
+        return True
+    return False
 
 
 def spawn_workers(spec_json: str, world: int, kind: str) -> tuple[DistContext, list[Any], str]:

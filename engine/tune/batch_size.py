@@ -350,7 +350,12 @@ def find_max_batch(
     """
     _check_arguments(limit, memory_budget_bytes, method)
     if prepared is None:
-        prepared = prepare(spec.dataset, should_stop=should_stop, progress=progress)
+        prepared = prepare(
+            spec.dataset,
+            should_stop=should_stop,
+            progress=progress,
+            architecture=spec.architecture,
+        )
     device = resolve_device(spec.train.device)
     chosen, why = _choose(method, device)
     estimate = estimate_memory(spec, input_shape(prepared))

@@ -71,7 +71,9 @@ def measure_epoch_time(
 ) -> EpochTime:
     """Time ``steps`` training steps and a few forward passes of ``spec``; scale to an epoch."""
     started = time.perf_counter()
-    prepared = prepare(spec.dataset, should_stop=should_stop, progress=progress)
+    prepared = prepare(
+        spec.dataset, should_stop=should_stop, progress=progress, architecture=spec.architecture
+    )
     splits = prepared.split(spec.dataset)
     with Probe(spec, prepared=prepared, should_stop=should_stop) as probe:
         progress("timing training steps", 0, 2)

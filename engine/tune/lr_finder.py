@@ -128,7 +128,12 @@ def lr_range_test(
     """
     check_range(start_lr, end_lr, steps)
     if prepared is None:
-        prepared = prepare(spec.dataset, should_stop=should_stop, progress=progress)
+        prepared = prepare(
+            spec.dataset,
+            should_stop=should_stop,
+            progress=progress,
+            architecture=spec.architecture,
+        )
     growth = (end_lr / start_lr) ** (1.0 / (steps - 1))
     lrs: list[float] = []
     losses: list[float] = []

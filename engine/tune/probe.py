@@ -6,6 +6,11 @@ device synchronised (the loss is read back every step, as the loop does). The pr
 dataset is shared between the probes of one spec, because decoding is the slow part;
 everything else is rebuilt per probe, because a probe's options (batch size, layout,
 precision, compile, data placement) are what it measures.
+
+A network that starts from published weights is probed as it trains: the weights are
+downloaded first (a "Downloading weights" stage of the tuner's progress; building never
+downloads), the auto image size and the auto mean and std follow them, and the probe's
+network starts from them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from cnn_lab.engine.data.loader import Batch
 from cnn_lab.engine.data.prepare import PreparedDataset, prepare_dataset
 from cnn_lab.engine.data.training_data import build_training_data
 from cnn_lab.engine.models import InputShape, build_model
-from cnn_lab.engine.specs import DatasetSpec, RunSpec
+from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec
 from cnn_lab.engine.train.devices import resolve_device
 from cnn_lab.engine.train.loop import optimizer_step, seed_everything
 from cnn_lab.engine.train.memory import free_device_memory
@@ -44,11 +49,42 @@ def prepare(
     *,
     should_stop: StopFlag = lambda: False,
     progress: Callable[[str, int, int], None] = lambda *_: None,
+    architecture: ArchitectureSpec | None = None,
 ) -> PreparedDataset:
-    """Decode (or load from the cache) the dataset once for all the probes of a tuner."""
-    prepared = prepare_dataset(dataset, progress=progress, should_stop=should_stop)
+    """Decode (or load from the cache) the dataset once for all the probes of a tuner.
+
+    ``architecture``: the network probed. Its published weights, if any, are downloaded
+    first, and auto sizes the images as they expect, as training does.
+    """
+    expected = None
+    if architecture is not None and architecture.weights:
+        from cnn_lab.engine.models.published_weights import expected_preprocessing
+
+        download_weights(architecture, should_stop=should_stop, progress=progress)
+        expected = expected_preprocessing(architecture)
+    prepared = prepare_dataset(
+        dataset, progress=progress, should_stop=should_stop, weights=expected
+    )
     prepared.raise_blockers()
     return prepared
+
+
+def download_weights(
+    architecture: ArchitectureSpec,
+    *,
+    should_stop: StopFlag = lambda: False,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> None:
+    """The network's published weights into torch.hub's cache, if it starts from some.
+
+    Free when cached; otherwise progress is the "Downloading weights" stage, a stop raises
+    Cancelled, and a failure is one sentence offering a weights file instead.
+    """
+    if not architecture.weights:
+        return
+    from cnn_lab.engine.models.published_weights import ensure_weights
+
+    ensure_weights(architecture, progress, should_stop)
 
 
 @dataclass(frozen=True)
@@ -106,6 +142,7 @@ class Probe:
         check_options(t, self.device)
         configure_backends(t, self.device)
         seed_everything(t.seed)
+        download_weights(spec.architecture, should_stop=should_stop)  # a no-op once cached
         self.data = build_training_data(
             spec.dataset,
             device=self.device,
@@ -116,6 +153,7 @@ class Probe:
             should_stop=should_stop,
             prepared=prepared,
             evaluation=False,
+            architecture=spec.architecture,  # published weights choose the mean and std
         )
         images = self.data.prepared.images
         _, height, width, channels = images.shape

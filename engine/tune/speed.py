@@ -257,7 +257,12 @@ class _Plan:
         options = select_options(None if names is None else list(names))
         device = resolve_device(spec.train.device)
         if prepared is None:
-            prepared = prepare(spec.dataset, should_stop=should_stop)
+            prepared = prepare(
+                spec.dataset,
+                should_stop=should_stop,
+                progress=progress,
+                architecture=spec.architecture,
+            )
         context = option_context(spec, device, prepared)
         if measure is None:
             warmup, steps, min_seconds = lengths

@@ -1,0 +1,93 @@
+"""Data-parallel ranks and a cold weights cache: rank 0 downloads the published weights in the
+job, and the other ranks wait for it (one all-reduce) instead of building without the file;
+a failed download ends every rank, with rank 0's sentence as the run's reason.
+
+timm's test network is used because the spawned rank reads the real catalogue (a test's
+monkeypatch does not reach it), and a Hugging Face file carries no hash in its name."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from cnn_lab.engine.jobs.job import run_job
+from cnn_lab.engine.models import published_weights as pw
+from cnn_lab.engine.models.hub_download import MIRROR_ENV
+from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.store import status as st
+from tests.engine.test_timm_weights import served  # noqa: F401 (a fixture)
+
+pytest.importorskip("timm")
+
+
+def _spec() -> RunSpec:
+    return RunSpec.from_dict(
+        {
+            "dataset": {"source": "sample:shapes", "limit": 24, "image_size": 32},
+            "architecture": {"preset": "timm", "timm_model": "test_resnet", "weights": "default"},
+            "train": {"epochs": 1, "batch_size": 8, "device": "cpu", "world_size": 2},
+        }
+    )
+
+
+@contextmanager
+def _slow_server(folder: Path, delay_s: float) -> Iterator[str]:
+    """Serves ``folder`` after ``delay_s`` per file: long enough that a rank that did not wait
+    would build before the file is there (the test's point, not a timing assertion)."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def copyfile(self, source, outputfile):  # type: ignore[no-untyped-def]
+            time.sleep(delay_s)
+            return super().copyfile(source, outputfile)
+
+        def log_message(self, *args):  # type: ignore[no-untyped-def]
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.slow
+def test_the_other_rank_waits_for_rank_0s_download(
+    served: tuple[Path, dict],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    db_path: Path,
+) -> None:
+    folder, _ = served
+    assert pw.cached_weights_path(_spec().architecture) is None
+    with _slow_server(folder, delay_s=5.0) as url:
+        monkeypatch.setenv(MIRROR_ENV, url)  # the spawned rank inherits it
+        record = run_job(_spec(), db_path, sample_system=False)
+    assert record is not None and record.status == st.COMPLETED, record.reason
+    assert "weights: Loaded 90 of the network's 92 tensors" in record.summary["pretrained"]
+
+
+@pytest.mark.slow
+def test_a_failed_download_ends_both_ranks_with_its_sentence(
+    served: tuple[Path, dict],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    db_path: Path,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv(MIRROR_ENV, f"http://127.0.0.1:{port}")  # nobody listens there
+    record = run_job(_spec(), db_path, sample_system=False)
+    assert record is not None and record.status == st.FAILED
+    assert "could not be downloaded" in record.reason
