@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QToolBar
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
-from tests.app.conftest import choose_quick_run
+from tests.app.conftest import STOP_WAIT_MS, choose_quick_run
 
 TRAIN_TIMEOUT_MS = 120_000
 
@@ -82,7 +82,7 @@ def test_stop_ends_the_run_as_stopped(qtbot, window: MainWindow) -> None:  # typ
     window.train_action.trigger()
     loss = window.monitor_panel.loss_chart
     qtbot.waitUntil(lambda: loss.points("train (step)") > 0, timeout=TRAIN_TIMEOUT_MS)
-    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as finished:
+    with qtbot.waitSignal(window.controller.run_finished, timeout=STOP_WAIT_MS) as finished:
         click_toolbar(qtbot, window, window.stop_action)
     assert finished.args[1] == st.STOPPED
     assert "Stopped by request" in finished.args[2]
@@ -100,7 +100,7 @@ def test_a_second_train_while_running_is_queued_without_a_crash(
     assert window.controller.running_ids() == [first]
     assert window.controller.queued_ids() == [second]
     assert f"Run {second} queued" in window.status_label.text()
-    with qtbot.waitSignal(window.controller.busy_changed, timeout=10_000):
+    with qtbot.waitSignal(window.controller.busy_changed, timeout=STOP_WAIT_MS):
         window.stop_all()
     with RunStore.open(db_path) as store:
         assert store.get_run(first).status == st.STOPPED

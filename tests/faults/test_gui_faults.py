@@ -29,10 +29,9 @@ from cnn_lab.app.error_reporting import (
     uninstall_error_reporting,
 )
 from cnn_lab.app.main_window import MainWindow
-from cnn_lab.app.state import AppState
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
-from tests.app.conftest import choose_quick_run
+from tests.app.conftest import choose_quick_run, shown_window
 
 TRAIN_TIMEOUT_MS = 120_000
 
@@ -165,12 +164,7 @@ def test_starting_the_window_installs_the_reporter(
 
 @pytest.fixture
 def window(qtbot, db_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    win = MainWindow(AppState(db_path))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.controller.shutdown()
-    QThreadPool.globalInstance().waitForDone(10_000)
+    yield from shown_window(qtbot, db_path)
 
 
 def has_a_step(run_id: int, events: list[Any]) -> bool:
