@@ -21,6 +21,7 @@ from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.models.layers.registry import LayerKind, find_layer_kind
 from cnn_lab.engine.models.registry import Preset, get_preset, preset_layers
 from cnn_lab.engine.specs import CUSTOM, ArchitectureSpec, LayerSpec, explain
+from cnn_lab.engine.specs.architecture import MODULE, TIMM, ModuleSource
 from cnn_lab.engine.specs.layer_edits import (
     Layers,
     Path,
@@ -40,6 +41,9 @@ Change = Callable[[Layers], tuple[Layers, Path | None] | None]
 NO_LAYERS = "The network has no layers yet: double-click a layer in the palette or drag one here."
 PRESET_DEFAULTS = {"width": 1.0, "depth": 1.0, "dropout": 0.0}
 """A custom network has no width or depth multiplier of its own: opening a preset resets them."""
+OTHER_NETWORK = {"timm_model": "", "module": None, "weights": ""}
+"""Another network drops the last one's timm model, module and published weights (whose names
+belong to that network); a weights file stays, and load_pretrained says if it does not fit."""
 
 
 def place(path: Path) -> str:
@@ -189,7 +193,7 @@ class ArchitectureForm:
             how = "opens" if self.layers() else "replaces"
             text += f" ({how} {self.spec.preset})"
         custom = {"preset": CUSTOM, "layers": layers, **PRESET_DEFAULTS}
-        return self.edit(self.spec.model_copy(update=custom), text, select, merge_key)
+        return self.edit(self.other_network(custom), text, select, merge_key)
 
     def add_layer(self, kind: str) -> Edit | None:
         """Add ``kind`` after the selected layer (into it, if it is an empty block)."""
@@ -262,7 +266,7 @@ class ArchitectureForm:
 
     def new_network(self) -> Edit | None:
         empty = {"preset": CUSTOM, "layers": (), **PRESET_DEFAULTS}
-        return self.edit(self.spec.model_copy(update=empty), "New empty network")
+        return self.edit(self.other_network(empty), "New empty network")
 
     def choose_preset(self, name: str) -> Edit | None:
         """Start from preset ``name``, keeping the multipliers it supports and the dropout.
@@ -275,7 +279,7 @@ class ArchitectureForm:
         if name == CUSTOM:
             return self.edit_as_layers() if self.layers() else self.new_network()
         preset = get_preset(name)
-        old = self.spec if not self.spec.is_custom else ArchitectureSpec()
+        old = self.spec if self.spec.preset not in (CUSTOM, TIMM, MODULE) else ArchitectureSpec()
         changes = {
             "preset": name,
             "layers": (),
@@ -283,15 +287,41 @@ class ArchitectureForm:
             "depth": old.depth if preset.supports_depth else 1.0,
             "dropout": old.dropout,
         }
-        return self.edit(self.spec.model_copy(update=changes), f"Start from {name}")
+        return self.edit(self.other_network(changes), f"Start from {name}")
+
+    def choose_timm(self, name: str) -> Edit | None:
+        """Start from timm's model ``name`` (built by timm; no width or depth of its own)."""
+        changes = {"preset": TIMM, "timm_model": name, "layers": (), "width": 1.0, "depth": 1.0}
+        return self.edit(self.other_network(changes), f"Start from timm's {name}")
+
+    def choose_module(self, source: ModuleSource) -> Edit | None:
+        """Start from the person's own module class (read, not run: the summary builds it)."""
+        changes = {**PRESET_DEFAULTS, "preset": MODULE, "layers": (), "module": source}
+        return self.edit(self.other_network(changes), f"Start from {source.class_name}")
+
+    def other_network(self, changes: dict[str, Any]) -> ArchitectureSpec:
+        """The spec with ``changes`` on another network: OTHER_NETWORK's fields reset, and
+        the backbone unfrozen when no weights remain to keep."""
+        after = self.spec.model_copy(update={**OTHER_NETWORK, **changes})
+        if after.freeze_backbone and not after.starts_pretrained:
+            after = after.model_copy(update={"freeze_backbone": False})
+        return after
 
     def set_pretrained(self, path: str) -> Edit | None:
-        """Start from a weights file; clearing it also unfreezes the backbone."""
-        changes: dict[str, Any] = {"pretrained": path}
+        """Start from a weights file (instead of published weights); "" clears both and
+        unfreezes the backbone."""
+        changes: dict[str, Any] = {"pretrained": path, "weights": ""}
         if not path:
             changes["freeze_backbone"] = False
         text = "Set weights" if path else "Clear weights"
         return self.edit(self.spec.model_copy(update=changes), text)
+
+    def set_weights(self, name: str) -> Edit | None:
+        """Start from the network's published weights ``name`` (a weights file is dropped)."""
+        if not name:
+            return self.set_pretrained("")
+        changes = {"weights": name, "pretrained": ""}
+        return self.edit(self.spec.model_copy(update=changes), f"Start from {name} weights")
 
     # ------------------------------------------------------------------ texts
 
@@ -316,6 +346,10 @@ class ArchitectureForm:
                 f"The layers of {name} for this input. Editing one turns it into a custom "
                 "network (undo turns it back)."
             )
+        if name == TIMM:
+            return f"timm's {self.spec.timm_model} is built by timm: no editable layers."
+        if name == MODULE and self.spec.module is not None:
+            return f"{self.spec.module.class_name} is built by your own code: no editable layers."
         return f"{name} is built by torchvision code: no editable layers; see its units below."
 
     def selected_layer(self) -> tuple[LayerKind | None, dict[str, Any], str] | None:

@@ -18,7 +18,7 @@ from pydantic_core import ValidationError  # not pydantic's: see the note below
 
 from cnn_lab.engine.data.samples import sample_description
 from cnn_lab.engine.models import InputShape
-from cnn_lab.engine.specs import DatasetSpec, explain
+from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, explain
 
 # pydantic.ValidationError is pydantic_core's class. Importing it through ``pydantic`` before
 # PySide6 leaves pydantic half-loaded when shiboken's import hook inspects modules, and the
@@ -206,6 +206,37 @@ def input_shape(report: Any) -> InputShape | None:
     return InputShape(
         channels=report.channels, height=size, width=size, classes=len(report.classes)
     )
+
+
+def weights_expect(architecture: ArchitectureSpec, dataset: DatasetSpec) -> str:
+    """What the network's published weights expect, and whether the settings follow them.
+
+    "" without published weights. The catalogue is metadata (no network), but reading it
+    imports torchvision (or timm); by the time a spec names weights, the Architecture panel's
+    catalogue or summary has usually imported it already.
+    """
+    if not architecture.weights:
+        return ""
+    from cnn_lab.engine.models.published_weights import expected_preprocessing
+
+    expected = expected_preprocessing(architecture)
+    if expected is None:
+        return ""
+    notes = []
+    if expected.size is not None:
+        notes.append(
+            f"Image size auto uses their {expected.size} px."
+            if dataset.image_size is None
+            else f"Your image size ({dataset.image_size} px) is used instead of their "
+            f"{expected.size} px."
+        )
+    if expected.mean is not None:
+        notes.append(
+            "Images are normalised with their mean and std."
+            if dataset.normalize == "auto"
+            else "Images are normalised with this dataset's own mean and std instead."
+        )
+    return " ".join([expected.sentence, *notes])
 
 
 def cancelled_text(has_report: bool) -> str:

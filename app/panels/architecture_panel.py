@@ -27,6 +27,8 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QVBoxLayout, QWi
 
 from cnn_lab.app.bridge.live_summary import LiveSummary
 from cnn_lab.app.models.architecture_form import ArchitectureForm, Edit, Problem, validated
+from cnn_lab.app.models.network_sources import untrusted_text
+from cnn_lab.app.panels._network_sources import NetworkSources
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.block_diagram import BlockDiagram
 from cnn_lab.app.widgets.layer_list import LayerList, layer_label
@@ -121,6 +123,7 @@ class ArchitecturePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.bar)
         layout.addWidget(split, 1)
+        self.sources = NetworkSources(self)  # weights downloads, timm and module pickers
 
     def _wire(self) -> None:
         bar, stack, lst, form = self.bar, self.undo_stack, self.layer_list, self.form
@@ -134,7 +137,6 @@ class ArchitecturePanel(QWidget):
         bar.redo_button.setEnabled(False)
         bar.preset_chosen.connect(self.choose_preset)
         bar.field_changed.connect(lambda name, value: self._push(form.set_field(name, value)))
-        bar.pretrained_chosen.connect(self.set_pretrained)
         for button, slot in (
             (bar.edit_layers_button, self.edit_as_layers),
             (bar.new_button, self.new_network),
@@ -276,8 +278,15 @@ class ArchitecturePanel(QWidget):
         window's start-up (the Data tab is the one shown first).
         """
         self._summary_wanted = not self.isVisible()
-        if self.form.valid is not None and not self._summary_wanted:
-            self.live.request(self.form.valid, self.state.input_shape)
+        valid = self.form.valid
+        if valid is None or self._summary_wanted:
+            return
+        if why := untrusted_text(valid):  # a loaded module: its code runs only once agreed
+            self.live.cancel()
+            self._show_problem(why, None)
+        else:
+            self.live.request(valid, self.state.input_shape)
+        self.sources.refresh(valid)  # the weights combo's catalogue, when the network changed
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -93,8 +93,8 @@ class DataPanel(QWidget):
         self.source.currentIndexChanged.connect(lambda _: self._on_changed(immediate=True))
         self.preprocessing.changed.connect(self._on_changed)
         self.augmentation.changed.connect(self._on_changed)
+        state.changed.connect(self._state_changed)  # first, so the first push shows the weights
         self._on_changed(immediate=True, record=False)
-        state.changed.connect(self._state_changed)
 
     def _name_controls(self) -> None:
         """Short names for tests and the window: the controls themselves live in the boxes."""
@@ -166,11 +166,10 @@ class DataPanel(QWidget):
         self._on_changed(immediate=immediate, record=False)
 
     def _state_changed(self) -> None:
-        """A DatasetSpec set elsewhere (a spec file, a sweep trial): show it and import it.
-
-        Its source stays even if it fails to import (the status line says why): what the
-        window loaded is what Train runs, never silently the source shown before.
-        """
+        """What the weights expect; a DatasetSpec set elsewhere (a spec file, a sweep trial) is
+        shown and imported, its source kept even if it fails (what Train runs is what loaded)."""
+        s = self.state
+        self.preprocessing.show_expected(data_form.weights_expect(s.architecture, s.dataset))
         if not self._pushing and self.state.dataset != self._pushed:
             self.form.given_source = self.state.dataset.source
             self._show_spec(self.state.dataset, immediate=True)

@@ -82,8 +82,18 @@ class PreprocessingForm(QGroupBox):
         self.spec_error.setWordWrap(True)
         self.spec_error.setStyleSheet("color: #c62828;")
         self.spec_error.setVisible(False)
+        self.expected = QLabel()
+        self.expected.setWordWrap(True)
+        self.expected.setStyleSheet("color: palette(placeholder-text);")
+        self.expected.setToolTip(
+            "What the network's pretrained weights were trained on (set in the Architecture "
+            "panel). Matching it usually gives the best accuracy; a smaller image size trains "
+            "faster."
+        )
+        self.expected.setVisible(False)
 
         form = QFormLayout()
+        form.addRow(self.expected)
         for name in ROWS:
             self._add_row(form, name)
         form.addRow(self.split_summary)
@@ -134,6 +144,11 @@ class PreprocessingForm(QGroupBox):
             "split_seed": self.split_seed.value(),
             "class_balance": self.class_balance.currentData(),
         }
+
+    def show_expected(self, text: str) -> None:
+        """What the architecture's published weights expect; empty hides the line."""
+        self.expected.setText(text)
+        self.expected.setVisible(bool(text))
 
     def show_error(self, text: str) -> None:
         """The sentence saying why the controls make no valid spec; empty hides it."""

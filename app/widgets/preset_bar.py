@@ -1,35 +1,34 @@
 """The Architecture panel's top rows: where the network starts from, and its weights.
 
-"Start from" lists cnn-lab's presets, then torchvision's, then custom layers, with the
-chosen one's description under it; width, depth and dropout scale a preset (each disabled,
-with a tooltip saying why, where the preset cannot use it). The weights row picks a
-pretrained file (never downloaded) and can freeze the backbone. The bar only reports what
-the person asks for; the panel turns it into undoable edits and calls ``show_spec`` back.
+"Start from" lists cnn-lab's presets, then torchvision's, then your own: custom layers, a
+timm model (when timm is installed) and your own module, with the chosen one's description
+under it; width, depth and dropout scale a preset (each disabled, with a tooltip saying why,
+where the network cannot use it). The weights row (app/widgets/weights_row.py) picks random,
+published or file weights and can freeze the backbone. The bar only reports what the person
+asks for; the panel turns it into undoable edits and calls ``show_spec`` back.
 """
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QWidget,
 )
 
+from cnn_lab.app.models import network_sources as sources
+from cnn_lab.app.widgets.weights_row import WeightsRow
 from cnn_lab.engine.models.registry import Preset, all_presets
 from cnn_lab.engine.specs import CUSTOM, ArchitectureSpec
+from cnn_lab.engine.specs.architecture import MODULE, TIMM
 
-WEIGHT_FILES = "Weights (*.safetensors *.pt *.pth);;All files (*)"
 TIPS = {
     "width": "Scales every layer's channels. Wider nets learn more and train slower "
     "(compute grows with the square of the width).",
@@ -50,6 +49,8 @@ CANNOT = {
     "depth": "has no repeated blocks to scale, so its depth stays 1.",
     "dropout": "has no dropout setting.",
 }
+SOURCES = (TIMM, MODULE)
+"""Entries that open a dialog instead of choosing a network at once."""
 
 
 class PresetBar(QWidget):
@@ -57,7 +58,7 @@ class PresetBar(QWidget):
 
     preset_chosen = Signal(str)
     field_changed = Signal(str, object)  # "width" | "depth" | "dropout" | "freeze_backbone"
-    pretrained_chosen = Signal(str)  # "" clears
+    source_requested = Signal(str)  # TIMM | MODULE: the panel opens its dialog
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +76,10 @@ class PresetBar(QWidget):
                     )
         self._header("Your own")
         self.preset.addItem("   Custom layers", CUSTOM)
+        if sources.timm_available():
+            self._source_item(TIMM, sources.TIMM_TIP)
+        self._source_item(MODULE, sources.MODULE_TIP)
+        self._shown = ArchitectureSpec()
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: palette(placeholder-text);")
@@ -90,25 +95,17 @@ class PresetBar(QWidget):
         self.save_button, self.load_button = QPushButton("Save…"), QPushButton("Load…")
         self.save_button.setToolTip("Save this architecture as a JSON file.")
         self.load_button.setToolTip("Load an architecture from a JSON file (undoable).")
-        self.pretrained = QLineEdit()
-        self.pretrained.setReadOnly(True)
-        self.pretrained.setPlaceholderText("none (random initial weights)")
-        self.pretrained.setMinimumWidth(220)
-        self.pretrained.setToolTip(TIPS["pretrained"])
-        self.browse_button, self.clear_button = QPushButton("Choose file…"), QPushButton("Clear")
-        self.browse_button.setToolTip(
-            "Pick a weights file (.safetensors, .pt or .pth). Nothing is ever downloaded."
-        )
-        self.freeze = QCheckBox("Freeze backbone")
-        self.freeze.setToolTip("Train only the classifier and keep the pretrained weights fixed.")
+        self.weights = WeightsRow()
+        self.freeze = self.weights.freeze
         self.input_label = QLabel()
         self.input_label.setStyleSheet("color: palette(placeholder-text);")
         self.input_label.setWordWrap(True)  # long on a narrow window: wrap, never widen it
         self._lay_out()
         self.preset.currentIndexChanged.connect(self._preset_changed)
-        self.browse_button.clicked.connect(self._browse)
-        self.clear_button.clicked.connect(lambda: self.pretrained_chosen.emit(""))
-        self.freeze.toggled.connect(lambda on: self.field_changed.emit("freeze_backbone", on))
+        self.preset.activated.connect(self._activated)
+        self.weights.freeze_toggled.connect(
+            lambda on: self.field_changed.emit("freeze_backbone", on)
+        )
 
     def _lay_out(self) -> None:
         row = QHBoxLayout()
@@ -126,8 +123,7 @@ class PresetBar(QWidget):
         for button in (self.undo_button, self.redo_button, self.save_button, self.load_button):
             buttons.addWidget(button)
         weights = QHBoxLayout()
-        for widget in (self.pretrained, self.browse_button, self.clear_button, self.freeze):
-            weights.addWidget(widget)
+        weights.addWidget(self.weights)
         weights.addSpacing(16)
         weights.addWidget(self.input_label, 1)
         grid = QGridLayout(self)
@@ -150,6 +146,10 @@ class PresetBar(QWidget):
         font.setBold(True)
         item.setFont(font)
 
+    def _source_item(self, kind: str, tip: str) -> None:
+        self.preset.addItem("   " + sources.entry_text(ArchitectureSpec(), kind), kind)
+        self.preset.setItemData(self.preset.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+
     def _spin(self, name: str, low: float, high: float, step: float) -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
         spin.setRange(low, high)
@@ -161,39 +161,44 @@ class PresetBar(QWidget):
 
     def _preset_changed(self) -> None:
         name = self.preset.currentData()
-        if name is not None:
+        if name in SOURCES:
+            self.source_requested.emit(str(name))
+        elif name is not None:
             self.preset_chosen.emit(str(name))
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Pretrained weights", "", WEIGHT_FILES)
-        if path:
-            self.pretrained_chosen.emit(path)
+    def _activated(self, index: int) -> None:
+        """Choosing the timm or module entry that is already current opens its dialog again."""
+        name = self.preset.itemData(index)
+        if name in SOURCES and name == self._shown.preset:
+            self.source_requested.emit(str(name))
 
     def show_spec(self, spec: ArchitectureSpec, preset: Preset | None) -> None:
         """Show ``spec`` (``preset`` is its registry entry, None for custom or unknown)."""
-        widgets = [self.preset, self.freeze, *self.spins.values()]
+        self._shown = spec
+        widgets = [self.preset, *self.spins.values()]
         for widget in widgets:
             widget.blockSignals(True)
+        for kind in SOURCES:
+            index = self.preset.findData(kind)
+            if index >= 0:
+                self.preset.setItemText(index, "   " + sources.entry_text(spec, kind))
         self.preset.setCurrentIndex(self.preset.findData(spec.preset))
         for name, spin in self.spins.items():
             spin.setValue(getattr(spec, name))
-        self.freeze.setChecked(spec.freeze_backbone)
         for widget in widgets:
             widget.blockSignals(False)
-        if spec.is_custom:
-            text = "Your own network, built from the layers below."
-        else:
-            text = preset.description if preset else f"There is no preset {spec.preset!r}."
-        self.description.setText(text)
+        self.description.setText(sources.description(spec, preset))
         usable = {
             "width": preset is not None and preset.supports_width,
             "depth": preset is not None and preset.supports_depth,
-            "dropout": preset is not None,
+            "dropout": preset is not None or spec.preset == TIMM,
         }
         for name, spin in self.spins.items():
             spin.setEnabled(usable[name])
             why = "Custom networks are built as their layers say; add a layer instead."
-            if preset is not None and not usable[name]:
+            if spec.preset in SOURCES:
+                why = f"A {spec.preset} network is built as its own code says."
+            elif preset is not None and not usable[name]:
                 why = f"{preset.name} {CANNOT[name]}"
             spin.setToolTip(TIPS[name] if usable[name] else why)
         editable = preset is not None and preset.editable
@@ -203,12 +208,7 @@ class PresetBar(QWidget):
             if editable
             else "Only cnn-lab presets are written as layers; torchvision's are built by code."
         )
-        self.pretrained.setText(Path(spec.pretrained).name if spec.pretrained else "")
-        self.pretrained.setToolTip(
-            f"{spec.pretrained}\n\n{TIPS['pretrained']}" if spec.pretrained else TIPS["pretrained"]
-        )
-        self.clear_button.setEnabled(bool(spec.pretrained))
-        self.freeze.setEnabled(bool(spec.pretrained))
+        self.weights.show_spec(spec)
 
     def set_undo_text(self, text: str) -> None:
         self._tip(self.undo_button, f"Undo {text} (Ctrl+Z)" if text else "Nothing to undo")
