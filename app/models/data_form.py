@@ -39,6 +39,7 @@ LABELS: dict[str, str] = {
     "image_size": "Image size",
     "channels": "Channels",
     "resize": "Resize",
+    "normalize": "Normalise with",
     "limit": "Use at most",
     "val_fraction": "Validation share",
     "test_fraction": "Test share",
@@ -64,6 +65,10 @@ HELP: dict[str, str] = {
     "matters for accuracy on photos; fine for digits, scans and X-rays.",
     "resize": "How an image that is not square becomes square. Squashing keeps everything "
     "but distorts shapes; cropping and padding keep shapes. No effect on training speed.",
+    "normalize": "The per-channel mean and std images are normalised with. Auto: those the "
+    "network's pretrained weights were trained with, when it starts from published weights "
+    "(what the weights saw, so their features fit; usually the most accurate), else the "
+    "training images' own. No speed cost.",
     "limit": "Train on a stratified subset: faster trials for comparing recipes, lower "
     "accuracy than the whole dataset.",
     "val_fraction": "Share of each class held out to measure validation accuracy: more gives "
@@ -80,6 +85,10 @@ CHANNELS = (
     (AUTO_CHANNELS, "Auto"),
     (3, "RGB (3 channels)"),
     (1, "Greyscale (1 channel)"),
+)
+NORMALIZE = (
+    ("auto", "Auto (the weights' or the images')"),
+    ("dataset", "The training images' own"),
 )
 CLASS_BALANCE = (
     ("none", "None"),
@@ -111,6 +120,8 @@ def choices(name: str) -> tuple[tuple[Any, str], ...]:
         return tuple(resize_policies())
     if name == "class_balance":
         return CLASS_BALANCE
+    if name == "normalize":
+        return NORMALIZE
     return ()
 
 

@@ -24,7 +24,16 @@ from PySide6.QtWidgets import (
 from cnn_lab.app.models.data_form import AUTO_CHANNELS, EMPTY_TEXT, HELP, LABELS, choices
 from cnn_lab.engine.specs import DatasetSpec
 
-ROWS = ("image_size", "channels", "resize", "limit", "val_fraction", "test_fraction", "split_seed")
+ROWS = (
+    "image_size",
+    "channels",
+    "resize",
+    "normalize",
+    "limit",
+    "val_fraction",
+    "test_fraction",
+    "split_seed",
+)
 """The fields above the split summary; class balance comes below it."""
 
 
@@ -69,6 +78,7 @@ class PreprocessingForm(QGroupBox):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.resize_policy.setMinimumContentsLength(16)
+        self.normalize = _combo("normalize")
         self.val_fraction = _fraction("val_fraction", 0.05)
         self.test_fraction = _fraction("test_fraction", 0.0)
         self.split_seed = _spin("split_seed", 0, 2**31 - 1, 1)
@@ -106,7 +116,7 @@ class PreprocessingForm(QGroupBox):
             spin.valueChanged.connect(lambda _: self.changed.emit())
         for fraction in (self.val_fraction, self.test_fraction):
             fraction.valueChanged.connect(lambda _: self.changed.emit())
-        for combo in (self.channels, self.resize_policy, self.class_balance):
+        for combo in (self.channels, self.resize_policy, self.normalize, self.class_balance):
             combo.currentIndexChanged.connect(lambda _: self.changed.emit())
 
     def _add_row(self, form: QFormLayout, name: str) -> None:
@@ -124,6 +134,7 @@ class PreprocessingForm(QGroupBox):
         self.image_size.setValue(spec.image_size or 0)
         self.channels.setCurrentIndex(self.channels.findData(spec.channels or AUTO_CHANNELS))
         self.resize_policy.setCurrentIndex(max(0, self.resize_policy.findData(spec.resize)))
+        self.normalize.setCurrentIndex(max(0, self.normalize.findData(spec.normalize)))
         self.limit.setValue(spec.limit or 0)
         self.val_fraction.setValue(spec.val_fraction)
         self.test_fraction.setValue(spec.test_fraction)
@@ -138,6 +149,7 @@ class PreprocessingForm(QGroupBox):
             "image_size": self.image_size.value(),
             "channels": self.channels.currentData(),
             "resize": self.resize_policy.currentData(),
+            "normalize": self.normalize.currentData(),
             "limit": self.limit.value(),
             "val_fraction": self.val_fraction.value(),
             "test_fraction": self.test_fraction.value(),

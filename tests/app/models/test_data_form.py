@@ -35,6 +35,7 @@ def _values(**changes: Any) -> dict[str, Any]:
         "image_size": 0,
         "channels": AUTO_CHANNELS,
         "resize": "squash",
+        "normalize": "auto",
         "limit": 0,
         "val_fraction": 0.2,
         "test_fraction": 0.0,
@@ -69,6 +70,15 @@ def test_loaded_fields_no_control_sets_are_kept() -> None:
     assert form.passthrough == {"folds": 5, "fold": 2}
     spec, _ = form.spec(_values(split_seed=3))
     assert spec is not None and (spec.folds, spec.fold, spec.split_seed) == (5, 2, 3)
+
+
+def test_normalisation_is_a_control_that_never_re_imports() -> None:
+    form = DataForm()
+    spec, _ = form.spec(_values(normalize="dataset"))
+    assert spec is not None and spec.normalize == "dataset"
+    form.import_key = import_key(spec)
+    assert not form.needs_import(spec.model_copy(update={"normalize": "auto"}))
+    assert value_text("normalize", "dataset") == "The training images' own"
 
 
 def test_only_what_the_import_depends_on_re_imports() -> None:
