@@ -26,7 +26,9 @@ from cnn_lab.engine.store.backup import latest_backup, move_aside, restore_backu
 from cnn_lab.engine.store.paths import ENV_VAR
 from cnn_lab.engine.store.store import UnreadableStore
 
-SCREENSHOT_SIZE = (1280, 800)
+SCREENSHOT_SIZE = (1280, 720)
+"""What a 1366x768 laptop shows of the window once the desktop's panels take their share: the
+README's screenshots are what a person sees on the commonest screen."""
 FULL_CHECK_MAX_BYTES = 128 * 1024 * 1024
 """Up to this size the store's every page is read at start (``quick_check``: about 0.25 s per
 100 MB), so damage is found while recovery can still be offered; a larger store relies on

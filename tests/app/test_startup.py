@@ -64,7 +64,7 @@ def test_screenshot_writes_a_png_of_one_panel(tmp_path: Path) -> None:
     from PySide6.QtGui import QImage
 
     image = QImage(str(out))
-    assert (image.width(), image.height()) == (1280, 800)
+    assert (image.width(), image.height()) == (1280, 720)  # app/gui.py SCREENSHOT_SIZE
 
 
 def test_screenshot_of_an_unknown_panel_is_one_clear_line(tmp_path: Path) -> None:
