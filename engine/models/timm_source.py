@@ -82,10 +82,22 @@ def timm_module() -> ModuleType:
     return timm
 
 
+_PORT_PREFIXES = ("tf_", "tv_", "gluon_", "legacy_", "ig_", "ssl_", "swsl_")
+"""Where timm marks a model's origin before its family's name (weights ported from others)."""
+
+
 def family_of(name: str) -> str:
-    """A model's family: its name up to the first digit or underscore (resnet18 → resnet)."""
-    match = re.match(r"[A-Za-z]+", name)
-    return match.group(0).lower() if match else name.lower()
+    """A model's family: its first word less the size digits that follow it (resnet18 →
+    resnet, efficientnet_b0 → efficientnet), keeping a version number (convnextv2_atto →
+    convnextv2, mobilenetv3_large_100 → mobilenetv3), which names another family."""
+    lowered = name.lower()
+    for port in _PORT_PREFIXES:  # tf_efficientnet_b0 is an EfficientNet ported from TF
+        if lowered.startswith(port) and len(lowered) > len(port):
+            lowered = lowered[len(port) :]
+            break
+    word = re.split(r"[_.\-]", lowered, maxsplit=1)[0]
+    match = re.match(r"([a-z]+?(?:v\d+)?)(\d+[a-z]*)?$", word)
+    return match.group(1) if match else word
 
 
 def check_timm_name(name: str) -> None:
@@ -139,7 +151,8 @@ def build_timm(spec: ArchitectureSpec, shape: InputShape) -> nn.Module:
 def search_timm(text: str, limit: int = 50, *, with_params: bool = False) -> list[TimmModelInfo]:
     """timm models matching ``text`` by name or family, best match first.
 
-    ``text`` may be a family (``resnet``), part of a name (``b0``), or a wildcard
+    ``text`` may be a family (``resnet``), part of a name (``b0``), a family and its size
+    (``convnext tiny``: every further word must be in the name), or a wildcard
     (``efficientnet_b*``). Exact names rank first, then the family's own models, then names
     that start with the text, then names that contain it; shorter (usually smaller) names
     first within each. ``with_params`` builds each result on the meta device to count its
@@ -166,7 +179,14 @@ def search_timm(text: str, limit: int = 50, *, with_params: bool = False) -> lis
                 return (3, len(name), name)
             return None
 
-        scored = [(key, n) for n in names if (key := rank(n)) is not None]
+        # More words narrow by size or variant: "convnext tiny", "efficientnet b3".
+        first, *more = needle.split() or [""]
+        needle = first
+        scored = [
+            (key, n)
+            for n in names
+            if all(word in n for word in more) and (key := rank(n)) is not None
+        ]
         ranked = [n for _, n in sorted(scored)]
     tags = _pretrained_tags()
     found = []

@@ -130,3 +130,25 @@ def test_torchscript_export_of_a_timm_network(tmp_path: Path) -> None:
     model = build_model(_arch(), SHAPE).eval()
     result = export_model(model, (1, 32, 32), tmp_path / "net.pt", "torchscript")
     assert result.path.is_file() and result.max_abs_diff < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("resnet18", "resnet"),
+        ("resnet10t", "resnet"),
+        ("efficientnet_b0", "efficientnet"),
+        ("tf_efficientnet_b0", "efficientnet"),
+        ("convnextv2_atto", "convnextv2"),
+        ("mobilenetv3_large_100", "mobilenetv3"),
+        ("vit_base_patch16_224", "vit"),
+    ],
+)
+def test_a_family_keeps_its_version_and_drops_sizes_and_ports(name: str, family: str) -> None:
+    assert family_of(name) == family
+
+
+def test_more_words_narrow_the_search_by_size() -> None:
+    names = [info.name for info in search_timm("convnext tiny", 20)]
+    assert names[0] == "convnext_tiny"
+    assert names and all("tiny" in n and "convnext" in n for n in names)
