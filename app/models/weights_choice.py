@@ -87,11 +87,12 @@ def published_label(weights: Published) -> str:
     parts = [weights.name]
     if weights.accuracy is not None:
         parts.append(f"{weights.accuracy:.1f} % top-1")
-    size = f"{weights.file_mb:.1f} MB" if weights.file_mb is not None else "size unknown"
-    parts.append(size)
-    parts.append("downloaded" if weights.cached else "to download")
-    label = " · ".join(parts[:-1]) + (" · " if weights.cached else " ") + parts[-1]
-    return label + (" (default)" if weights.is_default else "")
+    size = f"{weights.file_mb:.1f} MB" if weights.file_mb is not None else ""
+    if weights.cached:
+        parts += [size, "downloaded"] if size else ["downloaded"]
+    else:  # "44.7 MB to download"; timm's configs do not say a size: "to download"
+        parts.append(f"{size} to download".strip())
+    return " · ".join(parts) + (" (default)" if weights.is_default else "")
 
 
 def published_tip(weights: Published) -> str:

@@ -3,6 +3,7 @@ them: Qt-free, on torchvision's real catalogue and a real torch.hub cache folder
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,11 @@ def test_resnet18s_catalogue_shows_accuracy_size_and_whether_it_is_downloaded(hu
     assert cached.cached
     assert "44.7 MB · downloaded" in weights_choice.published_label(cached)
     assert "no network" in weights_choice.published_tip(cached)
+    # timm's configs give no size or accuracy: the line says only what is known.
+    unknown = replace(listed, accuracy=None, file_mb=None, name="d2_in1k")
+    assert weights_choice.published_label(unknown) == "d2_in1k · to download (default)"
+    done = replace(unknown, cached=True, is_default=False)
+    assert weights_choice.published_label(done) == "d2_in1k · downloaded"
 
 
 def test_a_network_without_published_weights_has_an_empty_catalogue(hub: Path) -> None:
