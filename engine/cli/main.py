@@ -12,10 +12,20 @@ import argparse
 from collections.abc import Sequence
 
 from cnn_lab.engine import __version__
-from cnn_lab.engine.cli import data, evaluate, model, report, runs, sweep, train, tune
+from cnn_lab.engine.cli import (
+    data,
+    evaluate,
+    model,
+    optimize,
+    report,
+    runs,
+    sweep,
+    train,
+    tune,
+)
 from cnn_lab.engine.cli.common import PROG, Parser, add_db, run_command
 
-GROUPS = (train, data, model, tune, sweep, evaluate, report, runs)
+GROUPS = (train, data, model, tune, sweep, optimize, evaluate, report, runs)
 """The command groups, in the order ``cnn-lab --help`` lists them."""
 
 

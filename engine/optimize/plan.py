@@ -1,0 +1,200 @@
+"""The plan as data: four phases with their shares of the budget, the goal, and the sizing rules.
+
+Shares (``DEFAULT_SHARES``): speed 10%, rate 5%, search 45%, final 40%. Why these:
+
+* speed 10%: the advisor's probes are a few seconds each and most of what they find (batch
+  size, precision, layout) multiplies every later epoch, so a tenth pays back many times; more
+  would only add probes of options already settled.
+* rate 5%: the range test is one pass of at most ~100 steps on a fresh model; it needs
+  steps, not epochs.
+* search 45% and final 40%: a short search at few epochs per trial ranks configurations, the
+  final run turns the winner into a model. Nearly even, leaning to the search, because a
+  final run twice as long gains little when the rate or width was wrong, and a search
+  whose winner is not trained to the end leaves nothing to keep.
+
+Time left over is re-divided: a phase is allotted ``share / (sum of the shares still to
+run)`` of the time remaining when it starts (``Ledger.allot``), so a phase finishing early
+(or skipped) hands its time to those after it, and the final run takes whatever is left.
+
+Refusals come before anything is spent beyond the bounded measurements they need (the epoch
+probe and the batch check): ``check_dataset``, ``check_fits`` and ``check_budget`` each
+raise a UserError sentence that says what to change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from cnn_lab.engine.errors import UserError
+
+Goal = Literal["accuracy", "target"]
+GOALS: tuple[str, ...] = ("accuracy", "target")
+PHASES: tuple[str, ...] = ("speed", "rate", "search", "final")
+DEFAULT_SHARES: Mapping[str, float] = MappingProxyType(
+    {"speed": 0.10, "rate": 0.05, "search": 0.45, "final": 0.40}
+)
+
+BUDGET_TOLERANCE = 0.10
+"""The whole optimization ends within this share over the budget, or says why."""
+FINAL_MARGIN = 0.10
+"""The final run's epochs fill this much less than its allotment: an epoch's time varies by
+a few percent from probe to run, and the run's last evaluation and checkpoint take time too."""
+MIN_TRAIN_IMAGES = 20
+MIN_VAL_IMAGES = 10
+"""Fewer validation images than this cannot tell two configurations apart: one image is
+10 points of accuracy."""
+MIN_TRIALS = 4
+"""A search affording fewer trials than this is skipped: TPE's first trials are random, so
+two or three only sample, and their time trains the final run better."""
+MAX_TRIALS = 40
+MAX_TRIAL_EPOCHS = 5
+"""Trials train short: enough epochs to rank configurations, not to finish them."""
+MAX_FINAL_EPOCHS = 1000
+MIN_RATE_STEPS = 10
+MAX_RATE_STEPS = 100
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the person asked for: budget, goal, candidates; and the phases' shares."""
+
+    budget_s: float
+    goal: Goal = "accuracy"
+    target: float | None = None
+    widths: tuple[float, ...] = ()
+    """Candidate widths the search may pick from (empty: keep the spec's width)."""
+    networks: tuple[str, ...] = ()
+    """Candidate presets the search may pick from (empty: keep the spec's network)."""
+    shares: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.budget_s) or self.budget_s <= 0:
+            raise UserError(
+                f"The budget must be a positive number of minutes, not {self.budget_s / 60:g}.",
+                hint="Try --budget 10.",
+            )
+        if self.goal not in GOALS:
+            raise UserError(f"The goal must be one of {', '.join(GOALS)}, not {self.goal!r}.")
+        if self.goal == "target" and (self.target is None or not 0.0 < self.target <= 1.0):
+            raise UserError(
+                "The target goal needs a target accuracy between 0 and 1.",
+                hint="Try --goal target --target 0.9.",
+            )
+        if set(self.shares) != set(PHASES) or any(v < 0 for v in self.shares.values()):
+            raise ValueError(f"shares must give each of {PHASES} a non-negative share")
+
+
+class Ledger:
+    """The budget's clock: when it started, and each phase's allotment as it starts."""
+
+    def __init__(self, plan: Plan, clock: Callable[[], float]) -> None:
+        self.plan, self.clock = plan, clock
+        self.start = clock()
+        self.end = self.start + plan.budget_s
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - self.clock())
+
+    def allot(self, phase: str) -> float:
+        """Seconds for ``phase``: its share of what remains among the phases from it on."""
+        ahead = PHASES[PHASES.index(phase) :]
+        total = sum(self.plan.shares[p] for p in ahead)
+        share = self.plan.shares[phase] / total if total > 0 else 1.0
+        return self.remaining() * share
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def check_dataset(train_images: int, val_images: int) -> None:
+    """Refuse a dataset too small to split into training and a telling validation set."""
+    if train_images < MIN_TRAIN_IMAGES or val_images < MIN_VAL_IMAGES:
+        raise UserError(
+            f"The dataset splits into {train_images} training and {val_images} validation "
+            f"images; optimize needs at least {MIN_TRAIN_IMAGES} and {MIN_VAL_IMAGES} to tell "
+            "configurations apart.",
+            hint="Add images, raise --limit, or raise --val.",
+        )
+
+
+def check_fits(max_batch: int | None, message: str) -> None:
+    """Refuse an architecture that fits the device's memory at no batch size."""
+    if not max_batch:
+        raise UserError(
+            f"The network does not fit in memory at any batch size ({message}).",
+            hint="Pick a smaller network or width, smaller images, or another device.",
+        )
+
+
+def check_budget(budget_s: float, spent_s: float, run_setup_s: float, epoch_s: float) -> None:
+    """Refuse a budget that cannot hold one epoch of one run after the measurements so far."""
+    need = spent_s + run_setup_s + epoch_s
+    if need > budget_s:
+        raise UserError(
+            f"A budget of {budget_s:.0f} s is too small: measuring took {spent_s:.1f} s, and one "
+            f"epoch takes about {epoch_s:.1f} s plus {run_setup_s:.1f} s to set a run up.",
+            hint=f"Give at least {math.ceil(need * 2 / 60)} minutes, or fewer or smaller images.",
+        )
+
+
+# --------------------------------------------------------------------------- sizing
+
+
+@dataclass(frozen=True)
+class SearchSize:
+    """How many trials of how many epochs the search's allotment affords."""
+
+    trials: int
+    epochs: int
+    trial_s: float
+
+    @property
+    def affordable(self) -> bool:
+        return self.trials >= MIN_TRIALS
+
+
+def size_search(allot_s: float, epoch_s: float, run_setup_s: float) -> SearchSize:
+    """Trials × epochs that fit ``allot_s``: as many epochs per trial (up to
+    ``MAX_TRIAL_EPOCHS``) as still leave ``MIN_TRIALS`` trials, then as many trials as fit."""
+    per_trial = allot_s / MIN_TRIALS
+    epochs = int((per_trial - run_setup_s) // max(epoch_s, 1e-9))
+    epochs = max(1, min(MAX_TRIAL_EPOCHS, epochs))
+    trial_s = run_setup_s + epochs * epoch_s
+    trials = min(MAX_TRIALS, int(allot_s // max(trial_s, 1e-9)))
+    return SearchSize(trials, epochs, trial_s)
+
+
+def final_epochs(allot_s: float, epoch_s: float, run_setup_s: float) -> int:
+    """The final run's epochs: as many as end within its allotment less ``FINAL_MARGIN``."""
+    usable = allot_s * (1.0 - FINAL_MARGIN) - run_setup_s
+    return max(0, min(MAX_FINAL_EPOCHS, int(usable // max(epoch_s, 1e-9))))
+
+
+def rate_steps(allot_s: float, step_s: float) -> int:
+    """Range-test steps that fit the rate phase's allotment (0: too few to read a curve)."""
+    steps = int(allot_s // max(step_s, 1e-9))
+    return 0 if steps < MIN_RATE_STEPS else min(MAX_RATE_STEPS, steps)
+
+
+__all__ = [
+    "DEFAULT_SHARES",
+    "GOALS",
+    "PHASES",
+    "Goal",
+    "Ledger",
+    "Plan",
+    "SearchSize",
+    "check_budget",
+    "check_dataset",
+    "check_fits",
+    "final_epochs",
+    "rate_steps",
+    "size_search",
+]

@@ -1,0 +1,266 @@
+"""``optimize``: the plan's phases and shares with a fake clock and planted tuners; once for real.
+
+The planted tuners take no torch steps: each advances a fake clock by what its work would
+cost and honours the stop flag it is given, so the tests check the plan's arithmetic (shares,
+re-division, sizing, refusals, stopping) in milliseconds. The search is engine/search's real
+TPE study over a planted trainer that records its runs in a real SQLite store. One test runs
+the real tuners and real training on a tiny sample within a small budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.optimize import OPTIMIZE_KIND, Tuners, optimize, real_tuners, stored_result
+from cnn_lab.engine.optimize.plan import DEFAULT_SHARES, FINAL_MARGIN
+from cnn_lab.engine.optimize.search_phase import run_search
+from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.store import MetricPoint, RunRecord, RunStore
+from cnn_lab.engine.store import status as st
+from cnn_lab.engine.train.events import EpochEnd
+from cnn_lab.engine.tune.batch_size import BatchSizeResult
+from cnn_lab.engine.tune.epoch_time import EpochTime
+from cnn_lab.engine.tune.lr_finder import LRFinderResult
+from cnn_lab.engine.tune.speed_result import Finding, SpeedAdvice
+
+SPEC = RunSpec.from_dict(
+    {
+        "dataset": {"source": "sample:shapes", "limit": 300, "image_size": 16},
+        "architecture": {"preset": "small_cnn", "width": 0.5},
+        "train": {"device": "cpu", "batch_size": 32},
+    }
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Planted:
+    """Planted tuners over one fake clock; records what each was asked."""
+
+    clock: FakeClock
+    epoch_s: float = 1.0
+    setup_s: float = 2.0
+    train_images: int = 240
+    val_images: int = 60
+    max_batch: int | None = 256
+    stop_after_trials: int | None = None
+    calls: list[str] = field(default_factory=list)
+    trial_epochs: list[int] = field(default_factory=list)
+    final_epochs: list[int] = field(default_factory=list)
+    deadlines_met: list[bool] = field(default_factory=list)
+    user_stop: list[bool] = field(default_factory=lambda: [False])
+
+    def tuners(self) -> Tuners:
+        return Tuners(self.epoch, self.batch, self.speed, self.rate, run_search, self.train)
+
+    def epoch(self, spec: RunSpec, stop: Any, progress: Any) -> EpochTime:
+        self.calls.append("epoch")
+        self.clock.now += 3.0
+        train_s = self.epoch_s * 0.8
+        return EpochTime(train_s, self.epoch_s - train_s, self.train_images / train_s,
+                         self.train_images, self.val_images, spec.train.batch_size, "cpu",
+                         self.setup_s)  # fmt: skip
+
+    def batch(self, spec: RunSpec, limit: int, stop: Any, progress: Any) -> BatchSizeResult:
+        self.calls.append("batch")
+        self.clock.now += 1.0
+        message = "none fits" if self.max_batch is None else f"a step at {self.max_batch} fit"
+        return BatchSizeResult(self.max_batch, "budget", None, None, None, (), message)
+
+    def _burn(self, stop: Callable[[], bool], step: float) -> int:
+        """Spend time in steps until told to stop: a tuner that uses all it is given."""
+        steps = 0
+        while not stop() and steps < 10_000:
+            self.clock.now += step
+            steps += 1
+        return steps
+
+    def speed(
+        self, spec: RunSpec, options: Any, min_s: float, stop: Any, progress: Any
+    ) -> SpeedAdvice:
+        self.calls.append("speed")
+        self._burn(stop, 0.5)
+        findings = (
+            Finding("precision", "bf16", 500.0, 1.7, True, ""),
+            Finding("channels_last", False, 280.0, 0.95, False, ""),
+        )
+        return SpeedAdvice("cpu", {}, 300.0, {"precision": "bf16"}, 510.0,
+                           {"precision": "bf16"}, findings, (), 1.0, 3, "bf16 wins")  # fmt: skip
+
+    def rate(self, spec: RunSpec, steps: int, stop: Any, progress: Any) -> LRFinderResult:
+        self.calls.append("rate")
+        self.clock.now += min(steps * 0.01, 1.0)
+        return LRFinderResult((), (), (), 3e-3, 3e-3, 1e-2, None, "suggested 3.00e-03")
+
+    def train(self, spec: RunSpec, db_path: str | Path, run_id: int | None = None, *,
+              emit: Any, should_stop: Any, sample_system: bool) -> RunRecord:  # fmt: skip
+        """One planted run: setup, then epochs of ``epoch_s``, stopping when told."""
+        assert run_id is not None
+        final = spec.name.endswith("final")
+        (self.final_epochs if final else self.trial_epochs).append(spec.train.epochs)
+        stops = self.stop_after_trials
+        if not final and stops is not None and len(self.trial_epochs) > stops:
+            self.user_stop[0] = True
+        self.clock.now += self.setup_s
+        best = 0.0
+        with RunStore.open(db_path) as store:
+            store.mark_running(run_id, pid=1, device="cpu")
+            for epoch in range(1, spec.train.epochs + 1):
+                if should_stop():
+                    break
+                self.clock.now += self.epoch_s
+                value = round(min(0.99, 0.3 + 20 * spec.train.lr) + epoch / 1000, 4)
+                best = max(best, value)
+                emit(EpochEnd(epoch, epoch, 1.0, value, 1.0, value, self.epoch_s, 100.0))
+                point = MetricPoint(run_id, epoch, epoch, "val.accuracy", value, time.time())
+                store.add_metrics([point])
+            status = st.STOPPED if should_stop() else st.COMPLETED
+            store.finish_run(run_id, status, summary={"best_val_accuracy": best})
+            return store.get_run(run_id)
+
+
+def _run(planted: Planted, budget_s: float, db: Path, **kwargs: Any) -> Any:
+    stop = planted.user_stop
+    return optimize(SPEC, budget_s, db_path=db, clock=planted.clock,
+                    should_stop=lambda: stop[0], tuners=planted.tuners(), **kwargs)  # fmt: skip
+
+
+def test_phases_in_order_within_their_shares_and_the_budget(db_path: Path) -> None:
+    planted = Planted(FakeClock())
+    seen: list[str] = []
+    result = optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=planted.tuners(),
+                      progress=lambda p: seen.append(p.phase))  # fmt: skip
+    assert [p.phase for p in result.phases] == ["speed", "rate", "search", "final"]
+    assert planted.calls == ["epoch", "batch", "speed", "rate"]
+    assert [p for i, p in enumerate(seen) if p not in seen[:i]] == ["search", "final"]
+    speed, rate, search, final = result.phases
+    # the speed advisor burns all it is given: stopped by its deadline, at its share
+    assert speed.allotted_s == pytest.approx(600 * DEFAULT_SHARES["speed"])
+    assert speed.spent_s == pytest.approx(speed.allotted_s, abs=0.5)
+    # the rate finished early: the time it left is re-divided among search and final
+    left = 600 - speed.spent_s - rate.spent_s
+    assert search.allotted_s == pytest.approx(left * 0.45 / 0.85, rel=1e-6)
+    assert search.spent_s <= search.allotted_s
+    assert final.allotted_s == pytest.approx(600 - speed.spent_s - rate.spent_s - search.spent_s)
+    assert result.elapsed_s <= 600 and result.budget_held
+    # the search was sized from the epoch time: trials × (setup + epochs × epoch) fit
+    epochs = set(planted.trial_epochs)
+    assert len(epochs) == 1
+    (per_trial,) = epochs
+    assert len(planted.trial_epochs) * (2.0 + per_trial * 1.0) <= search.allotted_s
+    assert len(planted.trial_epochs) >= 4
+    # the final epochs fit what was left, less the margin, and the run was not cut short
+    (final_epochs,) = planted.final_epochs
+    assert 2.0 + final_epochs * 1.0 <= final.allotted_s * (1 - FINAL_MARGIN) + 1e-9
+    assert 2.0 + (final_epochs + 2) * 1.0 > final.allotted_s * (1 - FINAL_MARGIN)
+    assert result.final_run_id is not None and result.chosen.train.epochs == final_epochs
+    assert result.chosen.train.precision == "bf16"  # the speed phase's pick is kept
+
+
+def test_decisions_and_the_result_are_recorded_under_one_experiment(db_path: Path) -> None:
+    result = _run(Planted(FakeClock()), 600.0, db_path)
+    with RunStore.open(db_path) as store:
+        (experiment,) = store.experiments(OPTIMIZE_KIND)
+        assert store.experiment_runs(experiment["id"]) == sorted(result.run_ids)
+        assert store.experiments("sweep") == []
+    assert experiment["id"] == result.experiment_id
+    assert stored_result(db_path, result.experiment_id) == result
+    choices = {d.choice for d in result.decisions}
+    assert "precision=bf16" in choices
+    assert "lr=3.0e-03" in choices
+    speed = next(d for d in result.decisions if d.choice == "precision=bf16")
+    assert "1.70x as fast" in speed.evidence
+    assert any(r.option == "channels_last=False" for r in result.rejected)
+    assert any(r.phase == "search" and r.option.startswith("trial #") for r in result.rejected)
+    assert result.best_val_accuracy == max(
+        RunStore.open(db_path).get_run(i).summary["best_val_accuracy"] for i in result.run_ids
+    )
+
+
+def test_a_search_the_budget_cannot_afford_gives_its_time_to_the_final_run(db_path: Path) -> None:
+    planted = Planted(FakeClock(), epoch_s=8.0, setup_s=4.0)
+    result = _run(planted, 60.0, db_path)
+    search = next(p for p in result.phases if p.phase == "search")
+    assert search.outcome.startswith("skipped")
+    assert planted.trial_epochs == []
+    assert planted.final_epochs and planted.final_epochs[0] >= 1
+    assert result.budget_held
+
+
+@pytest.mark.parametrize(
+    ("planted", "budget", "words"),
+    [
+        ({"epoch_s": 50.0}, 40.0, "too small"),
+        ({"max_batch": None}, 600.0, "at any batch size"),
+        ({"train_images": 12, "val_images": 3}, 600.0, "needs at least"),
+    ],
+    ids=["budget below one epoch", "no batch fits", "too few images"],
+)
+def test_refusals_come_before_anything_runs(
+    db_path: Path, planted: dict[str, Any], budget: float, words: str
+) -> None:
+    tuners = Planted(FakeClock(), **planted)
+    with pytest.raises(UserError, match=words):
+        _run(tuners, budget, db_path)
+    assert set(tuners.calls) <= {"epoch", "batch"}
+    assert tuners.trial_epochs == tuners.final_epochs == []
+    with RunStore.open(db_path) as store:
+        assert store.experiments(OPTIMIZE_KIND) == []
+        assert store.list_runs() == []
+
+
+def test_stop_mid_search_keeps_the_best_so_far(db_path: Path) -> None:
+    planted = Planted(FakeClock(), stop_after_trials=3)
+    result = _run(planted, 600.0, db_path)
+    assert result.stopped
+    assert planted.final_epochs == []
+    assert result.final_run_id is None
+    assert result.best_run_id is not None and result.best_val_accuracy is not None
+    assert result.chosen.train.lr == pytest.approx(
+        RunSpec.from_json(RunStore.open(db_path).get_run(result.best_run_id).spec_json).train.lr
+    )
+    assert [p.outcome for p in result.phases][-1] == "stopped before it began"
+    assert stored_result(db_path, result.experiment_id) == result
+
+
+def test_target_goal_stops_the_final_run_once_reached(db_path: Path) -> None:
+    planted = Planted(FakeClock())
+    result = _run(planted, 600.0, db_path, goal="target", target=0.31)
+    final = next(d for d in result.decisions if d.phase == "final")
+    assert "reached 31%" in final.evidence
+    with RunStore.open(db_path) as store:
+        assert store.get_run(result.final_run_id).status == st.STOPPED
+
+
+def test_a_real_optimize_on_a_tiny_sample_ends_within_its_budget(db_path: Path) -> None:
+    """Real tuners, real training: a behaviour check of the budget, not a benchmark."""
+    budget = 45.0
+    started = time.monotonic()
+    result = optimize(SPEC, budget, db_path=db_path, tuners=real_tuners())
+    took = time.monotonic() - started
+    if not result.budget_held:  # a machine too slow must say so, not overrun silently
+        assert "took" in result.budget_note
+    assert took <= budget * 1.25, result.summary_lines()
+    assert result.elapsed_s == pytest.approx(took, abs=2.0)
+    assert result.best_val_accuracy is not None and 0.0 <= result.best_val_accuracy <= 1.0
+    with RunStore.open(db_path) as store:
+        (experiment,) = store.experiments(OPTIMIZE_KIND)
+        runs = store.experiment_runs(experiment["id"])
+        assert runs and set(runs) == set(result.run_ids)
+        assert all(store.get_run(i).status in st.FINAL for i in runs)
+    assert stored_result(db_path, result.experiment_id) == result
+    assert {d.phase for d in result.decisions} >= {"speed", "final"}
