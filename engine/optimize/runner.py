@@ -201,7 +201,8 @@ class _Run:
         check_dataset(epoch.train_images, epoch.val_images)
         if epoch.images_per_s <= 0:
             raise UserError(
-                f"Not one training step finished within the budget of {self.plan.budget_s:.0f} s.",
+                f"A budget of {self.plan.budget_s:.0f} s is too small: not one training step "
+                "finished within it.",
                 hint="Give a larger budget, or fewer or smaller images.",
             )
         limit = max(self.spec.train.batch_size, min(BATCH_CHECK_LIMIT, epoch.train_images))
