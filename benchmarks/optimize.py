@@ -80,13 +80,23 @@ def curve_of(db: Path, run_ids: list[int] | tuple[int, ...], began: float) -> li
 
 def arm_optimize(folder: Path, size: int, budget_s: float, device: str, db: Path) -> dict:
     from cnn_lab.engine.optimize import optimize
+    from cnn_lab.engine.store import RunStore
 
     began = time.time()
     result = optimize(spec_for(folder, size, device), budget_s, db_path=db)
+    final: dict[str, Any] = {}
+    if result.final_run_id is not None:  # how the final run ended: its clock, not a stop
+        with RunStore.open(db) as store:
+            run = store.get_run(result.final_run_id)
+        final = {"status": run.status, "reason": run.reason, "epochs": run.summary.get("epochs")}
     return {
         "val_accuracy": result.best_val_accuracy,
         "wall_s": time.time() - began,
         "budget_held": result.budget_held,
+        "phases": [
+            [p.phase, round(p.allotted_s, 1), round(p.spent_s, 1), p.outcome] for p in result.phases
+        ],
+        "final_run": final,
         "curve": curve_of(db, result.run_ids, began),
         "decisions": [f"[{d.phase}] {d.choice}" for d in result.decisions],
     }

@@ -53,7 +53,12 @@ two or three only sample, and their time trains the final run better."""
 MAX_TRIALS = 40
 MAX_TRIAL_EPOCHS = 5
 """Trials train short: enough epochs to rank configurations, not to finish them."""
-MAX_FINAL_EPOCHS = 1000
+MAX_FINAL_EPOCHS = 100_000
+"""TrainSpec's own bound: on tiny data an epoch takes tens of milliseconds."""
+FINAL_EPOCH_SLACK = 1.5
+"""The final run's epochs are this many times the estimate: its time limit ends it, and
+its step count only has to stay behind the clock, so an estimate off by up to a third
+still leaves the schedule following the clock."""
 MIN_RATE_STEPS = 10
 MAX_RATE_STEPS = 100
 
@@ -177,6 +182,25 @@ def final_epochs(allot_s: float, epoch_s: float, run_setup_s: float) -> int:
     return max(0, min(MAX_FINAL_EPOCHS, int(usable // max(epoch_s, 1e-9))))
 
 
+@dataclass(frozen=True)
+class FinalSize:
+    """The final run: seconds of training (its time limit), the epochs they should hold,
+    and the epoch count given to the spec (above the estimate, so the clock ends the run)."""
+
+    train_s: float
+    epochs: int
+    epochs_cap: int
+
+
+def size_final(allot_s: float, epoch_s: float, run_setup_s: float) -> FinalSize:
+    """Model the final run as setup + epochs × epoch time within the allotment less
+    ``FINAL_MARGIN``; ``epochs`` 0 when not one epoch fits."""
+    train_s = max(0.0, allot_s * (1.0 - FINAL_MARGIN) - run_setup_s)
+    epochs = final_epochs(allot_s, epoch_s, run_setup_s)
+    cap = min(MAX_FINAL_EPOCHS, math.ceil(epochs * FINAL_EPOCH_SLACK) + 1)
+    return FinalSize(train_s, epochs, cap)
+
+
 def rate_steps(allot_s: float, step_s: float) -> int:
     """Range-test steps that fit the rate phase's allotment (0: too few to read a curve)."""
     steps = int(allot_s // max(step_s, 1e-9))
@@ -187,6 +211,7 @@ __all__ = [
     "DEFAULT_SHARES",
     "GOALS",
     "PHASES",
+    "FinalSize",
     "Goal",
     "Ledger",
     "Plan",
@@ -196,5 +221,6 @@ __all__ = [
     "check_fits",
     "final_epochs",
     "rate_steps",
+    "size_final",
     "size_search",
 ]

@@ -35,14 +35,15 @@ from cnn_lab.engine.optimize.decisions import (
 from cnn_lab.engine.optimize.plan import (
     BUDGET_TOLERANCE,
     DEFAULT_SHARES,
+    FINAL_MARGIN,
     Goal,
     Ledger,
     Plan,
     check_budget,
     check_dataset,
     check_fits,
-    final_epochs,
     rate_steps,
+    size_final,
     size_search,
 )
 from cnn_lab.engine.optimize.tuners import Stop, Tuners, real_tuners
@@ -112,6 +113,10 @@ class _Measured:
     epoch_s: float
     setup_s: float
     images_per_s: float
+    epochs_seen: int = 0
+    """Trial epochs behind ``epoch_s`` (0: it is still the probe's estimate)."""
+    setup_from_runs: int = 0
+    """Trial runs behind ``setup_s`` (0: still the probe's)."""
 
 
 @dataclass
@@ -224,6 +229,13 @@ class _Run:
         left = deadline - self.ledger.clock()
         if left <= measured.setup_s or self.user_stop():
             self.timed("speed", allot, began, "skipped: the measurements used its share")
+            self.notes.reject(
+                "speed",
+                "speed probes",
+                f"skipped: reading the data and measuring one epoch took "
+                f"{self.ledger.clock() - began:.1f} s of its {allot:.1f} s share, and one probe "
+                f"needs about {measured.setup_s:.1f} s to set up; your speed settings stand",
+            )
             return
         options = None
         if self.plan.budget_s * DEFAULT_SHARES["final"] < COMPILE_PAYS_S:
@@ -309,21 +321,23 @@ class _Run:
         walls: dict[int, float] = {}
         last = [self.ledger.clock()]
         show = self.stage("search")
+        epoch_times: dict[int, list[float]] = {}
+        current: list[float] = []  # the running trial's epochs (trials run one at a time)
 
         def on_trial(outcome: Any) -> None:
             now = self.ledger.clock()
             if outcome.run_id is not None:
                 walls[outcome.run_id] = now - last[0]
+                epoch_times[outcome.run_id] = list(current)
+            current.clear()
             last[0] = now
             show(f"trial {outcome.number} {outcome.state}", len(walls), size.trials)
-
-        epoch_times: list[float] = []
 
         def on_event(event: Any) -> None:
             from cnn_lab.engine.train.events import EpochEnd
 
             if isinstance(event, EpochEnd) and event.epoch_s > 0:
-                epoch_times.append(float(event.epoch_s))
+                current.append(float(event.epoch_s))
 
         result = self.tuners.search(
             search,
@@ -342,7 +356,7 @@ class _Run:
             self.scores[trial.run_id] = float(trial.value or 0.0)
             self.specs[trial.run_id] = search.trial_spec(trial.params, trial.number)
         self.pick(search, size, result.trials, walls, measured)
-        self.calibrate(size, result.trials, walls, epoch_times, measured)
+        self.calibrate(walls, epoch_times, measured)
         self.timed("search", allot, began, "stopped" if self.user_stop() else "done")
 
     def pick(
@@ -367,56 +381,74 @@ class _Run:
             self.notes.reject("search", option, reason)
 
     def calibrate(
-        self,
-        size: Any,
-        trials: Any,
-        walls: dict[int, float],
-        epoch_times: list[float],
-        measured: _Measured,
+        self, walls: dict[int, float], epoch_times: dict[int, list[float]], measured: _Measured
     ) -> None:
         """The trials' real epoch time and per-run setup replace the probe's estimates.
 
-        The probe times a few steps; the trials ran whole epochs and whole runs (the store,
-        the loaders, the evaluation), so the final run's epochs are sized from them.
+        The probe times a few steps; the trials ran whole epochs (validation included) and
+        whole runs (the store, the data, the model, the test pass, the weights), so the final
+        run is sized from them: an epoch is the larger of the median and the mean of every
+        trial epoch (a slow epoch now and then counts), and a run's setup is its wall time
+        less its own epochs, the larger of median and mean over the trials.
         """
-        if not epoch_times:
+        every = sorted(t for times in epoch_times.values() for t in times)
+        if not every:
             return
-        epoch_times.sort()  # the larger of median and mean: a slow epoch now and then counts
-        median = epoch_times[len(epoch_times) // 2]
-        measured.epoch_s = max(median, sum(epoch_times) / len(epoch_times))
-        runs = [walls[t.run_id] for t in trials if t.run_id in walls and t.epochs]
-        overheads = [
-            walls[t.run_id] - t.epochs * measured.epoch_s
-            for t in trials
-            if t.run_id in walls and t.epochs
-        ]
-        if runs:
-            measured.setup_s = max(0.0, sorted(overheads)[len(overheads) // 2])
+        measured.epoch_s = max(every[len(every) // 2], sum(every) / len(every))
+        measured.epochs_seen = len(every)
+        overheads = sorted(
+            max(0.0, walls[run] - sum(times))
+            for run, times in epoch_times.items()
+            if run in walls and times
+        )
+        if overheads:
+            middle = overheads[len(overheads) // 2]
+            measured.setup_s = max(middle, sum(overheads) / len(overheads))
+            measured.setup_from_runs = len(overheads)
 
     def final(self, measured: _Measured) -> None:
+        """Train the chosen recipe on the clock: it ends, annealed, when its time is up.
+
+        The run is modelled as setup + epochs × epoch time (both measured, see
+        ``calibrate``) inside the allotment less ``FINAL_MARGIN``. The time that leaves is
+        the run's ``time_limit_s``: its schedule follows the clock as well as its steps, so
+        the one-cycle has annealed when the time is up and the run completes there; its
+        epochs are set above the estimate (``FINAL_EPOCH_SLACK``) so that the clock, not
+        an epoch count from an estimate, is what ends it. The deadline stop stays as a
+        guard only. A target goal completes the run at the first validation reaching it.
+        """
         began, allot = self.ledger.clock(), self.ledger.allot("final")
-        epochs = final_epochs(allot, measured.epoch_s, measured.setup_s)
-        if epochs < 1:
+        size = size_final(allot, measured.epoch_s, measured.setup_s)
+        if size.epochs < 1:
             self.timed("final", allot, began, "skipped: no epoch fits what is left")
             self.notes.reject(
-                "final", "final run", f"{allot:.1f} s left hold no epoch; the best trial stands"
+                "final",
+                "final run",
+                f"{allot:.1f} s left hold no epoch of {measured.epoch_s:.2f} s after "
+                f"{measured.setup_s:.1f} s of setup; the best trial stands",
             )
             return
         from cnn_lab.engine.jobs.job import create_run
         from cnn_lab.engine.train.events import EpochEnd
 
         name = self.spec.name or "optimize"
+        target = self.plan.target if self.plan.goal == "target" else None
         spec = self.spec.model_copy(
             update={
                 "name": f"{name} final",
-                "train": self.spec.train.model_copy(update={"epochs": epochs}),
+                "train": self.spec.train.model_copy(
+                    update={
+                        "epochs": size.epochs_cap,
+                        "time_limit_s": round(size.train_s, 3),
+                        "stop_at_accuracy": target,
+                    }
+                ),
             }
         )
         with RunStore.open(self.db_path) as store:
             run_id = create_run(store, spec, experiment_id=self.experiment_id)
         self.run_ids.append(run_id)
         self.final_run_id = run_id
-        reached = [False]
         best = [math.nan]
         show = self.stage("final")
 
@@ -425,37 +457,39 @@ class _Run:
                 best[0] = (
                     max(event.val_accuracy, best[0]) if best[0] == best[0] else event.val_accuracy
                 )
-                show(f"epoch {event.epoch}", event.epoch, epochs)
-                target = self.plan.target
-                reached[0] = (
-                    self.plan.goal == "target"
-                    and target is not None
-                    and event.val_accuracy >= target
-                )
+                show(f"epoch {event.epoch}", event.epoch, size.epochs)
 
-        hard = self.stop_at(self.ledger.end)
+        hard = self.stop_at(self.ledger.end)  # a guard: the run's own clock ends it first
         record = self.tuners.train(
-            spec,
-            self.db_path,
-            run_id,
-            emit=on_event,
-            should_stop=lambda: reached[0] or hard(),
-            sample_system=False,
+            spec, self.db_path, run_id, emit=on_event, should_stop=hard, sample_system=False
         )
         summary = record.summary if record is not None else {}
         score = summary.get("best_val_accuracy", best[0])
         if score is not None and score == score:
             self.scores[run_id] = float(score)
             self.specs[run_id] = spec
-        why = (
-            f"{epochs} epochs of {measured.epoch_s:.2f} s fit the {allot:.0f} s left "
-            f"(less {measured.setup_s:.1f} s to set the run up and a 10% margin)"
+        source = (
+            f"measured over {measured.epochs_seen} trial epochs, validation included"
+            if measured.epochs_seen
+            else "estimated by the epoch probe"
         )
-        if reached[0]:
-            why += f"; it stopped once validation accuracy reached {self.plan.target:.0%}"
-        self.notes.decide("final", f"epochs={epochs}", why)
+        why = (
+            f"{size.train_s:.0f} s of training at {measured.epoch_s:.2f} s an epoch ({source}) "
+            f"after {measured.setup_s:.1f} s to set the run up, with a "
+            f"{FINAL_MARGIN:.0%} margin: about {size.epochs} epochs; the schedule follows the "
+            "clock, so its rate has annealed when the time is up"
+        )
+        reached = summary.get("target_reached_epoch")
+        if reached is not None and target is not None:
+            why += f"; it completed at epoch {reached}: validation accuracy reached {target:.0%}"
+        self.notes.decide("final", f"time_limit_s={size.train_s:.0f}", why)
         self.spec = spec
-        outcome = "stopped" if self.user_stop() else ("out of time" if hard() else "done")
+        status = getattr(record, "status", None)
+        outcome = (
+            "stopped"
+            if self.user_stop()
+            else ("out of time" if hard() or status == "stopped" else "done")
+        )
         self.timed("final", allot, began, outcome)
 
     # ------------------------------------------------------------------ the answer

@@ -24,6 +24,8 @@ HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str, object], ...] = (
     ("architecture", "module", None),
     ("dataset", "normalize", "auto"),
     ("train", "fine_tune", {"mode": "auto", "head_epochs": 1, "lr_ratio": 100.0, "groups": 3}),
+    ("train", "time_limit_s", None),
+    ("train", "stop_at_accuracy", None),
 )
 
 

@@ -123,6 +123,16 @@ class TrainSpec(Spec):
     min_delta: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     """How much ``monitor`` must improve to count as better."""
 
+    time_limit_s: Annotated[float | None, Field(gt=0.0, le=1e7)] = None
+    """Seconds of training, validation included, counted from the first step: the schedule
+    follows the larger of its step progress and its time progress, so the rate has annealed
+    when the time is up, and the run then validates once more and completes. For a run that
+    must end on time (optimize's final run), where an epoch count from estimated epoch times
+    would end early or be cut off with the rate still high. A resumed run counts it afresh."""
+    stop_at_accuracy: Annotated[float | None, Field(gt=0.0, le=1.0)] = None
+    """Complete the run after the first validation whose accuracy reaches this (a target
+    accuracy: reaching it is the run's purpose fulfilled, so it ends as completed)."""
+
     # ---- where
     device: str = "auto"
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0

@@ -247,6 +247,14 @@ class _Run:
         self.last_train_loss = math.nan
         self.diverged: tuple[int, float] | None = None
         self.last_batch: Batch | None = None
+        if t.time_limit_s is not None and dist.active:
+            raise UserError(
+                "A time limit does not run data-parallel yet: the processes would end at "
+                "different steps.",
+                "Clear the time limit, or train in one process (world size 1).",
+            )
+        self.train_started = 0.0
+        self.time_up = False
 
     @property
     def progress(self) -> ck.Progress:
@@ -292,6 +300,7 @@ class _Run:
     # ------------------------------------------------------------------ epochs
     def epochs(self) -> Iterator[Event]:
         self.state.model.train()
+        self.train_started = time.perf_counter()
         while self.progress.epoch <= self.t.epochs:
             epoch = self.progress.epoch
             start_batch = self.progress.batch
@@ -305,6 +314,25 @@ class _Run:
             yield from self.end_epoch(epoch, sums, epoch_start)
             if self.t.max_steps is not None and self.progress.step >= self.t.max_steps:
                 return
+            if self.time_up or (self.t.time_limit_s is not None and self.time_fraction() >= 1):
+                raise Completed(
+                    f"Completed at its time limit of {self.t.time_limit_s:g} s after "
+                    f"{self.progress.step} steps ({epoch} epochs), its rate annealed.",
+                    time_limit_reached=True,
+                )
+
+    def time_fraction(self) -> float:
+        """How much of ``time_limit_s`` is spent, one validation pass ahead (0 without one).
+
+        The pass that follows the last step is counted in advance (its measured mean), so
+        the run's final validation ends near the limit rather than one pass after it.
+        """
+        limit = self.t.time_limit_s
+        if limit is None:
+            return 0.0
+        evals = self.books.eval_s
+        ahead = sum(evals) / len(evals) if evals else 0.0
+        return (time.perf_counter() - self.train_started + ahead) / limit
 
     def train_epoch(self, epoch: int, start_batch: int, sums: _Epoch) -> Iterator[Event]:
         t, state, progress = self.t, self.state, self.progress
@@ -339,6 +367,11 @@ class _Run:
                 yield from self.drain()
                 raise self.out_of_memory()
             state.schedule.step_batch()
+            if t.time_limit_s is not None:  # the schedule runs on time as well as on steps
+                fraction = self.time_fraction()
+                self.time_up = fraction >= 1.0
+                if isinstance(state.schedule, LRSchedule):
+                    state.schedule.advance_to(fraction)
             if state.ema is not None:
                 state.ema.update()
             sums.loss += result.loss_sum
@@ -355,6 +388,8 @@ class _Run:
                 yield from self.report(self.log.read())
             yield from self.check_stop(epoch, sums)
             if t.max_steps is not None and progress.step >= t.max_steps:
+                break
+            if self.time_up:  # validate now, then complete (epochs() ends the run)
                 break
             self.books.step_restarted()
         yield from self.drain()
@@ -491,6 +526,13 @@ class _Run:
         if state.stopping.improved:
             yield from self.save(ck.BEST, epoch)
         yield from self.save(ck.LAST, epoch)
+        target = t.stop_at_accuracy
+        if target is not None and math.isfinite(val_acc) and val_acc >= target:
+            raise Completed(
+                f"Completed after epoch {epoch}: validation accuracy {val_acc:.1%} reached "
+                f"the target of {target:.1%}.",
+                target_reached_epoch=epoch,
+            )
         if stop_early:
             stopping = state.stopping
             raise Completed(

@@ -25,7 +25,8 @@ class RunEnded(Exception):
 
 
 class Completed(RunEnded):
-    """Every epoch trained, ``max_steps`` reached, or early stopping (with its reason)."""
+    """Every epoch trained, ``max_steps`` or ``time_limit_s`` reached, the target accuracy
+    reached (``stop_at_accuracy``), or early stopping: each with its reason."""
 
     status = st.COMPLETED
 

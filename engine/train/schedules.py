@@ -144,6 +144,18 @@ class LRSchedule:
         self.step_count += 1
         self._apply()
 
+    def advance_to(self, fraction: float) -> None:
+        """Move at least ``fraction`` of the way through the schedule (a time-limited run).
+
+        The step count jumps to ``fraction × total_steps`` when that is ahead of it, so a run
+        whose time runs out before its steps do has annealed its rate by then; the jump is
+        kept in ``state_dict`` like any step, so a resume continues from the same rate.
+        """
+        ahead = math.floor(min(max(fraction, 0.0), 1.0) * self.total_steps)
+        if ahead > self.step_count:
+            self.step_count = ahead
+            self._apply()
+
     def step_epoch(self, metrics: Mapping[str, float]) -> None:
         """After a validation: the plateau schedule reads ``metrics[monitor]``; others ignore it.
 

@@ -116,7 +116,12 @@ class Planted:
         if not final and stops is not None and len(self.trial_epochs) > stops:
             self.user_stop[0] = True
         self.clock.now += self.setup_s
-        best = 0.0
+        started, limit, target = (
+            self.clock.now,
+            spec.train.time_limit_s,
+            spec.train.stop_at_accuracy,
+        )
+        best, summary = 0.0, {}
         with RunStore.open(db_path) as store:
             store.mark_running(run_id, pid=1, device="cpu")
             for epoch in range(1, spec.train.epochs + 1):
@@ -128,8 +133,14 @@ class Planted:
                 emit(EpochEnd(epoch, epoch, 1.0, value, 1.0, value, self.epoch_s, 100.0))
                 point = MetricPoint(run_id, epoch, epoch, "val.accuracy", value, time.time())
                 store.add_metrics([point])
+                if target is not None and value >= target:  # as the loop: a completion
+                    summary["target_reached_epoch"] = epoch
+                    break
+                if limit is not None and self.clock.now - started + self.epoch_s > limit:
+                    summary["time_limit_reached"] = True  # the loop's clock ends it
+                    break
             status = st.STOPPED if should_stop() else st.COMPLETED
-            store.finish_run(run_id, status, summary={"best_val_accuracy": best})
+            store.finish_run(run_id, status, summary={"best_val_accuracy": best, **summary})
             return store.get_run(run_id)
 
 
@@ -163,11 +174,17 @@ def test_phases_in_order_within_their_shares_and_the_budget(db_path: Path) -> No
     (per_trial,) = epochs
     assert len(planted.trial_epochs) * (2.0 + per_trial * 1.0) <= search.allotted_s
     assert len(planted.trial_epochs) >= 4
-    # the final epochs fit what was left, less the margin, and the run was not cut short
+    # the final run's time limit is what was left, less the margin and the measured setup;
+    # its epochs lie above the estimate, so that its clock (not a count) ends it, completed
+    chosen = result.chosen.train
+    assert chosen.time_limit_s == pytest.approx(final.allotted_s * (1 - FINAL_MARGIN) - 2.0)
     (final_epochs,) = planted.final_epochs
-    assert 2.0 + final_epochs * 1.0 <= final.allotted_s * (1 - FINAL_MARGIN) + 1e-9
-    assert 2.0 + (final_epochs + 2) * 1.0 > final.allotted_s * (1 - FINAL_MARGIN)
-    assert result.final_run_id is not None and result.chosen.train.epochs == final_epochs
+    assert final_epochs > chosen.time_limit_s / 1.0
+    assert result.final_run_id is not None and chosen.epochs == final_epochs
+    assert final.outcome == "done" and final.spent_s <= final.allotted_s
+    with RunStore.open(db_path) as store:
+        final_run = store.get_run(result.final_run_id)
+    assert final_run.status == st.COMPLETED and final_run.summary["time_limit_reached"]
     assert result.chosen.train.precision == "bf16"  # the speed phase's pick is kept
 
 
@@ -237,13 +254,42 @@ def test_stop_mid_search_keeps_the_best_so_far(db_path: Path) -> None:
     assert stored_result(db_path, result.experiment_id) == result
 
 
-def test_target_goal_stops_the_final_run_once_reached(db_path: Path) -> None:
+def test_target_goal_completes_the_final_run_once_reached(db_path: Path) -> None:
     planted = Planted(FakeClock())
     result = _run(planted, 600.0, db_path, goal="target", target=0.31)
     final = next(d for d in result.decisions if d.phase == "final")
     assert "reached 31%" in final.evidence
+    assert result.chosen.train.stop_at_accuracy == pytest.approx(0.31)
     with RunStore.open(db_path) as store:
-        assert store.get_run(result.final_run_id).status == st.STOPPED
+        assert store.get_run(result.final_run_id).status == st.COMPLETED
+
+
+def test_the_final_run_is_sized_from_the_trials_real_epochs_and_setup(db_path: Path) -> None:
+    """The probe says 1 s an epoch and 2 s of setup; the trials take 1.5 s and 2 s: the
+    final run's limit and its sentence follow the trials, not the probe."""
+    planted = Planted(FakeClock())
+    real = planted.train
+
+    def slower(spec: RunSpec, *args: Any, **kwargs: Any) -> RunRecord:
+        planted.epoch_s = 1.5
+        return real(spec, *args, **kwargs)
+
+    tuners = planted.tuners()
+    tuners = Tuners(tuners.epoch, tuners.batch, tuners.speed, tuners.rate, tuners.search, slower)
+    result = optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=tuners)
+    final = next(d for d in result.decisions if d.phase == "final")
+    assert "1.50 s an epoch (measured over" in final.evidence
+    assert "2.0 s to set the run up" in final.evidence
+    assert result.chosen.train.epochs > result.chosen.train.time_limit_s / 1.5
+
+
+def test_a_skipped_speed_phase_says_why(db_path: Path) -> None:
+    # The probe and the batch check (4 s) take the speed phase's whole share (3 s of 30 s).
+    result = _run(Planted(FakeClock(), epoch_s=0.5, setup_s=0.5), 30.0, db_path)
+    speed = next(p for p in result.phases if p.phase == "speed")
+    assert speed.outcome.startswith("skipped")
+    (why,) = [r for r in result.rejected if r.phase == "speed"]
+    assert "measuring one epoch took" in why.reason and "your speed settings stand" in why.reason
 
 
 def test_a_real_optimize_on_a_tiny_sample_ends_within_its_budget(db_path: Path) -> None:
