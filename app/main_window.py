@@ -29,6 +29,7 @@ from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.evaluation_panel import EvaluationPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
 from cnn_lab.app.panels.monitor_panel import MonitorPanel
+from cnn_lab.app.panels.optimize_panel import OptimizePanel
 from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.panels.sweep_panel import SweepPanel
@@ -81,6 +82,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         self.compare_panel = ComparePanel(state)
         self.evaluation_panel = EvaluationPanel(state)
         self.predict_panel = PredictPanel(state)
+        self.optimize_panel = OptimizePanel(state)
         self.panels: dict[str, QWidget] = {
             "data": self.data_panel,
             "architecture": self.architecture_panel,
@@ -92,6 +94,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
             "compare": self.compare_panel,
             "evaluate": self.evaluation_panel,
             "predict": self.predict_panel,
+            "optimize": self.optimize_panel,
         }
         self.tabs = QTabWidget()
         for panel in self.panels.values():
@@ -152,6 +155,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         self.evaluation_panel.set_run(self.runs_panel.selected_run_id())
         self.predict_panel.set_run(self.runs_panel.selected_run_id())
         self.runs_panel.runs_deleted.connect(self._forget_runs)
+        self._connect_optimize()
         self._show_latest_run()
         self._on_tab_changed(self.tabs.currentIndex())
         self.restore_settings()
@@ -184,6 +188,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         toolbar.addAction(self.train_action)
         toolbar.addAction(self.stop_action)
+        toolbar.addAction(self.menu_actions["Optimize…"])
         self.addToolBar(toolbar)
 
     # ----------------------------------------------------------------- actions
@@ -356,6 +361,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
             event.ignore()  # Cancel: the window stays and everything goes on
             return
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
+        self.optimize_panel.shutdown()  # nor does optimize's (what it recorded stays)
         # Background imports, evaluations and predictions stop at their next check instead
         # of delivering to a window that is gone.
         for panel in (self.data_panel, self.evaluation_panel, self.predict_panel):

@@ -34,6 +34,7 @@ class WindowJobs:
     controller: Any
     monitor_panel: Any
     runs_panel: Any
+    optimize_panel: Any
     tabs: Any
     notifier: Any
     stop_action: Any
@@ -103,6 +104,28 @@ class WindowJobs:
         self.jobs_view.priority_requested.connect(controller.set_priority)
         self.jobs_view.cancel_requested.connect(self._cancel)
         self.jobs_view.stop_requested.connect(controller.stop)
+
+    def _connect_optimize(self) -> None:
+        """Optimize's runs are ordinary runs: Runs lists them, and Keep the run selects one."""
+        panel = self.optimize_panel
+        panel.run_kept.connect(self.show_kept_run)
+        panel.optimize_started.connect(lambda: self.notifier.started("optimize"))
+        panel.optimize_ended.connect(lambda outcome: self.runs_panel.refresh())
+        panel.optimize_ended.connect(
+            lambda outcome: self.notifier.ended(
+                "optimize", f"Optimize {outcome}", f"Optimize {outcome}: see Optimize."
+            )
+        )
+
+    def show_optimize(self) -> None:
+        """Run ▸ Optimize…: the Optimize panel in front."""
+        self.tabs.setCurrentWidget(self.optimize_panel)
+
+    def show_kept_run(self, run_id: int) -> None:
+        """The run Optimize kept, selected in Runs (Evaluate and Predict follow it)."""
+        self.runs_panel.refresh()
+        self.runs_panel.select_run(run_id)
+        self.tabs.setCurrentWidget(self.runs_panel)
 
     # ----------------------------------------------------------------- requests
 

@@ -156,9 +156,14 @@ def build_menus(window: MainWindow) -> None:
         window, "Train the Sample", window.train_sample, None,
         "Train the built-in shapes sample with the small_cnn preset (about a minute on a CPU)",
     ))  # fmt: skip
+    run_menu.addAction(_action(
+        window, "Optimize…", window.show_optimize, None,
+        "Find fast settings and a good rate, search briefly and train the best, in a time budget",
+    ))  # fmt: skip
 
     view_menu = bar.addMenu("&View")
-    for shortcut, (key, panel) in zip(PANEL_SHORTCUTS, window.panels.items(), strict=False):
+    shortcuts: list[str | None] = [*PANEL_SHORTCUTS, *[None] * len(window.panels)]
+    for shortcut, (key, panel) in zip(shortcuts, window.panels.items(), strict=False):
         view_menu.addAction(_action(window, panel.title, partial(window.show_panel, key), shortcut))
     view_menu.addSeparator()
     jobs_toggle = window.jobs_dock.toggleViewAction()

@@ -90,7 +90,9 @@ def test_standard_shortcuts(shared) -> None:  # type: ignore[no-untyped-def]
     }
     assert shared.train_action.shortcut().toString() == "Ctrl+Return"
     assert "F1" in keys(shared, "Guided Tour")
-    assert [keys(shared, p.title)[0] for p in shared.panels.values()] == [
+    # The first ten panels by number, as browsers number tabs; Optimize (the eleventh) is
+    # reached from Run ▸ Optimize… and the toolbar.
+    assert [keys(shared, p.title)[0] for p in list(shared.panels.values())[:10]] == [
         f"Ctrl+{n}" for n in [*range(1, 10), 0]
     ]
 

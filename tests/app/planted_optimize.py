@@ -1,0 +1,40 @@
+"""Planted tuners for the Optimize panel's child process: no torch steps, a fake clock.
+
+``OptimizeRunner(planted="tests.app.planted_optimize:planted")`` makes the child call
+``planted()`` for ``optimize``'s ``tuners`` and ``clock``. They are
+tests/engine/test_optimize.py's planted tuners (the search is the real TPE study over a
+planted trainer that records real runs), each also reporting one progress step, so every
+phase shows in the panel as the real tuners' would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from cnn_lab.engine.optimize import Tuners
+from tests.engine.test_optimize import FakeClock, Planted
+
+
+def _reporting(tool: Any, stage: str) -> Any:
+    def call(*args: Any) -> Any:
+        progress = args[-1]
+        progress(stage, 0, 1)
+        result = tool(*args)
+        progress(stage, 1, 1)
+        return result
+
+    return call
+
+
+def planted() -> dict[str, Any]:
+    plant = Planted(FakeClock())
+    tuners: Tuners = plant.tuners()
+    tuners = replace(
+        tuners,
+        epoch=_reporting(tuners.epoch, "epoch probe"),
+        batch=_reporting(tuners.batch, "batch check"),
+        speed=_reporting(tuners.speed, "speed advisor"),
+        rate=_reporting(tuners.rate, "LR range test"),
+    )
+    return {"tuners": tuners, "clock": plant.clock}
