@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from cnn_lab.app.bridge.job_worker import JobWorker
+from cnn_lab.app.bridge.job_worker import STOP_GRACE_S, JobWorker
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.eta import estimate_duration, finish_times
 from cnn_lab.engine.jobs.job import create_run
@@ -48,6 +48,10 @@ HISTORY_RUNS = 200
 CANCELLED_REASON = "Cancelled before it started."
 CLOSED_REASON = "The cnn-lab window closed before this run started; resume it to train it."
 CLOSED_STOP = "Stopped because the cnn-lab window was closed"
+SHUTDOWN_WAIT_MS = int((STOP_GRACE_S + 5) * 1000)
+"""How long closing waits for each job's thread: the child's grace to stop, then its kill and
+the run's end recorded (5 s was shorter than the grace, and a loaded machine's close read the
+run before its reason was)."""
 """Starts the reason of a run that was training when the person closed the window and chose
 to stop it (the close question); "... at step 40; it can be resumed." follows."""
 
@@ -334,11 +338,13 @@ class JobController(QObject):
             if run_id is None or rid == run_id:
                 job.worker.request_stop()
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> None:
         """Stop every job and wait for its thread (called when the window closes).
 
         Queued runs are recorded as stopped (they can be resumed later) and nothing new
-        starts, whatever finishes while the window closes.
+        starts, whatever finishes while the window closes. The wait outlasts the child's
+        stop grace: a thread still recording its run's end when the window's process goes
+        on would leave the reason unsaid (or a QThread destroyed while running).
         """
         self._closing = True
         for entry in self._queue.entries():
