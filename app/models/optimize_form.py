@@ -17,17 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnn_lab.engine.errors import UserError
+from cnn_lab.engine.optimize.plan import DEFAULT_SHARES, PHASES
 from cnn_lab.engine.specs import RunSpec
 
 if TYPE_CHECKING:
     from cnn_lab.engine.optimize.decisions import OptimizeResult
-
-# The engine's phases and planned shares (engine/optimize/plan.py: PHASES, DEFAULT_SHARES),
-# repeated here because importing anything under cnn_lab.engine.optimize runs its package
-# __init__, which loads optuna (about 0.9 s) before the window appears.
-# tests/app/models/test_optimize_form.py checks that they match the engine's.
-PHASES: tuple[str, ...] = ("speed", "rate", "search", "final")
-DEFAULT_SHARES = {"speed": 0.10, "rate": 0.05, "search": 0.45, "final": 0.40}
 
 PHASE_TITLES = {"speed": "Speed", "rate": "Rate", "search": "Search", "final": "Final run"}
 PHASE_STAGES = {
