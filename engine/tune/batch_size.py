@@ -46,7 +46,7 @@ from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.train.devices import resolve_device
 from cnn_lab.engine.train.memory import free_device_memory, is_out_of_memory
 from cnn_lab.engine.tune.memory_meter import Meter, meter_for
-from cnn_lab.engine.tune.probe import Probe, prepare
+from cnn_lab.engine.tune.probe import Probe, prepared_for
 from cnn_lab.engine.util.formatting import format_bytes
 
 Method = Literal["probe", "budget"]
@@ -349,13 +349,7 @@ def find_max_batch(
     early with what was measured.
     """
     _check_arguments(limit, memory_budget_bytes, method)
-    if prepared is None:
-        prepared = prepare(
-            spec.dataset,
-            should_stop=should_stop,
-            progress=progress,
-            architecture=spec.architecture,
-        )
+    prepared = prepared_for(spec, prepared, should_stop=should_stop, progress=progress)
     device = resolve_device(spec.train.device)
     chosen, why = _choose(method, device)
     estimate = estimate_memory(spec, input_shape(prepared))

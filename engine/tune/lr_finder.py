@@ -35,7 +35,7 @@ from cnn_lab.engine.data.prepare import PreparedDataset
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.specs.train import fine_tuning
-from cnn_lab.engine.tune.probe import Probe, prepare
+from cnn_lab.engine.tune.probe import Probe, prepared_for
 
 SMOOTHING = 0.98
 """EMA factor for the loss; fastai's default, about a 50-step memory."""
@@ -127,13 +127,7 @@ def lr_range_test(
     test early; what was measured until then is still returned and read.
     """
     check_range(start_lr, end_lr, steps)
-    if prepared is None:
-        prepared = prepare(
-            spec.dataset,
-            should_stop=should_stop,
-            progress=progress,
-            architecture=spec.architecture,
-        )
+    prepared = prepared_for(spec, prepared, should_stop=should_stop, progress=progress)
     growth = (end_lr / start_lr) ** (1.0 / (steps - 1))
     lrs: list[float] = []
     losses: list[float] = []

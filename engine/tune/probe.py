@@ -69,6 +69,22 @@ def prepare(
     return prepared
 
 
+def prepared_for(
+    spec: RunSpec,
+    prepared: PreparedDataset | None,
+    *,
+    should_stop: StopFlag = lambda: False,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> PreparedDataset:
+    """``prepared`` when a caller decoded the data already (a tuner run after another),
+    else ``spec``'s data prepared for its network, as every tuner starts."""
+    if prepared is not None:
+        return prepared
+    return prepare(
+        spec.dataset, should_stop=should_stop, progress=progress, architecture=spec.architecture
+    )
+
+
 def download_weights(
     architecture: ArchitectureSpec,
     *,

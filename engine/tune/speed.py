@@ -27,7 +27,7 @@ import torch
 from cnn_lab.engine.data.prepare import PreparedDataset
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.train.devices import describe_device, resolve_device
-from cnn_lab.engine.tune.probe import prepare
+from cnn_lab.engine.tune.probe import prepared_for
 from cnn_lab.engine.tune.speed_measure import (
     MIN_TIMED_S,
     Measure,
@@ -256,13 +256,7 @@ class _Plan:
     ) -> _Plan:
         options = select_options(None if names is None else list(names))
         device = resolve_device(spec.train.device)
-        if prepared is None:
-            prepared = prepare(
-                spec.dataset,
-                should_stop=should_stop,
-                progress=progress,
-                architecture=spec.architecture,
-            )
+        prepared = prepared_for(spec, prepared, should_stop=should_stop, progress=progress)
         context = option_context(spec, device, prepared)
         if measure is None:
             warmup, steps, min_seconds = lengths

@@ -9,10 +9,7 @@ dialog are the only stand-ins, as in the window's other tests.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from cnn_lab.engine.models.published_weights import PublishedWeights, WeightsSou
 from cnn_lab.engine.models.trust import is_trusted
 from cnn_lab.engine.specs import ArchitectureSpec
 from tests.app.test_architecture_panel import settle
+from tests.local_http import FileServer, in_slow_chunks
 
 RESNET18 = ArchitectureSpec(preset="resnet18")
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB: a few of torch.hub's 128 KiB chunks
@@ -56,43 +54,6 @@ class Broken(nn.Module):
         super().__init__()
         raise ValueError("no layers for you")
 """
-
-
-class _Server:
-    """http.server in a thread serving ``folder``; ``slow`` sends a chunk every 20 ms."""
-
-    def __init__(self, folder: Path, slow: bool = False) -> None:
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-                super().__init__(*args, directory=str(folder), **kwargs)
-
-            def copyfile(self, source, outputfile):  # type: ignore[no-untyped-def]
-                if not slow:
-                    return super().copyfile(source, outputfile)
-                try:
-                    while chunk := source.read(16_384):
-                        outputfile.write(chunk)
-                        outputfile.flush()
-                        time.sleep(0.02)
-                except OSError:  # the client hung up: it cancelled
-                    pass
-                return None
-
-            def log_message(self, *args):  # type: ignore[no-untyped-def]
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class _TinySource(WeightsSource):
@@ -192,7 +153,7 @@ def test_uncached_weights_download_with_progress_then_the_edit_is_pushed(  # typ
     qtbot.waitUntil(lambda: row.index_of("published", "TINY_V1") > 0, timeout=WAIT_MS)
     assert "to download" in row.combo.itemText(row.index_of("published", "TINY_V1"))
     seen: list[str] = []
-    with _Server(served, slow=True) as server:
+    with FileServer(served, in_slow_chunks()) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         row.choose(row.index_of("published", "TINY_V1"))
         assert row.downloading and panel.spec.weights == ""  # nothing changes before it is there
@@ -247,7 +208,7 @@ def test_cancel_mid_download_changes_nothing(qtbot, panel, hub, tmp_path, monkey
     (served / filename).write_bytes(PAYLOAD * 40)  # 10 MB at 0.8 MB/s: seconds to cancel in
     row = panel.bar.weights
     before, steps = panel.spec, panel.undo_stack.count()
-    with _Server(served, slow=True) as server:
+    with FileServer(served, in_slow_chunks()) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         row.choose(row.index_of("published", "IMAGENET1K_V1"))
         qtbot.waitUntil(lambda: " MB" in row.progress.label.text(), timeout=WAIT_MS)

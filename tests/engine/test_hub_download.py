@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,45 +19,11 @@ from cnn_lab.engine.models.hub_download import (
     hash_prefix_of,
     hub_checkpoints_dir,
 )
+from tests.local_http import FileServer, then_silence
 
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB: several chunks of torch.hub's 128 KiB
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 GOOD = f"tiny-{DIGEST[:8]}.pth"
-
-
-class _Server:
-    """http.server in a thread serving ``folder``; ``stall`` makes it go quiet mid-file."""
-
-    def __init__(self, folder: Path, stall: threading.Event | None = None) -> None:
-        stall_event = stall
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-                super().__init__(*args, directory=str(folder), **kwargs)
-
-            def copyfile(self, source, outputfile):  # type: ignore[no-untyped-def]
-                if stall_event is None:
-                    return super().copyfile(source, outputfile)
-                outputfile.write(source.read(1000))  # a first piece, then silence
-                outputfile.flush()
-                stall_event.wait(10)
-                return None
-
-            def log_message(self, *args):  # type: ignore[no-untyped-def]
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -89,7 +54,7 @@ def test_the_cache_is_torch_hubs_own_and_torch_home_moves_it(hub: Path, tmp_path
 
 def test_a_download_reports_progress_to_the_total_and_is_kept_verified(hub: Path) -> None:
     seen: list[tuple[str, int, int]] = []
-    with _Server(hub) as server:
+    with FileServer(hub) as server:
         path = download_weights(f"{server.url}/{GOOD}", progress=lambda *a: seen.append(a))
     assert path == hub_checkpoints_dir() / GOOD
     assert path.read_bytes() == PAYLOAD
@@ -106,7 +71,7 @@ def test_a_cancel_midway_raises_cancelled_and_keeps_nothing(hub: Path) -> None:
     def progress(stage: str, done: int, total: int) -> None:
         chunks.append(done)
 
-    with _Server(hub) as server, pytest.raises(Cancelled):
+    with FileServer(hub) as server, pytest.raises(Cancelled):
         download_weights(
             f"{server.url}/{GOOD}", progress=progress, should_stop=lambda: len(chunks) >= 2
         )
@@ -115,7 +80,7 @@ def test_a_cancel_midway_raises_cancelled_and_keeps_nothing(hub: Path) -> None:
 
 
 def test_a_corrupt_file_is_refused_by_its_hash_and_nothing_kept(hub: Path) -> None:
-    with _Server(hub) as server, pytest.raises(UserError) as caught:
+    with FileServer(hub) as server, pytest.raises(UserError) as caught:
         download_weights(f"{server.url}/tiny-00000000.pth")
     assert "corrupt" in caught.value.message
     assert "00000000" in caught.value.message
@@ -126,7 +91,7 @@ def test_a_corrupt_file_is_refused_by_its_hash_and_nothing_kept(hub: Path) -> No
 def test_a_server_that_stops_answering_times_out_in_a_sentence(hub: Path) -> None:
     release = threading.Event()
     try:
-        with _Server(hub, stall=release) as server, pytest.raises(UserError) as caught:
+        with FileServer(hub, then_silence(release)) as server, pytest.raises(UserError) as caught:
             download_weights(f"{server.url}/{GOOD}", timeout_s=0.5)
     finally:
         release.set()
@@ -137,7 +102,7 @@ def test_a_server_that_stops_answering_times_out_in_a_sentence(hub: Path) -> Non
 
 
 def test_an_http_error_is_a_sentence(hub: Path) -> None:
-    with _Server(hub) as server, pytest.raises(UserError) as caught:
+    with FileServer(hub) as server, pytest.raises(UserError) as caught:
         download_weights(f"{server.url}/missing-abcdef12.pth")
     assert "HTTP 404" in caught.value.message
     assert _leftovers() == []
@@ -175,7 +140,7 @@ def test_a_cached_file_is_used_with_no_network_at_all(
 def test_the_mirror_replaces_scheme_host_and_folder(
     hub: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with _Server(hub) as server:
+    with FileServer(hub) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url + "/")
         assert hub_download.mirrored("https://x.org/a/b/" + GOOD) == f"{server.url}/{GOOD}"
         path = download_weights("https://download.example.invalid/models/" + GOOD)

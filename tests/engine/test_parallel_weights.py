@@ -7,12 +7,7 @@ monkeypatch does not reach it), and a Hugging Face file carries no hash in its n
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,7 @@ from cnn_lab.engine.models.hub_download import MIRROR_ENV
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
 from tests.engine.test_timm_weights import served  # noqa: F401 (a fixture)
+from tests.local_http import FileServer, after
 
 pytest.importorskip("timm")
 
@@ -37,32 +33,6 @@ def _spec() -> RunSpec:
     )
 
 
-@contextmanager
-def _slow_server(folder: Path, delay_s: float) -> Iterator[str]:
-    """Serves ``folder`` after ``delay_s`` per file: long enough that a rank that did not wait
-    would build before the file is there (the test's point, not a timing assertion)."""
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            super().__init__(*args, directory=str(folder), **kwargs)
-
-        def copyfile(self, source, outputfile):  # type: ignore[no-untyped-def]
-            time.sleep(delay_s)
-            return super().copyfile(source, outputfile)
-
-        def log_message(self, *args):  # type: ignore[no-untyped-def]
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 @pytest.mark.slow
 def test_the_other_rank_waits_for_rank_0s_download(
     served: tuple[Path, dict],  # noqa: F811
@@ -71,8 +41,10 @@ def test_the_other_rank_waits_for_rank_0s_download(
 ) -> None:
     folder, _ = served
     assert pw.cached_weights_path(_spec().architecture) is None
-    with _slow_server(folder, delay_s=5.0) as url:
-        monkeypatch.setenv(MIRROR_ENV, url)  # the spawned rank inherits it
+    # Each file comes 5 s late: long enough that a rank that did not wait would build before
+    # the file is there (the test's point, not a timing assertion).
+    with FileServer(folder, after(5.0)) as server:
+        monkeypatch.setenv(MIRROR_ENV, server.url)  # the spawned rank inherits it
         record = run_job(_spec(), db_path, sample_system=False)
     assert record is not None and record.status == st.COMPLETED, record.reason
     assert "weights: Loaded 90 of the network's 92 tensors" in record.summary["pretrained"]

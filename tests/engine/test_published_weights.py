@@ -20,7 +20,7 @@ from cnn_lab.engine.models import published_weights as pw
 from cnn_lab.engine.models.hub_download import MIRROR_ENV, hub_checkpoints_dir
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec
 from cnn_lab.engine.train.events import DataProgress
-from tests.engine.test_hub_download import _Server
+from tests.local_http import FileServer
 
 TINY = {"preset": "resnet18", "width": 0.25}
 """ResNet-18 at a quarter width: torchvision's own class, a 0.7 M-parameter file."""
@@ -110,7 +110,7 @@ def test_downloaded_once_then_loaded_with_the_head_skipped(
 ) -> None:
     served, state = published
     seen: list[tuple[str, int, int]] = []
-    with _Server(served) as server:
+    with FileServer(served) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         path = pw.ensure_weights(_spec(), lambda *a: seen.append(a))
     assert path.parent == hub_checkpoints_dir() and pw.cached_weights_path(_spec()) == path
@@ -216,7 +216,7 @@ def test_the_job_downloads_before_building_and_records_the_normalisation(
         }
     )
     events: list[object] = []
-    with _Server(served) as server:
+    with FileServer(served) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         record = run_job(spec, db_path, emit=events.append, sample_system=False)
     assert record is not None and record.status == st.COMPLETED, record.reason

@@ -20,7 +20,7 @@ from cnn_lab.engine.models import published_weights as pw
 from cnn_lab.engine.models.hub_download import MIRROR_ENV, hub_checkpoints_dir
 from cnn_lab.engine.models.timm_weights import cache_name
 from cnn_lab.engine.specs import ArchitectureSpec
-from tests.engine.test_hub_download import _Server
+from tests.local_http import FileServer
 
 MODEL = "test_resnet"
 """timm's own test network: a few thousand weights, one published tag (r160_in1k)."""
@@ -94,7 +94,7 @@ def test_downloaded_from_the_mirror_then_loaded_with_head_skipped_and_stem_summe
     with pytest.raises(UserError, match="not downloaded yet"):
         build_model(_spec(), shape)
     seen: list[tuple[str, int, int]] = []
-    with _Server(folder) as server:
+    with FileServer(folder) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         path = pw.ensure_weights(_spec(), lambda *a: seen.append(a))
     assert path == hub_checkpoints_dir() / "timm_test_resnet.r160_in1k.safetensors"
@@ -114,7 +114,7 @@ def test_a_download_that_is_not_safetensors_is_refused_and_not_kept(
 ) -> None:
     folder, _ = served
     (folder / cache_name(pw.find_weights(_spec()))).write_text("<html>rate limited</html>")
-    with _Server(folder) as server:
+    with FileServer(folder) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         with pytest.raises(UserError, match="not a safetensors file"):
             pw.ensure_weights(_spec())
