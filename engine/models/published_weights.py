@@ -107,8 +107,19 @@ class WeightsSource:
     def catalogue(self, spec: ArchitectureSpec) -> list[PublishedWeights]:
         raise NotImplementedError
 
+    def cache_name(self, weights: PublishedWeights) -> str | None:
+        """The file's name in torch.hub's cache; None: the URL's own (torch.hub's rule)."""
+        return None
+
+    def describe(self, weights: PublishedWeights) -> str:
+        """The weights as a sentence names them ("resnet18's IMAGENET1K_V1 weights")."""
+        return _what(weights)
+
+    def verify(self, path: Path, weights: PublishedWeights) -> None:
+        """Check a downloaded file beyond its size and hash name (raise to refuse it)."""
+
     def cached(self, weights: PublishedWeights) -> Path | None:
-        return hub_download.cached_file(weights.url)
+        return hub_download.cached_file(weights.url, self.cache_name(weights))
 
     def download(
         self,
@@ -116,9 +127,15 @@ class WeightsSource:
         progress: hub_download.Progress,
         should_stop: Callable[[], bool],
     ) -> Path:
-        return hub_download.download_weights(
-            weights.url, progress=progress, should_stop=should_stop, what=_what(weights)
+        path = hub_download.download_weights(
+            weights.url,
+            progress=progress,
+            should_stop=should_stop,
+            what=self.describe(weights),
+            filename=self.cache_name(weights),
         )
+        self.verify(path, weights)
+        return path
 
     def load(self, model: nn.Module, path: Path, weights: PublishedWeights) -> LoadReport:
         from cnn_lab.engine.models.weights import load_pretrained

@@ -22,7 +22,6 @@ Importing this module does not import timm: only asking about a timm network doe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,33 +58,21 @@ class TimmWeights(WeightsSource):
         default = asked_tag or _default_tag(base) or tags[0]
         return [_entry(base, tag, tag == default) for tag in tags]
 
-    def cached(self, weights: PublishedWeights) -> Path | None:
-        return hub_download.cached_file(weights.url, cache_name(weights))
+    def cache_name(self, weights: PublishedWeights) -> str | None:
+        return cache_name(weights)
 
-    def download(
-        self,
-        weights: PublishedWeights,
-        progress: hub_download.Progress,
-        should_stop: Callable[[], bool],
-    ) -> Path:
-        """Download into torch.hub's cache under ``cache_name``.
+    def describe(self, weights: PublishedWeights) -> str:
+        return f"timm's {weights.arch}.{weights.name} weights"
 
-        What is verified: the byte count against the server's Content-Length and, for a name
+    def verify(self, path: Path, weights: PublishedWeights) -> None:
+        """What is verified: the byte count against the server's Content-Length and, for a name
         with torch.hub's hash prefix, the sha256 (both in hub_download); then that a
         safetensors file's header reads as tensors, so a half-written or HTML error page never
         stays in the cache. The hub's files have no hash in their name, so their content is
         otherwise checked when loading (a file of another network is refused there).
         """
-        path = hub_download.download_weights(
-            weights.url,
-            progress=progress,
-            should_stop=should_stop,
-            what=f"timm's {weights.arch}.{weights.name} weights",
-            filename=cache_name(weights),
-        )
         if path.suffix == SAFETENSORS:
             _check_safetensors(path, weights)
-        return path
 
 
 def cache_name(weights: PublishedWeights) -> str:
