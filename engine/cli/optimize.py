@@ -24,7 +24,7 @@ from cnn_lab.engine.specs import RunSpec
 
 
 def add_commands(commands: Any) -> None:
-    about = "find fast settings and a good rate, search briefly, train the best: within a budget"
+    about = "tune, search and train the best within a time budget"
     parser = commands.add_parser("optimize", help=about, description=about)
     parser.add_argument("--data", default="sample:shapes", metavar="SOURCE")
     parser.add_argument(
