@@ -16,8 +16,8 @@ from cnn_lab.engine.models.hub_download import DOWNLOADING, MIRROR_ENV
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.tune.lr_finder import lr_range_test
 from cnn_lab.engine.tune.probe import Probe, prepare
-from tests.engine.test_hub_download import _Server
 from tests.engine.test_published_weights import TINY, published  # noqa: F401 (a fixture)
+from tests.local_http import FileServer
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
@@ -40,7 +40,7 @@ def mirror(
 ):  # type: ignore[no-untyped-def]
     served, state = published
     monkeypatch.setenv("CNN_LAB_CACHE", str(tmp_path / "cache"))
-    with _Server(served) as server:
+    with FileServer(served) as server:
         monkeypatch.setenv(MIRROR_ENV, server.url)
         yield state
 
