@@ -238,9 +238,10 @@ def test_a_long_run_keeps_memory_flat_in_the_window_and_the_job(
     # A sample needs a batch of events that crosses a multiple of SAMPLE_EVERY; on a loaded
     # machine the window's batches (the job sends its events every 0.1 s, the window draws
     # them every 0.1 s, and a sample's gc.collect holds the GUI thread) can span more steps
-    # than that, and skip one. Half of them still cover both halves of the run.
-    assert len(samples) >= STEPS // SAMPLE_EVERY // 2, report
-    assert samples[-1].step >= LAST_SAMPLED - 2 * SAMPLE_EVERY, report
+    # than that and skip some: a CI machine took 9 samples, about 960 steps apart. What the
+    # bounds need is not a count but a span, which "the bound can fail" checks below, and a
+    # sample between the second and the last, so that each half of the run has one.
+    assert len(samples) >= 4, report
     # The window drew every step live (it shows a stored run's curve downsampled afterwards).
     assert all(s.loss_points == s.step for s in samples), report
 
