@@ -1,7 +1,8 @@
 """What closing the window would stop, as the question put to the person before it does.
 
-Closing stops every run, empties the queue, and ends a sweep or a tuner; runs and sweeps are
-saved and can be resumed, a tuner's measurement is not. The window asks first, naming what
+Closing stops every run, empties the queue, and ends a sweep, a tuner or an optimization;
+runs and sweeps are saved and can be resumed, an optimization keeps its best run and its
+decisions so far, a tuner's measurement is lost. The window asks first, naming what
 runs where, so a stray Ctrl+Q or a click on the wrong window's close box costs nothing.
 """
 
@@ -13,10 +14,16 @@ TUNER_NAMES = {"lr": "learning-rate", "batch-size": "batch-size", "speed": "spee
 
 
 def question_for_closing(
-    running: dict[int, str], queued: int = 0, *, sweep: bool = False, tuner: str | None = None
+    running: dict[int, str],
+    queued: int = 0,
+    *,
+    sweep: bool = False,
+    tuner: str | None = None,
+    optimize: bool = False,
 ) -> str | None:
     """The question for closing with ``running`` (run id -> where it trains), ``queued`` runs,
-    a ``sweep`` and a ``tuner`` (its kind) going; None when nothing would be stopped.
+    a ``sweep``, a ``tuner`` (its kind) and an ``optimize`` going; None when nothing would be
+    stopped.
 
     >>> question_for_closing({5: "cpu"})
     'A run is training (run 5 on cpu). Stop it and close? It is saved and can be resumed.'
@@ -33,11 +40,16 @@ def question_for_closing(
         parts.append("a sweep is running")
     if tuner:
         parts.append(f"the {TUNER_NAMES.get(tuner, tuner)} tuner is measuring")
+    if optimize:
+        parts.append("optimize is running")
     if not parts:
         return None
     saved = len(running) + queued + int(sweep)
     what = _joined(parts)
-    them = "it" if saved + int(bool(tuner)) == 1 else "them"
+    them = "it" if saved + int(bool(tuner)) + int(optimize) == 1 else "them"
+    if optimize and not saved and not tuner:
+        kept = "It keeps its best run so far and a record of what it decided."
+        return f"{what[0].upper()}{what[1:]}. Stop {them} and close? {kept}"
     if not tuner:
         kept = "It is saved" if saved == 1 else "They are saved"
         kept += " and can be resumed."
@@ -45,6 +57,8 @@ def question_for_closing(
         kept = "Runs and sweeps are saved and can be resumed; the tuner's measurement is lost."
     else:
         kept = "What it measured so far is lost."
+    if optimize:
+        kept += " Optimize keeps its best run so far and a record of what it decided."
     return f"{what[0].upper()}{what[1:]}. Stop {them} and close? {kept}"
 
 

@@ -342,6 +342,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
             len(self.controller.queued_ids()),
             sweep=self.sweep_panel.running,
             tuner=self.tune_panel.running,
+            optimize=self.optimize_panel.running,
         )
 
     def confirm_close(self, question: str) -> bool:
@@ -361,6 +362,8 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
             event.ignore()  # Cancel: the window stays and everything goes on
             return
         self.tune_panel.shutdown()  # a tuner's child process never outlives the window
+        if self.optimize_panel.running:
+            self.status_label.setText("Stopping optimize: it keeps its best run so far…")
         self.optimize_panel.shutdown()  # nor does optimize's (what it recorded stays)
         # Background imports, evaluations and predictions stop at their next check instead
         # of delivering to a window that is gone.

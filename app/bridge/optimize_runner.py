@@ -27,8 +27,10 @@ class OptimizeRunner(ChildRunner):
     stop_grace_s = 30.0
     """After Stop the child ends its step, records the run and writes the result: a final
     run's last evaluation and checkpoint can take this long on a big model."""
-    shutdown_grace_s = 2.0
-    """On shutdown (the window closing) less: what is recorded so far stays in the store."""
+    shutdown_grace_s = 10.0
+    """On shutdown (the window closing) less, but enough for the child to end its step, mark
+    the run stopped and store what it decided, as the close question promises; the window
+    says it is stopping meanwhile."""
 
     def __init__(self, parent: QObject | None = None, *, planted: str | None = None) -> None:
         """``planted`` ("module:function") is for tests only: fast tuners in the child."""

@@ -22,7 +22,7 @@ _HOMES = {
     "GOALS": "plan",
     "PHASES": "plan",
     "Plan": "plan",
-    "OPTIMIZE_KIND": "runner",
+    "OPTIMIZE_KIND": "decisions",
     "optimize": "runner",
     "stored_result": "runner",
     "Tuners": "tuners",

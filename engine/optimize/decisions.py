@@ -19,6 +19,9 @@ from typing import Any
 
 from cnn_lab.engine.specs import RunSpec
 
+OPTIMIZE_KIND = "optimize"
+"""The kind of the experiment optimize files its runs and its result under."""
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -107,6 +110,12 @@ class OptimizeResult:
         fields["run_ids"] = tuple(fields["run_ids"])
         return cls(**fields)
 
+    @classmethod
+    def from_experiment(cls, spec_json: str | None) -> OptimizeResult | None:
+        """The result an optimize experiment stores beside its request; None while it runs."""
+        saved = json.loads(spec_json).get("result") if spec_json else None
+        return None if saved is None else cls.from_dict(saved)
+
     def summary_lines(self) -> list[str]:
         """The decision card for a terminal."""
         accuracy = "none" if self.best_val_accuracy is None else f"{self.best_val_accuracy:.1%}"
@@ -158,4 +167,12 @@ class Notebook:
         self.rejected.append(Rejected(phase, option, reason))
 
 
-__all__ = ["Decision", "Notebook", "OptimizeResult", "PhaseTiming", "Progress", "Rejected"]
+__all__ = [
+    "OPTIMIZE_KIND",
+    "Decision",
+    "Notebook",
+    "OptimizeResult",
+    "PhaseTiming",
+    "Progress",
+    "Rejected",
+]

@@ -10,7 +10,7 @@ The sweep is engine/search's own (its TPE sampler, median pruner, trial queue an
 assembled here instead of through ``run_sweep`` for one reason: ``run_sweep`` files its
 trials under a "sweep" experiment of their own, and optimize records everything under ONE
 experiment. ``run_search`` therefore opens the study and queues its budget as
-``run_sweep`` does and points the objective at the optimize experiment.
+``run_sweep`` does and gives the objective the optimize experiment (``experiment_id``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 import optuna
 
+from cnn_lab.engine.optimize.plan import size_search
+from cnn_lab.engine.optimize.state import Measured, RunState
 from cnn_lab.engine.search import SearchSpec, queue
 from cnn_lab.engine.search import storage as stg
 from cnn_lab.engine.search.study import (
@@ -93,11 +95,122 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(search, stg.open_storage(None, db_path))
     queue.top_up(search, study)
-    objective = objective_for(search, db_path, trainer, should_stop, sample_system=False, emit=emit)
-    # The objective files trial runs under the experiment it holds; optimize's, not a sweep's.
-    objective._experiment_id = experiment_id
+    objective = objective_for(
+        search,
+        db_path,
+        trainer,
+        should_stop,
+        sample_system=False,
+        emit=emit,
+        experiment_id=experiment_id,
+    )
     work(search, study, objective, should_stop, on_trial)
     return summarise(search, study)
 
 
-__all__ = ["run_search", "search_params", "search_spec"]
+# --------------------------------------------------------------------------- the phase
+
+
+def search(run: RunState, measured: Measured) -> None:
+    began, allot = run.ledger.clock(), run.ledger.allot("search")
+    size = size_search(allot, measured.epoch_s, measured.setup_s)
+    if not size.affordable:
+        why = f"{allot:.0f} s afford {size.trials} trials of {size.trial_s:.1f} s"
+        run.timed("search", allot, began, f"skipped: {why}")
+        run.notes.reject("search", "search", f"skipped: {why}; the final run gets the time")
+        return
+    base = run.spec.model_copy(
+        update={"train": run.spec.train.model_copy(update={"epochs": size.epochs})}
+    )
+    params = search_params(base, base.train.lr, run.plan.widths, run.plan.networks)
+    sweep = search_spec(base, params, f"optimize-{run.experiment_id}", size.trials)
+    walls: dict[int, float] = {}
+    last = [run.ledger.clock()]
+    show = run.stage("search")
+    epoch_times: dict[int, list[float]] = {}
+    current: list[float] = []  # the running trial's epochs (trials run one at a time)
+
+    def on_trial(outcome: Any) -> None:
+        now = run.ledger.clock()
+        if outcome.run_id is not None:
+            walls[outcome.run_id] = now - last[0]
+            epoch_times[outcome.run_id] = list(current)
+        current.clear()
+        last[0] = now
+        show(f"trial {outcome.number} {outcome.state}", len(walls), size.trials)
+
+    def on_event(event: Any) -> None:
+        from cnn_lab.engine.train.events import EpochEnd
+
+        if isinstance(event, EpochEnd) and event.epoch_s > 0:
+            current.append(float(event.epoch_s))
+
+    result = run.tuners.search(
+        sweep,
+        run.db_path,
+        run.experiment_id,
+        run.tuners.train,
+        run.stop_at(began + allot),
+        on_trial,
+        on_event,
+    )
+    completed = [t for t in result.trials if t.state == "complete" and t.run_id is not None]
+    for trial in result.trials:
+        if trial.run_id is not None:
+            run.run_ids.append(trial.run_id)
+    for trial in completed:
+        run.scores[trial.run_id] = float(trial.value or 0.0)
+        run.specs[trial.run_id] = sweep.trial_spec(trial.params, trial.number)
+    pick(run, sweep, result.trials, walls)
+    calibrate(run, walls, epoch_times, measured)
+    run.timed("search", allot, began, "stopped" if run.user_stop() else "done")
+
+
+def pick(run: RunState, sweep: Any, trials: Any, walls: dict[int, float]) -> None:
+    """Choose the trial the final run trains, and word why."""
+    from cnn_lab.engine.optimize.choice import choose, trial_sentences
+
+    completed = [t for t in trials if t.state == "complete" and t.run_id is not None]
+    if not completed:
+        run.notes.reject(
+            "search", "search", "no trial completed; the final run keeps the measured recipe"
+        )
+        return
+    chosen, why = choose(completed, walls, run.plan.goal, run.plan.target)
+    run.spec = sweep.trial_spec(chosen.params, chosen.number).model_copy(
+        update={"name": run.spec.name}
+    )
+    for choice, evidence in why:
+        run.notes.decide("search", choice, evidence)
+    for option, reason in trial_sentences(trials, chosen, walls):
+        run.notes.reject("search", option, reason)
+
+
+def calibrate(
+    run: RunState, walls: dict[int, float], epoch_times: dict[int, list[float]], measured: Measured
+) -> None:
+    """The trials' real epoch time and per-run setup replace the probe's estimates.
+
+    The probe times a few steps; the trials ran whole epochs (validation included) and
+    whole runs (the store, the data, the model, the test pass, the weights), so the final
+    run is sized from them: an epoch is the larger of the median and the mean of every
+    trial epoch (a slow epoch now and then counts), and a run's setup is its wall time
+    less its own epochs, the larger of median and mean over the trials.
+    """
+    every = sorted(t for times in epoch_times.values() for t in times)
+    if not every:
+        return
+    measured.epoch_s = max(every[len(every) // 2], sum(every) / len(every))
+    measured.epochs_seen = len(every)
+    overheads = sorted(
+        max(0.0, walls[run] - sum(times))
+        for run, times in epoch_times.items()
+        if run in walls and times
+    )
+    if overheads:
+        middle = overheads[len(overheads) // 2]
+        measured.setup_s = max(middle, sum(overheads) / len(overheads))
+        measured.setup_from_runs = len(overheads)
+
+
+__all__ = ["run_search", "search", "search_params", "search_spec"]

@@ -96,6 +96,18 @@ class EvaluationInfo:
 
 
 @dataclass(frozen=True)
+class OptimizeInfo:
+    """Why the run's recipe is what it is, when ``cnn-lab optimize`` chose it: each decision
+    with its measured evidence, what was tried and rejected, and each phase's time."""
+
+    facts: tuple[Fact, ...]
+    decisions: Table
+    rejected: Table
+    phases: Table
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class RunReportData:
     """Everything a run report shows, in the order it shows it."""
 
@@ -121,6 +133,8 @@ class RunReportData:
     generated: str
     notes: tuple[str, ...] = ()
     """What could not be gathered (images unreadable, architecture not buildable), as sentences."""
+    optimize: OptimizeInfo | None = None
+    """Present for a run trained by ``cnn-lab optimize`` (a trial or the final run)."""
 
     @property
     def title(self) -> str:

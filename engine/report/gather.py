@@ -23,6 +23,7 @@ from cnn_lab.engine.report.dataset_info import (
 )
 from cnn_lab.engine.report.environment import generated_line, run_environment, writer_environment
 from cnn_lab.engine.report.groups import CURVE_GROUPS, SYSTEM_GROUPS, group_keys
+from cnn_lab.engine.report.optimize_info import optimize_info
 from cnn_lab.engine.report.verdicts import bottleneck_info, evaluation_info
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
@@ -75,6 +76,7 @@ def gather_run(
         artifacts=_artifacts(artifacts),
         generated=generated_line(),
         notes=tuple(notes),
+        optimize=optimize_info(store, record),
     )
 
 

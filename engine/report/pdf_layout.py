@@ -227,6 +227,7 @@ def run_sections(data: RunReportData) -> list[Section]:
     environment: list[Unit] = [*facts(data.environment), *table(data.artifacts, "Files")]
     return [
         Section("Overview", tuple(overview)),
+        *optimize_sections(data),
         Section("Dataset", tuple(dataset)),
         Section("Architecture", tuple(architecture)),
         Section("Hyperparameters", tuple(table(data.hyperparameters))),
@@ -236,6 +237,28 @@ def run_sections(data: RunReportData) -> list[Section]:
         Section("Evaluation", tuple(evaluation)),
         Section("Environment", tuple(environment)),
     ]
+
+
+def optimize_sections(data: RunReportData) -> list[Section]:
+    """The optimize decisions, for a run that ``cnn-lab optimize`` trained (else nothing)."""
+    o = data.optimize
+    if o is None:
+        return []
+    units: list[Unit] = facts(o.facts)
+    if o.note:
+        units += wrapped(o.note)
+    # Sentences, wrapped: a table cell would cut the evidence, which is the point.
+    for heading, rows in (
+        ("Decisions and their evidence", o.decisions.rows),
+        ("Tried and rejected", o.rejected.rows),
+    ):
+        units.append(Heading(heading))
+        for phase, choice, why in rows:
+            units += wrapped(f"[{phase}] {choice}: {why}", indent="• ")
+        if not rows:
+            units.append(TextLine("None."))
+    units += table(o.phases, "Phases")
+    return [Section("Optimize: why this recipe", tuple(units))]
 
 
 def sweep_sections(data: SweepReportData) -> list[Section]:

@@ -197,6 +197,7 @@ class _Objective:
         emit: Emit,
         sample_system: bool,
         device: str | None = None,
+        experiment_id: int | None = None,
     ) -> None:
         self.search = search
         self.db_path = db_path
@@ -206,7 +207,8 @@ class _Objective:
         self.sample_system = sample_system
         self.device = device
         """The slot this worker trains on (``cuda:1``, ``cpu``); None keeps the spec's own."""
-        self._experiment_id: int | None = None
+        self._experiment_id = experiment_id
+        """Where trial runs are filed; None: the sweep's own experiment, made at the first."""
 
     def _runs(self, params: dict[str, Any], number: int) -> list[tuple[RunSpec, bool]]:
         """Each run of the trial and whether it reports to the pruner.
@@ -607,10 +609,22 @@ def objective_for(
     *,
     device: str | None = None,
     emit: Emit = lambda event: None,
+    experiment_id: int | None = None,
 ) -> _Objective:
-    """What a worker calls per trial: trains it (on ``device``) and returns its score."""
+    """What a worker calls per trial: trains it (on ``device``) and returns its score.
+
+    ``experiment_id`` files the trial runs under an existing experiment (optimize keeps its
+    trials beside its final run); by default they go under the sweep's own experiment.
+    """
     return _Objective(
-        search, Path(db_path), trainer or _run_job(), should_stop, emit, sample_system, device
+        search,
+        Path(db_path),
+        trainer or _run_job(),
+        should_stop,
+        emit,
+        sample_system,
+        device,
+        experiment_id,
     )
 
 

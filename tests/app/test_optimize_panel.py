@@ -20,8 +20,9 @@ from cnn_lab.app.bridge.optimize_runner import OptimizeRunner
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.app.panels.optimize_panel import OptimizePanel
 from cnn_lab.app.state import AppState
-from cnn_lab.engine.optimize import PHASES
+from cnn_lab.engine.optimize import OPTIMIZE_KIND, PHASES, stored_result
 from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import status as st
 from tests.app.models.test_optimize_form import result_with
 from tests.engine.test_optimize import SPEC
 
@@ -118,3 +119,37 @@ def test_the_panel_loads_neither_torch_nor_optuna_until_it_runs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_closing_the_window_during_optimize_asks_then_keeps_what_it_decided(
+    qtbot: QtBot, window: MainWindow, db_path: Path
+) -> None:
+    panel = window.optimize_panel
+    panel.runner.planted = "tests.app.planted_optimize:blocking"
+    window.state.update(dataset=SPEC.dataset, architecture=SPEC.architecture, train=SPEC.train)
+
+    def a_trial_runs() -> bool:
+        with RunStore.open(db_path) as store:
+            return any(r.status == st.RUNNING for r in store.list_runs(limit=100))
+
+    assert panel.start()
+    qtbot.waitUntil(a_trial_runs, timeout=END_WAIT_MS)
+    questions: list[str] = []
+    window.confirm_close = lambda question: questions.append(question) or False  # Cancel
+    assert not window.close()
+    assert questions == [
+        "Optimize is running. Stop it and close? It keeps its best run so far and a record "
+        "of what it decided."
+    ]
+    assert window.isVisible() and panel.running
+
+    window.confirm_close = lambda question: questions.append(question) or True  # Yes
+    assert window.close()
+    assert not panel.runner.running
+    with RunStore.open(db_path) as store:
+        (experiment,) = store.experiments(OPTIMIZE_KIND)
+        runs = [store.get_run(i) for i in store.experiment_runs(experiment["id"])]
+    assert runs and all(r.status == st.STOPPED for r in runs), runs
+    result = stored_result(db_path, experiment["id"])
+    assert result is not None and result.stopped  # what it decided is on the experiment
+    assert any(d.phase == "rate" for d in result.decisions)

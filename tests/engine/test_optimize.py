@@ -310,3 +310,53 @@ def test_a_real_optimize_on_a_tiny_sample_ends_within_its_budget(db_path: Path) 
         assert all(store.get_run(i).status in st.FINAL for i in runs)
     assert stored_result(db_path, result.experiment_id) == result
     assert {d.phase for d in result.decisions} >= {"speed", "final"}
+
+
+def test_the_final_runs_report_explains_each_decision_in_html_and_pdf(db_path: Path) -> None:
+    from cnn_lab.engine.report.gather import gather_run
+    from cnn_lab.engine.report.html import render_run_html
+    from cnn_lab.engine.report.pdf import render_run_pdf
+    from tests.engine.test_report import _text, opened_pdf
+
+    result = _run(Planted(FakeClock()), 600.0, db_path)
+    assert result.final_run_id is not None
+    with RunStore.open(db_path) as store:
+        final = gather_run(store, result.final_run_id, images=False, architecture=False)
+        trial = gather_run(store, result.run_ids[0], images=False, architecture=False)
+        plain = store.create_run(spec_json=SPEC.to_json(), spec_hash=SPEC.spec_hash())
+        outside = gather_run(store, plain, images=False, architecture=False)
+    assert outside.optimize is None  # a run optimize did not train has no such section
+    assert final.optimize is not None and trial.optimize is not None
+    assert dict((f.label, f.value) for f in final.optimize.facts)["This run"] == "the final run"
+    assert dict((f.label, f.value) for f in trial.optimize.facts)["This run"] == "a search trial"
+    rows = final.optimize.decisions.rows
+    assert len(rows) == len(result.decisions)
+    speed = next(d for d in result.decisions if d.choice == "precision=bf16")
+    html = render_run_html(final)
+    assert 'id="optimize"' in html and speed.evidence in html
+    assert all(r.reason in html for r in result.rejected)
+    with opened_pdf(render_run_pdf(final)) as pages:
+        texts = [_text(page) for page in pages]
+    section = " ".join(t for t in texts if t.startswith("Optimize: why this recipe"))
+    # The evidence is wrapped, not cut: its words are all in the section.
+    assert all(word in section for word in speed.evidence.split())
+    assert all(word in section for r in result.rejected for word in r.reason.split())
+
+
+def test_a_report_made_while_optimize_runs_says_its_decisions_come_at_the_end(
+    db_path: Path,
+) -> None:
+    from cnn_lab.engine.report.gather import gather_run
+
+    seen: list[Any] = []
+    planted = Planted(FakeClock())
+
+    def train(spec: RunSpec, db: str | Path, run_id: int | None = None, **kwargs: Any) -> Any:
+        with RunStore.open(db) as store:
+            assert run_id is not None
+            seen.append(gather_run(store, run_id, images=False, architecture=False).optimize)
+        return Planted.train(planted, spec, db, run_id, **kwargs)
+
+    tuners = Tuners(planted.epoch, planted.batch, planted.speed, planted.rate, run_search, train)
+    optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=tuners)
+    assert seen and all(info is not None and "had not finished" in info.note for info in seen)

@@ -1,0 +1,68 @@
+"""What one optimization carries from phase to phase: the plan, the recipe so far, the clock.
+
+``RunState`` is the runner's state, shared by the phase modules (probe_phases, search_phase,
+final_phase): each phase reads the recipe (``spec``) and the measurements (``Measured``),
+updates them, and writes its decisions to ``notes`` and its time to ``timings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cnn_lab.engine.optimize.decisions import Notebook, PhaseTiming, Progress
+from cnn_lab.engine.optimize.plan import Ledger, Plan
+from cnn_lab.engine.optimize.tuners import Stop, Tuners
+from cnn_lab.engine.specs import RunSpec
+
+
+@dataclass
+class Measured:
+    """The epoch probe's answer, corrected as later phases measure better."""
+
+    epoch_s: float
+    setup_s: float
+    images_per_s: float
+    epochs_seen: int = 0
+    """Trial epochs behind ``epoch_s`` (0: it is still the probe's estimate)."""
+    setup_from_runs: int = 0
+    """Trial runs behind ``setup_s`` (0: still the probe's)."""
+
+
+@dataclass
+class RunState:
+    plan: Plan
+    spec: RunSpec
+    db_path: Path
+    ledger: Ledger
+    user_stop: Stop
+    report: Callable[[Progress], None]
+    tuners: Tuners
+    notes: Notebook = field(default_factory=Notebook)
+    timings: list[PhaseTiming] = field(default_factory=list)
+    run_ids: list[int] = field(default_factory=list)
+    scores: dict[int, float] = field(default_factory=dict)
+    specs: dict[int, RunSpec] = field(default_factory=dict)
+    """Each scored run's spec, so the best can be applied."""
+    experiment_id: int = 0
+    final_run_id: int | None = None
+
+    def stop_at(self, deadline: float) -> Stop:
+        return lambda: self.user_stop() or self.ledger.clock() >= min(deadline, self.ledger.end)
+
+    def stage(self, phase: str) -> Callable[[str, int, int], None]:
+        def show(stage: str, done: int, total: int) -> None:
+            elapsed = self.ledger.elapsed()
+            self.report(Progress(phase, stage, done, total, elapsed, self.plan.budget_s))
+
+        return show
+
+    def timed(self, phase: str, allot: float, began: float, outcome: str) -> None:
+        spent = self.ledger.clock() - began
+        self.timings.append(PhaseTiming(phase, round(allot, 3), round(spent, 3), outcome))
+
+    # ------------------------------------------------------------------ the plan
+
+
+__all__ = ["Measured", "RunState"]
