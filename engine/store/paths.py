@@ -7,6 +7,7 @@ and tests can point everything at ``tmp_path`` with one environment variable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
@@ -21,6 +22,28 @@ def default_db_path() -> Path:
     return platformdirs.user_data_path("cnn-lab") / "runs.sqlite"
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+SQLITE_URL = "sqlite:///"
+
+
+def _from_url(text: str) -> Path:
+    """A path, or a ``sqlite:///path`` URL (SQLAlchemy's form), as the file's path.
+
+    Any other URL is refused: taken as a path, ``postgresql://lab@host/db`` would quietly
+    create a SQLite file in a folder named ``postgresql:``.
+    """
+    match = _URL.match(text)
+    if match is None:
+        return Path(text)
+    if text.startswith(SQLITE_URL) and len(text) > len(SQLITE_URL):
+        return Path(text[len(SQLITE_URL) :])
+    raise StoreError(
+        f"cnn-lab cannot use {text!r} as its run store: it stores runs in a SQLite file, and "
+        f"{match.group(1)}:// databases are not supported yet.",
+        hint="Give the path of a .sqlite file (or sqlite:///path), or leave --db out.",
+    )
+
+
 def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
     """Pick the store's path: ``value`` wins, then ``$CNN_LAB_DB``, then the default.
 
@@ -28,9 +51,9 @@ def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
     same file whatever that process's working directory is.
     """
     if value is not None and str(value) != "":
-        chosen = Path(value)
+        chosen = _from_url(os.fspath(value))
     elif os.environ.get(ENV_VAR):
-        chosen = Path(os.environ[ENV_VAR])
+        chosen = _from_url(os.environ[ENV_VAR])
     else:
         chosen = default_db_path()
     try:

@@ -157,10 +157,17 @@ def _v3_organise(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _v4_relative_paths(db: sqlite_utils.Database) -> None:
+    from cnn_lab.engine.store import artifact_paths
+
+    artifact_paths.relative_paths(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, metrics, system samples, artifacts, experiments, datasets", _v1_initial),
     Migration(2, "metric roll-ups: each curve's extremes per 64 steps", _v2_rollups),
     Migration(3, "run notes, tags and archiving", _v3_organise),
+    Migration(4, "artifact paths relative to the database's folder", _v4_relative_paths),
 )
 
 SCHEMA_VERSION: int = MIGRATIONS[-1].version

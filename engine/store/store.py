@@ -30,7 +30,7 @@ import psutil
 import sqlite_utils
 
 from cnn_lab.engine.errors import RunNotFound, StoreError
-from cnn_lab.engine.store import backup, rollups, run_query, schema
+from cnn_lab.engine.store import artifact_paths, backup, rollups, run_query, schema
 from cnn_lab.engine.store.busy import LOCK_WAITS
 from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
 from cnn_lab.engine.store.run_query import RunQuery
@@ -241,11 +241,11 @@ def _spec_tags(spec_json: str) -> list[str]:
 
 
 def _artifact_record(
-    run_id: int, path: str | os.PathLike[str], kind: str, sha256: str, size: int
+    run_id: int, path: str | os.PathLike[str], kind: str, sha256: str, size: int, root: Path
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
-        "path": os.fspath(path),
+        "path": artifact_paths.to_stored(path, root),
         "kind": kind,
         "sha256": sha256,
         "bytes": int(size),
@@ -848,7 +848,7 @@ class RunStore:
         self, run_id: int, *, path: str | os.PathLike[str], kind: str, sha256: str, bytes: int
     ) -> int:
         """Record a file a run produced (checkpoint, export, report); return its id."""
-        record = _artifact_record(run_id, path, kind, sha256, bytes)
+        record = _artifact_record(run_id, path, kind, sha256, bytes, self._path.parent)
         with self._write():
             return int(self._db["artifacts"].insert(record).last_pk)
 
@@ -858,7 +858,7 @@ class RunStore:
     ) -> int:
         """Record a file that replaces the run's previous one of this kind (the "last" and
         "best" checkpoints are rewritten in place every epoch; one row each, not hundreds)."""
-        record = _artifact_record(run_id, path, kind, sha256, bytes)
+        record = _artifact_record(run_id, path, kind, sha256, bytes, self._path.parent)
         with self._write() as conn:
             conn.execute("DELETE FROM artifacts WHERE run_id = ? AND kind = ?", [run_id, kind])
             return int(self._db["artifacts"].insert(record).last_pk)
@@ -884,10 +884,11 @@ class RunStore:
 
     @_guarded
     def artifacts(self, run_id: int) -> list[dict[str, Any]]:
-        """The run's artifacts, oldest first, as plain dicts."""
-        return list(
-            self._db["artifacts"].rows_where("run_id = ?", [run_id], order_by="created_at, id")
-        )
+        """The run's artifacts, oldest first, as plain dicts with absolute paths (the store
+        records them relative to its folder: artifact_paths.py)."""
+        rows = self._db["artifacts"].rows_where("run_id = ?", [run_id], order_by="created_at, id")
+        root = self._path.parent
+        return [{**row, "path": artifact_paths.to_absolute(row["path"], root)} for row in rows]
 
     @_guarded
     def has_artifact(self, run_id: int, kind: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cnn_lab.engine.errors import RunNotFound
+from cnn_lab.engine.errors import RunNotFound, StoreError
 from cnn_lab.engine.store import (
     ACTIVE,
     ALL,
@@ -76,6 +76,23 @@ def test_db_path_prefers_explicit_then_env_then_default(tmp_path, monkeypatch) -
     assert default.is_absolute() and default.parts[-2:] == ("cnn-lab", "runs.sqlite")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert resolve_db_path("~/x.sqlite") == tmp_path / "x.sqlite"
+
+
+def test_a_db_url_is_a_sqlite_file_or_a_sentence_never_a_folder_named_after_it(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_db_path(f"sqlite:///{tmp_path}/lab.sqlite") == tmp_path / "lab.sqlite"
+    assert resolve_db_path("sqlite:///lab.sqlite") == tmp_path / "lab.sqlite"
+    for url in ("postgresql://lab@host/db", "postgres://h/db", "mysql+pymysql://u@h/db"):
+        with pytest.raises(StoreError) as refused:
+            resolve_db_path(url)
+        assert str(refused.value).startswith(f"cnn-lab cannot use {url!r} as its run store")
+        monkeypatch.setenv(ENV_VAR, url)
+        with pytest.raises(StoreError):
+            resolve_db_path()
+        monkeypatch.delenv(ENV_VAR)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_importing_the_store_loads_neither_torch_nor_qt() -> None:
