@@ -97,9 +97,32 @@ def arm_optimize(folder: Path, size: int, budget_s: float, device: str, db: Path
             [p.phase, round(p.allotted_s, 1), round(p.spent_s, 1), p.outcome] for p in result.phases
         ],
         "final_run": final,
+        "runs": runs_of(db, result.run_ids),
         "curve": curve_of(db, result.run_ids, began),
         "decisions": [f"[{d.phase}] {d.choice}" for d in result.decisions],
     }
+
+
+def runs_of(db: Path, run_ids: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Each run optimize trained: its rate, weight decay, epochs, status and best accuracy."""
+    from cnn_lab.engine.store import RunStore
+
+    rows = []
+    with RunStore.open(db) as store:
+        for run_id in run_ids:
+            run = store.get_run(run_id)
+            train = RunSpec.from_json(run.spec_json).train
+            rows.append(
+                {
+                    "run": run_id,
+                    "lr": train.lr,
+                    "weight_decay": train.weight_decay,
+                    "epochs": run.summary.get("epochs"),
+                    "status": run.status,
+                    "best_val_accuracy": run.summary.get("best_val_accuracy"),
+                }
+            )
+    return rows
 
 
 def arm_defaults(folder: Path, size: int, budget_s: float, device: str, db: Path) -> dict:
@@ -126,8 +149,9 @@ def arm_defaults(folder: Path, size: int, budget_s: float, device: str, db: Path
     }
 
 
-def arm_conventional(folder: Path, size: int, budget_s: float, device: str) -> dict:
-    """Grid of rates on slices of the budget, then the winner for the rest (see docstring)."""
+def arm_conventional(folder: Path, size: int, budget_s: float, device: str, _db: Path) -> dict:
+    """Grid of rates on slices of the budget, then the winner for the rest (see docstring);
+    it trains outside cnn-lab, so it stores nothing in ``_db``."""
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
 
@@ -206,6 +230,9 @@ def arm_conventional(folder: Path, size: int, budget_s: float, device: str) -> d
     }
 
 
+ARMS = {"optimize": arm_optimize, "defaults": arm_defaults, "conventional": arm_conventional}
+
+
 def time_to(curve: list[list[float]], accuracy: float | None) -> float | None:
     if accuracy is None:
         return None
@@ -220,6 +247,13 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=None, help="images per sample (default: all); for short runs"
     )
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=list(ARMS),
+        choices=list(ARMS),
+        help="the arms to run (default: all three; the comparison needs all three)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     results: list[dict] = []
@@ -232,13 +266,19 @@ def main() -> None:
                 budget = minutes * 60.0
                 db = Path(tmp) / f"{sample}-{minutes}.sqlite"
                 arms = {
-                    "optimize": arm_optimize(folder, size, budget, args.device, db),
-                    "defaults": arm_defaults(folder, size, budget, args.device, db),
-                    "conventional": arm_conventional(folder, size, budget, args.device),
+                    name: ARMS[name](folder, size, budget, args.device, db) for name in args.arms
                 }
-                reference = max(
-                    (arms[a]["val_accuracy"] or 0.0) for a in ("defaults", "conventional")
+                reference = (
+                    max(
+                        (arms[a]["val_accuracy"] or 0.0)
+                        for a in ("defaults", "conventional")
+                        if a in arms
+                    )
+                    if set(arms) - {"optimize"}
+                    else None
                 )
+                if "optimize" not in arms:
+                    arms["optimize"] = {"val_accuracy": None, "curve": []}
                 reach = {name: time_to(arm["curve"], reference) for name, arm in arms.items()}
                 mine = reach["optimize"]
                 results.append(
@@ -253,8 +293,9 @@ def main() -> None:
                             n: (None if t is None or not mine else round(t / mine, 2))
                             for n, t in reach.items()
                         },
-                        "optimize_beats_both": (arms["optimize"]["val_accuracy"] or 0.0)
-                        > reference,
+                        "optimize_beats_both": None
+                        if reference is None or len(arms) < len(ARMS)
+                        else (arms["optimize"]["val_accuracy"] or 0.0) > reference,
                         "arms": {
                             n: {k: v for k, v in a.items() if k != "curve"} for n, a in arms.items()
                         },

@@ -129,6 +129,7 @@ def rate(run: RunState, measured: Measured) -> None:
         )
         return
     found = run.tuners.rate(run.spec, steps, run.stop_at(began + allot), run.stage("rate"))
+    run.found_lr = found.suggestion
     if found.suggestion is not None:
         lr = found.suggestion
         run.spec = run.spec.model_copy(

@@ -1,8 +1,8 @@
 """The search phase: which fields to search for the goal, and the sweep run under one experiment.
 
 The fields that matter most for a short budget, in the order they usually matter: the
-learning rate (a log range around the range test's answer, a quarter to four times it:
-the test reads the rate for a fresh model, training longer shifts it by less than that),
+learning rate (a log range around the range test's answer and the person's own rate, both
+tried first; see ``lr_range``),
 weight decay (a log range around the common 5e-4), the strength of the first augmentation
 when the dataset has one, and the candidate widths or networks the person listed.
 
@@ -15,7 +15,8 @@ experiment. ``run_search`` therefore opens the study and queues its budget as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,26 @@ WEIGHT_DECAY = (1e-5, 5e-3)
 AUGMENT_STRENGTH = (0.25, 1.0)
 
 
+def lr_range(anchors: Sequence[float]) -> tuple[float, float]:
+    """The searched learning rates: a log range holding every anchor with room beyond.
+
+    One anchor (the range test's answer) gets ``LR_SPREAD`` either side. Two (the range test's
+    and the person's own rate, which may be far apart: the test reads a fresh model over a
+    hundred steps, a recipe that already trains well is evidence too) get at least a factor
+    of two beyond each, and ``LR_SPREAD`` when they are close.
+    """
+    low, high = min(anchors), max(anchors)
+    widen = max(2.0, LR_SPREAD / math.sqrt(high / low))
+    return low / widen, min(10.0, high * widen)
+
+
 def search_params(
-    base: RunSpec, lr: float, widths: tuple[float, ...], networks: tuple[str, ...]
+    base: RunSpec, lrs: Sequence[float], widths: tuple[float, ...], networks: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """The parameters a short search varies (see the module docstring), as SearchSpec wants."""
+    low, high = lr_range(lrs)
     params: list[dict[str, Any]] = [
-        {
-            "path": "train.lr",
-            "range": {"low": lr / LR_SPREAD, "high": min(10.0, lr * LR_SPREAD), "log": True},
-        },
+        {"path": "train.lr", "range": {"low": low, "high": high, "log": True}},
         {
             "path": "train.weight_decay",
             "range": {"low": WEIGHT_DECAY[0], "high": WEIGHT_DECAY[1], "log": True},
@@ -63,6 +75,20 @@ def search_params(
     if len(set(networks)) > 1:
         params.append({"path": "architecture.preset", "choices": list(dict.fromkeys(networks))})
     return params
+
+
+def first_points(asked: RunSpec, found_lr: float | None) -> list[dict[str, Any]]:
+    """The trials the search runs first, before TPE samples: the person's own rate and weight
+    decay (a recipe that already works is the point to beat), then the range test's rate
+    with the same decay. Weight decay outside the searched range is left to the sampler."""
+    decay = asked.train.weight_decay
+    fixed: dict[str, Any] = (
+        {"train.weight_decay": decay} if WEIGHT_DECAY[0] <= decay <= WEIGHT_DECAY[1] else {}
+    )
+    points = [{"train.lr": asked.train.lr, **fixed}]
+    if found_lr is not None and not math.isclose(found_lr, asked.train.lr, rel_tol=0.05):
+        points.append({"train.lr": found_lr, **fixed})
+    return points
 
 
 def search_spec(base: RunSpec, params: list[dict[str, Any]], name: str, trials: int) -> SearchSpec:
@@ -90,10 +116,19 @@ def run_search(
     should_stop: Callable[[], bool],
     on_trial: Callable[[TrialOutcome], None],
     emit: Callable[[Any], None] = lambda event: None,
+    *,
+    first: Sequence[dict[str, Any]] = (),
 ) -> SweepResult:
-    """Train ``search``'s trials as runs of ``experiment_id`` until done or stopped."""
+    """Train ``search``'s trials as runs of ``experiment_id`` until done or stopped.
+
+    ``first`` are points (some or all parameters) tried before the sampler's own, as Optuna's
+    ``enqueue_trial`` queues them; they count towards the trial budget.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(search, stg.open_storage(None, db_path))
+    if not study.get_trials(deepcopy=False):
+        for point in list(first)[: search.trials]:
+            study.enqueue_trial(point, skip_if_exists=True)
     queue.top_up(search, study)
     objective = objective_for(
         search,
@@ -122,8 +157,18 @@ def search(run: RunState, measured: Measured) -> None:
     base = run.spec.model_copy(
         update={"train": run.spec.train.model_copy(update={"epochs": size.epochs})}
     )
-    params = search_params(base, base.train.lr, run.plan.widths, run.plan.networks)
+    found = run.found_lr
+    anchors = [run.asked.train.lr] + ([found] if found is not None else [])
+    params = search_params(base, anchors, run.plan.widths, run.plan.networks)
     sweep = search_spec(base, params, f"optimize-{run.experiment_id}", size.trials)
+    low, high = lr_range(anchors)
+    run.notes.decide(
+        "search",
+        f"lr from {low:.1e} to {high:.1e}",
+        f"around your rate {run.asked.train.lr:.1e}"
+        + (f" and the range test's {found:.1e}" if found is not None else "")
+        + f", {size.trials} trials of {size.epochs} epochs, both tried first",
+    )
     walls: dict[int, float] = {}
     last = [run.ledger.clock()]
     show = run.stage("search")
@@ -153,6 +198,7 @@ def search(run: RunState, measured: Measured) -> None:
         run.stop_at(began + allot),
         on_trial,
         on_event,
+        first=first_points(run.asked, found),
     )
     completed = [t for t in result.trials if t.state == "complete" and t.run_id is not None]
     for trial in result.trials:

@@ -47,6 +47,14 @@ class RunState:
     """Each scored run's spec, so the best can be applied."""
     experiment_id: int = 0
     final_run_id: int | None = None
+    found_lr: float | None = None
+    """The range test's suggestion (None: no test, or no clear fall in its curve)."""
+    asked: RunSpec = field(init=False)
+    """The recipe as the person gave it, before any phase changed it (the search starts
+    from it: a recipe that already works is the first point to beat)."""
+
+    def __post_init__(self) -> None:
+        self.asked = self.spec
 
     def stop_at(self, deadline: float) -> Stop:
         return lambda: self.user_stop() or self.ledger.clock() >= min(deadline, self.ledger.end)

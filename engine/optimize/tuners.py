@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from cnn_lab.engine.search import SearchSpec
@@ -32,18 +32,23 @@ SpeedTuner = Callable[
     ["RunSpec", "Sequence[str] | None", float, Stop, StageProgress], "SpeedAdvice"
 ]
 RateTuner = Callable[["RunSpec", int, Stop, StageProgress], "LRFinderResult"]
-SearchRunner = Callable[
-    [
-        "SearchSpec",
-        Path,
-        int,
-        "Trainer",
-        Stop,
-        "Callable[[TrialOutcome], None]",
-        "Callable[[Any], None]",
-    ],
-    "SweepResult",
-]
+
+
+class SearchRunner(Protocol):
+    """Trains a search's trials under an experiment (``search_phase.run_search``)."""
+
+    def __call__(
+        self,
+        search: SearchSpec,
+        db_path: Path,
+        experiment_id: int,
+        trainer: Trainer,
+        should_stop: Stop,
+        on_trial: Callable[[TrialOutcome], None],
+        emit: Callable[[Any], None] = ...,
+        *,
+        first: Sequence[dict[str, Any]] = ...,
+    ) -> SweepResult: ...
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,9 @@ class Tuners:
     rate: RateTuner
     """The LR range test in the given number of steps."""
     search: SearchRunner
-    """A TPE sweep whose trials are recorded under the given experiment; the last argument
-    receives every training event (the runner reads the epochs' real times from them)."""
+    """A TPE sweep whose trials are recorded under the given experiment; ``emit`` receives
+    every training event (the runner reads the epochs' real times from them), ``first`` the
+    points to try before the sampler's own."""
     train: Trainer
 
 
