@@ -360,3 +360,27 @@ def test_a_report_made_while_optimize_runs_says_its_decisions_come_at_the_end(
     tuners = Tuners(planted.epoch, planted.batch, planted.speed, planted.rate, run_search, train)
     optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=tuners)
     assert seen and all(info is not None and "had not finished" in info.note for info in seen)
+
+
+def test_the_search_starts_from_your_rate_and_the_range_tests_and_spans_both(
+    db_path: Path,
+) -> None:
+    from cnn_lab.engine.optimize.search_phase import first_points, lr_range
+
+    assert lr_range([1e-3]) == pytest.approx((2.5e-4, 4e-3))  # one anchor: x4 either side
+    low, high = lr_range([5e-4, 1e-2])  # far apart: both inside, with x2 beyond each
+    assert low == pytest.approx(2.5e-4) and high == pytest.approx(2e-2)
+    points = first_points(SPEC, 3e-3)
+    assert points == [
+        {"train.lr": SPEC.train.lr, "train.weight_decay": SPEC.train.weight_decay},
+        {"train.lr": 3e-3, "train.weight_decay": SPEC.train.weight_decay},
+    ]
+    assert first_points(SPEC, SPEC.train.lr) == points[:1]  # the same rate is tried once
+    assert first_points(SPEC, None) == points[:1]
+
+    result = _run(Planted(FakeClock()), 600.0, db_path)  # its range test answers 3e-3
+    with RunStore.open(db_path) as store:
+        trials = [RunSpec.from_json(store.get_run(i).spec_json).train for i in result.run_ids]
+    assert [t.lr for t in trials[:2]] == [SPEC.train.lr, pytest.approx(3e-3)]
+    (span,) = [d for d in result.decisions if d.choice.startswith("lr from")]
+    assert "your rate" in span.evidence and "the range test's 3.0e-03" in span.evidence
