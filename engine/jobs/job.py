@@ -29,7 +29,8 @@ from cnn_lab.engine.jobs.batching import EventBatcher
 from cnn_lab.engine.jobs.bottleneck import BottleneckTracker
 from cnn_lab.engine.jobs.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.jobs.recording import RunRecorder
-from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
+from cnn_lab.engine.specs.architecture import MODULE, TIMM
 from cnn_lab.engine.specs.network_name import network_name
 from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, artifact_kinds, run_files_dir
 from cnn_lab.engine.store import status as st
@@ -229,7 +230,7 @@ def _train_and_record(
             emit(event)
         result = _failure("Training ended without a result.", None)
     except Exception as exc:  # the run must end recorded, whatever broke
-        result = _ended_by(exc)
+        result = _ended_by(exc, spec.architecture)
     emit(
         RunFinished(
             run_id=run_id,
@@ -287,7 +288,14 @@ def _finished(event: Any) -> dict[str, Any]:
     }
 
 
-def _ended_by(exc: Exception) -> dict[str, Any]:
+def _memory_hint(architecture: ArchitectureSpec) -> str:
+    """What to lower after running out of memory: a timm or module network has no width."""
+    if architecture.preset in (TIMM, MODULE):
+        return "Lower the batch size or the image size, or pick a smaller network."
+    return "Lower the batch size or the model width."
+
+
+def _ended_by(exc: Exception, architecture: ArchitectureSpec) -> dict[str, Any]:
     """The end of a run that training left by ``exc``: a sentence for a person, no traceback."""
     if isinstance(exc, Cancelled):
         return {
@@ -299,9 +307,9 @@ def _ended_by(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, UserError):
         return _failure(exc.message, exc.hint)
     if isinstance(exc, MemoryError):
-        return _failure("The run ran out of memory.", "Lower the batch size or the model width.")
+        return _failure("The run ran out of memory.", _memory_hint(architecture))
     if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():
-        return _failure("The device ran out of memory.", "Lower the batch size or the model width.")
+        return _failure("The device ran out of memory.", _memory_hint(architecture))
     log.error("training failed:\n%s", traceback.format_exc())
     # A RuntimeError's type says nothing a person can use; any other type names the bug.
     return _failure(

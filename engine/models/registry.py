@@ -188,10 +188,10 @@ def start_from_weights(model: nn.Module, spec: ArchitectureSpec) -> None:
     from cnn_lab.engine.models.weights import freeze_backbone, load_pretrained
 
     if spec.weights:
-        from cnn_lab.engine.models.published_weights import load_published
+        from cnn_lab.engine.models.published_weights import find_weights, load_published
 
         report = load_published(model, spec)
-        what = f"{spec.weights} weights: "
+        what = f"{find_weights(spec).name} weights: "  # DEFAULT named as what it resolved to
     else:
         report = load_pretrained(model, spec.pretrained)
         what = ""

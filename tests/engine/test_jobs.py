@@ -340,3 +340,26 @@ def test_a_folder_never_imported_reports_its_preparation_before_the_run_starts(
     assert decoding[-1] == (160, 160)
     assert [done for done, _ in decoding] == sorted(done for done, _ in decoding)
     assert {e.stage for e in preparing} >= {"Listing files", "Decoding images"}
+
+
+@pytest.mark.parametrize(
+    ("architecture", "hint"),
+    [
+        ({"preset": "small_cnn"}, "Lower the batch size or the model width."),
+        (
+            {"preset": "timm", "timm_model": "resnet18"},
+            "Lower the batch size or the image size, or pick a smaller network.",
+        ),
+    ],
+    ids=["a preset has a width", "a timm network has none"],
+)
+def test_out_of_memory_suggests_only_what_the_network_can_change(
+    architecture: dict[str, Any], hint: str
+) -> None:
+    from cnn_lab.engine.jobs.job import _ended_by
+    from cnn_lab.engine.specs import ArchitectureSpec
+
+    spec = ArchitectureSpec(**architecture)
+    for exc in (MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")):
+        ended = _ended_by(exc, spec)
+        assert ended["status"] == st.FAILED and ended["hint"] == hint, ended

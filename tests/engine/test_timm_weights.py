@@ -107,6 +107,8 @@ def test_downloaded_from_the_mirror_then_loaded_with_head_skipped_and_stem_summe
     assert torch.equal(model.state_dict()["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])
     assert model.fc.weight.shape[0] == 5
     assert "fc.weight: file 1000×" in model.pretrained_report
+    # The spec says "default"; the run says which weights that was.
+    assert model.pretrained_report.startswith("r160_in1k weights: Loaded")
 
 
 def test_a_download_that_is_not_safetensors_is_refused_and_not_kept(
