@@ -147,6 +147,11 @@ def run_search(
 
 
 def search(run: RunState, measured: Measured) -> None:
+    """A short TPE search sized to its allotment, then the pick the final run trains.
+
+    Skipped, with its time handed on, when the allotment affords fewer than ``MIN_TRIALS``
+    trials. The trials' measured epochs and setup recalibrate the final run's sizing.
+    """
     began, allot = run.ledger.clock(), run.ledger.allot("search")
     size = size_search(allot, measured.epoch_s, measured.setup_s)
     if not size.affordable:
@@ -162,12 +167,14 @@ def search(run: RunState, measured: Measured) -> None:
     params = search_params(base, anchors, run.plan.widths, run.plan.networks)
     sweep = search_spec(base, params, f"optimize-{run.experiment_id}", size.trials)
     low, high = lr_range(anchors)
+    points = first_points(run.asked, found)
+    tried = "tried first" if len(points) == 1 else "both tried first"
     run.notes.decide(
         "search",
         f"lr from {low:.1e} to {high:.1e}",
         f"around your rate {run.asked.train.lr:.1e}"
         + (f" and the range test's {found:.1e}" if found is not None else "")
-        + f", {size.trials} trials of {size.epochs} epochs, both tried first",
+        + f" ({tried}), {size.trials} trials of up to {size.epochs} epochs",
     )
     walls: dict[int, float] = {}
     last = [run.ledger.clock()]
@@ -198,7 +205,7 @@ def search(run: RunState, measured: Measured) -> None:
         run.stop_at(began + allot),
         on_trial,
         on_event,
-        first=first_points(run.asked, found),
+        first=points,
     )
     completed = [t for t in result.trials if t.state == "complete" and t.run_id is not None]
     for trial in result.trials:

@@ -32,8 +32,11 @@ class Measured:
 
 @dataclass
 class RunState:
+    """One optimization in progress: what was asked, the recipe so far, and what was learned."""
+
     plan: Plan
     spec: RunSpec
+    """The recipe so far: each phase replaces it with what it chose."""
     db_path: Path
     ledger: Ledger
     user_stop: Stop
@@ -57,9 +60,13 @@ class RunState:
         self.asked = self.spec
 
     def stop_at(self, deadline: float) -> Stop:
+        """A stop flag for a tool: true once the person stops, at ``deadline`` or at the
+        budget's end, whichever comes first."""
         return lambda: self.user_stop() or self.ledger.clock() >= min(deadline, self.ledger.end)
 
     def stage(self, phase: str) -> Callable[[str, int, int], None]:
+        """A tool's (stage, done, total) progress, reported as ``phase``'s."""
+
         def show(stage: str, done: int, total: int) -> None:
             elapsed = self.ledger.elapsed()
             self.report(Progress(phase, stage, done, total, elapsed, self.plan.budget_s))
@@ -67,10 +74,9 @@ class RunState:
         return show
 
     def timed(self, phase: str, allot: float, began: float, outcome: str) -> None:
+        """Record how ``phase`` spent its allotment and how it ended."""
         spent = self.ledger.clock() - began
         self.timings.append(PhaseTiming(phase, round(allot, 3), round(spent, 3), outcome))
-
-    # ------------------------------------------------------------------ the plan
 
 
 __all__ = ["Measured", "RunState"]
