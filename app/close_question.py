@@ -47,18 +47,18 @@ def question_for_closing(
     saved = len(running) + queued + int(sweep)
     what = _joined(parts)
     them = "it" if saved + int(bool(tuner)) + int(optimize) == 1 else "them"
+    optimize_kept = "keeps its best run so far and a record of what it decided."
     if optimize and not saved and not tuner:
-        kept = "It keeps its best run so far and a record of what it decided."
-        return f"{what[0].upper()}{what[1:]}. Stop {them} and close? {kept}"
-    if not tuner:
+        kept = f"It {optimize_kept}"
+    elif not tuner:
         kept = "It is saved" if saved == 1 else "They are saved"
         kept += " and can be resumed."
     elif saved:
         kept = "Runs and sweeps are saved and can be resumed; the tuner's measurement is lost."
     else:
         kept = "What it measured so far is lost."
-    if optimize:
-        kept += " Optimize keeps its best run so far and a record of what it decided."
+    if optimize and (saved or tuner):
+        kept += f" Optimize {optimize_kept}"
     return f"{what[0].upper()}{what[1:]}. Stop {them} and close? {kept}"
 
 

@@ -84,8 +84,8 @@ def optimize(
 def stored_result(db_path: str | Path, experiment_id: int) -> OptimizeResult | None:
     """The result stored on an optimize experiment; None while it still runs (or if none)."""
     with RunStore.open(db_path) as store:
-        rows = [e for e in store.experiments(OPTIMIZE_KIND) if e["id"] == experiment_id]
-    return OptimizeResult.from_experiment(rows[0]["spec_json"]) if rows else None
+        experiment = store.experiment(experiment_id, OPTIMIZE_KIND)
+    return None if experiment is None else OptimizeResult.from_experiment(experiment["spec_json"])
 
 
 @dataclass
@@ -165,8 +165,9 @@ class _Run(RunState):
         return result
 
     def _name_of(self, store: RunStore) -> str:
-        rows = [e for e in store.experiments(OPTIMIZE_KIND) if e["id"] == self.experiment_id]
-        return str(rows[0]["name"])
+        experiment = store.experiment(self.experiment_id, OPTIMIZE_KIND)
+        assert experiment is not None  # go() made it before any phase ran
+        return str(experiment["name"])
 
 
 __all__ = ["OPTIMIZE_KIND", "optimize", "stored_result"]

@@ -56,10 +56,14 @@ def lr_range(anchors: Sequence[float]) -> tuple[float, float]:
 
 
 def search_params(
-    base: RunSpec, lrs: Sequence[float], widths: tuple[float, ...], networks: tuple[str, ...]
+    base: RunSpec,
+    lr_bounds: tuple[float, float],
+    widths: tuple[float, ...],
+    networks: tuple[str, ...],
 ) -> list[dict[str, Any]]:
-    """The parameters a short search varies (see the module docstring), as SearchSpec wants."""
-    low, high = lr_range(lrs)
+    """The parameters a short search varies (see the module docstring), as SearchSpec wants;
+    ``lr_bounds`` from ``lr_range``."""
+    low, high = lr_bounds
     params: list[dict[str, Any]] = [
         {"path": "train.lr", "range": {"low": low, "high": high, "log": True}},
         {
@@ -164,9 +168,9 @@ def search(run: RunState, measured: Measured) -> None:
     )
     found = run.found_lr
     anchors = [run.asked.train.lr] + ([found] if found is not None else [])
-    params = search_params(base, anchors, run.plan.widths, run.plan.networks)
-    sweep = search_spec(base, params, f"optimize-{run.experiment_id}", size.trials)
     low, high = lr_range(anchors)
+    params = search_params(base, (low, high), run.plan.widths, run.plan.networks)
+    sweep = search_spec(base, params, f"optimize-{run.experiment_id}", size.trials)
     points = first_points(run.asked, found)
     tried = "tried first" if len(points) == 1 else "both tried first"
     run.notes.decide(

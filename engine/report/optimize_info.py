@@ -18,20 +18,20 @@ def optimize_info(store: RunStore, record: RunRecord) -> OptimizeInfo | None:
     """The section for ``record``, or None when no optimize experiment holds the run."""
     if record.experiment_id is None:
         return None
-    rows = [e for e in store.experiments(OPTIMIZE_KIND) if e["id"] == record.experiment_id]
-    if not rows:
+    experiment = store.experiment(record.experiment_id, OPTIMIZE_KIND)
+    if experiment is None:
         return None
-    result = OptimizeResult.from_experiment(rows[0]["spec_json"])
+    result = OptimizeResult.from_experiment(experiment["spec_json"])
     if result is None:
         return OptimizeInfo(
-            facts=(Fact("Experiment", str(rows[0]["name"])),),
+            facts=(Fact("Experiment", str(experiment["name"])),),
             decisions=Table(("Phase", "Choice", "Evidence")),
             rejected=Table(("Phase", "Tried", "Why not")),
             phases=Table(("Phase", "Allotted", "Spent", "Outcome")),
             note="The optimization had not finished when this report was made (or it was "
             "killed): its decisions are stored when it ends.",
         )
-    return from_result(result, record.id, str(rows[0]["name"]))
+    return from_result(result, record.id, str(experiment["name"]))
 
 
 def _s(seconds: float) -> str:
@@ -39,6 +39,7 @@ def _s(seconds: float) -> str:
 
 
 def from_result(result: OptimizeResult, run_id: int, name: str) -> OptimizeInfo:
+    """The section from a finished optimization's result, for its run ``run_id``."""
     role = (
         "the final run"
         if run_id == result.final_run_id

@@ -930,6 +930,14 @@ class RunStore:
         return list(self._db["experiments"].rows_where("kind = ?", [kind], order_by="id DESC"))
 
     @_guarded
+    def experiment(self, experiment_id: int, kind: str) -> dict[str, Any] | None:
+        """One experiment of ``kind`` by id (as ``experiments`` gives it); None if none."""
+        rows = self._db["experiments"].rows_where(
+            "id = ? AND kind = ?", [experiment_id, kind], limit=1
+        )
+        return next(iter(rows), None)
+
+    @_guarded
     def experiment_runs(self, experiment_id: int) -> list[int]:
         """The ids of an experiment's runs, oldest first."""
         rows = self._db.execute(

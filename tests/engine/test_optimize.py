@@ -194,6 +194,8 @@ def test_decisions_and_the_result_are_recorded_under_one_experiment(db_path: Pat
         (experiment,) = store.experiments(OPTIMIZE_KIND)
         assert store.experiment_runs(experiment["id"]) == sorted(result.run_ids)
         assert store.experiments("sweep") == []
+        assert store.experiment(experiment["id"], OPTIMIZE_KIND) == experiment
+        assert store.experiment(experiment["id"], "sweep") is None  # another kind's id
     assert experiment["id"] == result.experiment_id
     assert stored_result(db_path, result.experiment_id) == result
     choices = {d.choice for d in result.decisions}
