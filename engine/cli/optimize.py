@@ -47,6 +47,13 @@ def add_commands(commands: Any) -> None:
     )
     parser.add_argument("--goal", choices=("accuracy", "target"), default="accuracy")
     parser.add_argument("--target", type=float, default=None, metavar="ACC", help="e.g. 0.9")
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the most epochs the final run trains (default: 60; time beyond goes to the search)",
+    )
     parser.add_argument("--device", default="auto", metavar="DEVICE")
     parser.add_argument("--seed", type=int, default=0, metavar="N")
     add_data_options(parser)
@@ -99,6 +106,7 @@ def cmd_optimize(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             networks=tuple(args.model) if len(args.model) > 1 else (),
             should_stop=stop.is_set,
             progress=progress,
+            **({"final_epoch_cap": args.max_epochs} if args.max_epochs is not None else {}),
         )
     if args.json:
         out.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")

@@ -14,7 +14,8 @@ def final(run: RunState, measured: Measured) -> None:
     """Train the chosen recipe on the clock: it ends, annealed, when its time is up.
 
     The run is modelled as setup + epochs × epoch time (both measured, see
-    ``calibrate``) inside the allotment less ``FINAL_MARGIN``. The time that leaves is
+    ``calibrate``) inside the allotment less ``FINAL_MARGIN``, at most
+    ``Plan.final_epoch_cap`` epochs (then its epochs end it). The time that leaves is
     the run's ``time_limit_s``: its schedule follows the clock as well as its steps, so
     the one-cycle has annealed when the time is up and the run completes there; its
     epochs are set above the estimate (``FINAL_EPOCH_SLACK``) so that the clock, not
@@ -22,7 +23,7 @@ def final(run: RunState, measured: Measured) -> None:
     guard only. A target goal completes the run at the first validation reaching it.
     """
     began, allot = run.ledger.clock(), run.ledger.allot("final")
-    size = size_final(allot, measured.epoch_s, measured.setup_s)
+    size = size_final(allot, measured.epoch_s, measured.setup_s, run.plan.final_epoch_cap)
     if size.epochs < 1:
         run.timed("final", allot, began, "skipped: no epoch fits what is left")
         run.notes.reject(
@@ -75,16 +76,25 @@ def final(run: RunState, measured: Measured) -> None:
         if measured.epochs_seen
         else "estimated by the epoch probe"
     )
-    why = (
-        f"{size.train_s:.0f} s of training at {measured.epoch_s:.2f} s an epoch ({source}) "
-        f"after {measured.setup_s:.1f} s to set the run up, with a "
-        f"{FINAL_MARGIN:.0%} margin: about {size.epochs} epochs; the schedule follows the "
-        "clock, so its rate has annealed when the time is up"
-    )
+    if size.capped:
+        why = (
+            f"{size.epochs} epochs, the cap (at {measured.epoch_s:.2f} s an epoch, {source}, "
+            f"about {size.epochs * measured.epoch_s:.0f} s of the {size.train_s:.0f} s left): "
+            "longer one-cycle runs of a small network scored lower in cnn-lab's benchmark, so "
+            "the time beyond them went to the search and the optimization ends early"
+        )
+    else:
+        why = (
+            f"{size.train_s:.0f} s of training at {measured.epoch_s:.2f} s an epoch ({source}) "
+            f"after {measured.setup_s:.1f} s to set the run up, with a "
+            f"{FINAL_MARGIN:.0%} margin: about {size.epochs} epochs; the schedule follows the "
+            "clock, so its rate has annealed when the time is up"
+        )
     reached = summary.get("target_reached_epoch")
     if reached is not None and target is not None:
         why += f"; it completed at epoch {reached}: validation accuracy reached {target:.0%}"
-    run.notes.decide("final", f"time_limit_s={size.train_s:.0f}", why)
+    choice = f"epochs={size.epochs}" if size.capped else f"time_limit_s={size.train_s:.0f}"
+    run.notes.decide("final", choice, why)
     run.spec = spec
     status = getattr(record, "status", None)
     outcome = (

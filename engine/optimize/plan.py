@@ -14,7 +14,9 @@ Shares (``DEFAULT_SHARES``): speed 10%, rate 5%, search 45%, final 40%. Why thes
 
 Time left over is re-divided: a phase is allotted ``share / (sum of the shares still to
 run)`` of the time remaining when it starts (``Ledger.allot``), so a phase finishing early
-(or skipped) hands its time to those after it, and the final run takes whatever is left.
+(or skipped) hands its time to those after it, and the final run takes whatever is left, up
+to ``FINAL_EPOCH_CAP`` epochs; when that cap leaves time over, the search gets it instead
+(``search_allotment``), and the optimization ends early rather than train longer.
 
 Refusals come before anything is spent beyond the bounded measurements they need (the epoch
 probe and the batch check): ``check_dataset``, ``check_fits`` and ``check_budget`` each
@@ -55,6 +57,15 @@ MAX_TRIAL_EPOCHS = 5
 """Trials train short: enough epochs to rank configurations, not to finish them."""
 MAX_FINAL_EPOCHS = 100_000
 """TrainSpec's own bound: on tiny data an epoch takes tens of milliseconds."""
+FINAL_EPOCH_CAP = 60
+"""The final run trains at most this many epochs (``Plan.final_epoch_cap``); time a longer
+run would take goes to the search instead (``search_allotment``). Why: the trials rank
+configurations over a few epochs and say nothing of length, and length was measured to
+hurt: on sample:shapes (benchmarks/optimize.py, 2-core CPU) small_cnn's one-cycle runs of
+about 60 epochs reached 0.997 validation accuracy and its runs of about 260 epochs
+0.978-0.981, both for the final run and for cnn-lab's defaults. Sixty epochs is also
+where common small-CNN recipes end (fastai's, airbench's are shorter); data large enough
+to need more does not reach 60 epochs within a budget of minutes."""
 FINAL_EPOCH_SLACK = 1.5
 """The final run's epochs are this many times the estimate: its time limit ends it, and
 its step count only has to stay behind the clock, so an estimate off by up to a third
@@ -75,6 +86,8 @@ class Plan:
     networks: tuple[str, ...] = ()
     """Candidate presets the search may pick from (empty: keep the spec's network)."""
     shares: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
+    final_epoch_cap: int = FINAL_EPOCH_CAP
+    """The most epochs the final run trains (see ``FINAL_EPOCH_CAP``)."""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.budget_s) or self.budget_s <= 0:
@@ -88,6 +101,10 @@ class Plan:
             raise UserError(
                 "The target goal needs a target accuracy between 0 and 1.",
                 hint="Try --goal target --target 0.9.",
+            )
+        if self.final_epoch_cap < 1:
+            raise UserError(
+                f"The final run's epoch cap must be at least 1, not {self.final_epoch_cap}."
             )
         if set(self.shares) != set(PHASES) or any(v < 0 for v in self.shares.values()):
             raise ValueError(f"shares must give each of {PHASES} a non-negative share")
@@ -182,23 +199,41 @@ def final_epochs(allot_s: float, epoch_s: float, run_setup_s: float) -> int:
     return max(0, min(MAX_FINAL_EPOCHS, int(usable // max(epoch_s, 1e-9))))
 
 
+def final_need_s(cap: int, epoch_s: float, run_setup_s: float) -> float:
+    """The allotment a final run of ``cap`` epochs needs, its margin included."""
+    return (run_setup_s + cap * epoch_s) / (1.0 - FINAL_MARGIN)
+
+
+def search_allotment(shared_s: float, remaining_s: float, final_s: float) -> float:
+    """The search's seconds: its share of what remains (``shared_s``), or more when the final
+    run, capped at its epochs, needs less than the rest (``final_s``): the search gets all
+    but that, since a capped final run cannot use it."""
+    return max(shared_s, remaining_s - final_s)
+
+
 @dataclass(frozen=True)
 class FinalSize:
     """The final run: seconds of training (its time limit), the epochs they should hold,
-    and the epoch count given to the spec (above the estimate, so the clock ends the run)."""
+    and the epoch count given to the spec (above the estimate, so the clock ends the run;
+    or the cap itself when ``capped``, so the epochs end it and the clock only guards)."""
 
     train_s: float
     epochs: int
     epochs_cap: int
+    capped: bool = False
 
 
-def size_final(allot_s: float, epoch_s: float, run_setup_s: float) -> FinalSize:
+def size_final(
+    allot_s: float, epoch_s: float, run_setup_s: float, cap: int = FINAL_EPOCH_CAP
+) -> FinalSize:
     """Model the final run as setup + epochs × epoch time within the allotment less
-    ``FINAL_MARGIN``; ``epochs`` 0 when not one epoch fits."""
+    ``FINAL_MARGIN``, at most ``cap`` epochs; ``epochs`` 0 when not one epoch fits."""
     train_s = max(0.0, allot_s * (1.0 - FINAL_MARGIN) - run_setup_s)
     epochs = final_epochs(allot_s, epoch_s, run_setup_s)
-    cap = min(MAX_FINAL_EPOCHS, math.ceil(epochs * FINAL_EPOCH_SLACK) + 1)
-    return FinalSize(train_s, epochs, cap)
+    if epochs > cap:
+        return FinalSize(train_s, cap, cap, capped=True)
+    slack = min(MAX_FINAL_EPOCHS, math.ceil(epochs * FINAL_EPOCH_SLACK) + 1)
+    return FinalSize(train_s, epochs, slack)
 
 
 def rate_steps(allot_s: float, step_s: float) -> int:
@@ -209,6 +244,7 @@ def rate_steps(allot_s: float, step_s: float) -> int:
 
 __all__ = [
     "DEFAULT_SHARES",
+    "FINAL_EPOCH_CAP",
     "GOALS",
     "PHASES",
     "FinalSize",
@@ -220,7 +256,9 @@ __all__ = [
     "check_dataset",
     "check_fits",
     "final_epochs",
+    "final_need_s",
     "rate_steps",
+    "search_allotment",
     "size_final",
     "size_search",
 ]

@@ -3,7 +3,8 @@
 The fields that matter most for a short budget, in the order they usually matter: the
 learning rate (a log range around the range test's answer and the person's own rate, both
 tried first; see ``lr_range``),
-weight decay (a log range around the common 5e-4), the strength of the first augmentation
+weight decay (the optimizer's own range, ``OptimizerInfo.decay_range``: an L2 penalty and
+AdamW's decoupled decay differ a hundredfold), the strength of the first augmentation
 when the dataset has one, and the candidate widths or networks the person listed.
 
 The sweep is engine/search's own (its TPE sampler, median pruner, trial queue and objective),
@@ -22,7 +23,7 @@ from typing import Any
 
 import optuna
 
-from cnn_lab.engine.optimize.plan import size_search
+from cnn_lab.engine.optimize.plan import final_need_s, search_allotment, size_search
 from cnn_lab.engine.optimize.state import Measured, RunState
 from cnn_lab.engine.search import SearchSpec, queue
 from cnn_lab.engine.search import storage as stg
@@ -36,9 +37,9 @@ from cnn_lab.engine.search.study import (
     work,
 )
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.train.optimizers import optimizer_info
 
 LR_SPREAD = 4.0
-WEIGHT_DECAY = (1e-5, 5e-3)
 AUGMENT_STRENGTH = (0.25, 1.0)
 
 
@@ -55,6 +56,11 @@ def lr_range(anchors: Sequence[float]) -> tuple[float, float]:
     return low / widen, min(10.0, high * widen)
 
 
+def decay_range(spec: RunSpec) -> tuple[float, float]:
+    """The weight decays searched for ``spec``'s optimizer (see ``OptimizerInfo.decay_range``)."""
+    return optimizer_info(spec.train.optimizer).decay_range
+
+
 def search_params(
     base: RunSpec,
     lr_bounds: tuple[float, float],
@@ -64,12 +70,10 @@ def search_params(
     """The parameters a short search varies (see the module docstring), as SearchSpec wants;
     ``lr_bounds`` from ``lr_range``."""
     low, high = lr_bounds
+    decay = dict(zip(("low", "high"), decay_range(base), strict=True), log=True)
     params: list[dict[str, Any]] = [
         {"path": "train.lr", "range": {"low": low, "high": high, "log": True}},
-        {
-            "path": "train.weight_decay",
-            "range": {"low": WEIGHT_DECAY[0], "high": WEIGHT_DECAY[1], "log": True},
-        },
+        {"path": "train.weight_decay", "range": decay},
     ]
     if base.dataset.augment:
         low, high = AUGMENT_STRENGTH
@@ -86,9 +90,8 @@ def first_points(asked: RunSpec, found_lr: float | None) -> list[dict[str, Any]]
     decay (a recipe that already works is the point to beat), then the range test's rate
     with the same decay. Weight decay outside the searched range is left to the sampler."""
     decay = asked.train.weight_decay
-    fixed: dict[str, Any] = (
-        {"train.weight_decay": decay} if WEIGHT_DECAY[0] <= decay <= WEIGHT_DECAY[1] else {}
-    )
+    low, high = decay_range(asked)
+    fixed: dict[str, Any] = {"train.weight_decay": decay} if low <= decay <= high else {}
     points = [{"train.lr": asked.train.lr, **fixed}]
     if found_lr is not None and not math.isclose(found_lr, asked.train.lr, rel_tol=0.05):
         points.append({"train.lr": found_lr, **fixed})
@@ -153,10 +156,15 @@ def run_search(
 def search(run: RunState, measured: Measured) -> None:
     """A short TPE search sized to its allotment, then the pick the final run trains.
 
+    The allotment is the search's share of what remains, or all that a final run of
+    ``Plan.final_epoch_cap`` epochs would leave over, whichever is more.
+
     Skipped, with its time handed on, when the allotment affords fewer than ``MIN_TRIALS``
     trials. The trials' measured epochs and setup recalibrate the final run's sizing.
     """
-    began, allot = run.ledger.clock(), run.ledger.allot("search")
+    began, ledger = run.ledger.clock(), run.ledger
+    final_s = final_need_s(run.plan.final_epoch_cap, measured.epoch_s, measured.setup_s)
+    allot = search_allotment(ledger.allot("search"), ledger.remaining(), final_s)
     size = size_search(allot, measured.epoch_s, measured.setup_s)
     if not size.affordable:
         why = f"{allot:.0f} s afford {size.trials} trials of {size.trial_s:.1f} s"

@@ -49,6 +49,11 @@ class OptimizerInfo:
     default_lr: float
     """A learning rate that usually trains; the form offers it when the optimizer changes."""
     factory: Factory
+    decay_range: tuple[float, float] = (1e-5, 5e-3)
+    """Weight decays worth searching. An L2 penalty added to the gradient (SGD, Adam,
+    RMSprop) works at 1e-5..5e-3; AdamW's decoupled decay is multiplied by the rate alone,
+    not passed through the adaptive step, so the same pull on the weights needs values ten
+    to a hundred times larger (its common values are 0.01 to 0.1)."""
 
     @property
     def uses_momentum(self) -> bool:
@@ -66,6 +71,7 @@ def register_optimizer(
     description: str,
     fields: tuple[str, ...],
     default_lr: float,
+    decay_range: tuple[float, float] = (1e-5, 5e-3),
 ) -> Callable[[Factory], Factory]:
     """Register ``factory(param_groups, spec, kernels) -> Optimizer`` under ``name``.
 
@@ -74,7 +80,9 @@ def register_optimizer(
     """
 
     def decorate(factory: Factory) -> Factory:
-        _OPTIMIZERS[name] = OptimizerInfo(name, label, description, fields, default_lr, factory)
+        _OPTIMIZERS[name] = OptimizerInfo(
+            name, label, description, fields, default_lr, factory, decay_range
+        )
         return factory
 
     return decorate
@@ -260,6 +268,7 @@ def _adam(groups: ParamGroups, spec: TrainSpec, kernels: Kernels) -> torch.optim
     ),
     fields=("weight_decay",),
     default_lr=1e-3,
+    decay_range=(1e-4, 0.3),
 )
 def _adamw(groups: ParamGroups, spec: TrainSpec, kernels: Kernels) -> torch.optim.Optimizer:
     import torch

@@ -19,7 +19,7 @@ import pytest
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.optimize import OPTIMIZE_KIND, Tuners, optimize, real_tuners, stored_result
-from cnn_lab.engine.optimize.plan import DEFAULT_SHARES, FINAL_MARGIN
+from cnn_lab.engine.optimize.plan import DEFAULT_SHARES, FINAL_MARGIN, final_need_s
 from cnn_lab.engine.optimize.search_phase import run_search
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import MetricPoint, RunRecord, RunStore
@@ -153,8 +153,9 @@ def _run(planted: Planted, budget_s: float, db: Path, **kwargs: Any) -> Any:
 def test_phases_in_order_within_their_shares_and_the_budget(db_path: Path) -> None:
     planted = Planted(FakeClock())
     seen: list[str] = []
+    # a cap above what the budget holds: the shares alone divide the time
     result = optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=planted.tuners(),
-                      progress=lambda p: seen.append(p.phase))  # fmt: skip
+                      progress=lambda p: seen.append(p.phase), final_epoch_cap=10_000)  # fmt: skip
     assert [p.phase for p in result.phases] == ["speed", "rate", "search", "final"]
     assert planted.calls == ["epoch", "batch", "speed", "rate"]
     assert [p for i, p in enumerate(seen) if p not in seen[:i]] == ["search", "final"]
@@ -186,6 +187,49 @@ def test_phases_in_order_within_their_shares_and_the_budget(db_path: Path) -> No
         final_run = store.get_run(result.final_run_id)
     assert final_run.status == st.COMPLETED and final_run.summary["time_limit_reached"]
     assert result.chosen.train.precision == "bf16"  # the speed phase's pick is kept
+
+
+def test_a_capped_final_run_hands_the_time_beyond_its_epochs_to_the_search(db_path: Path) -> None:
+    """At 1 s an epoch, 600 s would hold a final run of about 260 epochs; capped at 20, the
+    final run trains 20 (its epochs end it, not its clock), the search gets all the rest,
+    and the optimization ends early rather than train longer."""
+    planted = Planted(FakeClock())
+    result = _run(planted, 600.0, db_path, final_epoch_cap=20)
+    speed, rate, search, final = result.phases
+    left = 600 - speed.spent_s - rate.spent_s
+    # sized from the probe's epoch, sped up by the speed phase's pick (300 -> 510 images/s)
+    epoch_s = 1.0 * 300.0 / 510.0
+    assert search.allotted_s == pytest.approx(left - final_need_s(20, epoch_s, 2.0), rel=1e-6)
+    assert search.allotted_s > left * 0.45 / 0.85
+    assert len(planted.trial_epochs) > 30  # 5-epoch trials of 7 s each
+    assert planted.final_epochs == [20]
+    with RunStore.open(db_path) as store:
+        final_run = store.get_run(result.final_run_id)
+    assert final_run.status == st.COMPLETED and not final_run.summary.get("time_limit_reached")
+    assert final.spent_s == pytest.approx(2.0 + 20 * 1.0)
+    assert result.elapsed_s < 600 and result.budget_held
+    decision = next(d for d in result.decisions if d.phase == "final")
+    assert decision.choice == "epochs=20" and "the cap" in decision.evidence
+
+
+def test_the_searched_weight_decay_follows_the_optimizer() -> None:
+    """AdamW's decoupled decay is searched a hundredfold higher than SGD's L2 penalty, and a
+    person's decay outside the optimizer's range is left to the sampler, not tried first."""
+    from cnn_lab.engine.optimize.search_phase import first_points, search_params
+
+    def decay(optimizer: str) -> dict[str, Any]:
+        spec = SPEC.model_copy(
+            update={"train": SPEC.train.model_copy(update={"optimizer": optimizer})}
+        )
+        (param,) = [p for p in search_params(spec, (1e-3, 1e-1), (), ()) if "decay" in p["path"]]
+        return param["range"]
+
+    assert decay("adamw") == {"low": 1e-4, "high": 0.3, "log": True}
+    assert decay("sgd") == {"low": 1e-5, "high": 5e-3, "log": True}
+    sgd = SPEC.model_copy(
+        update={"train": SPEC.train.model_copy(update={"optimizer": "sgd", "weight_decay": 0.05})}
+    )
+    assert first_points(sgd, None) == [{"train.lr": sgd.train.lr}]
 
 
 def test_decisions_and_the_result_are_recorded_under_one_experiment(db_path: Path) -> None:
@@ -278,7 +322,8 @@ def test_the_final_run_is_sized_from_the_trials_real_epochs_and_setup(db_path: P
 
     tuners = planted.tuners()
     tuners = Tuners(tuners.epoch, tuners.batch, tuners.speed, tuners.rate, tuners.search, slower)
-    result = optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=tuners)
+    result = optimize(SPEC, 600.0, db_path=db_path, clock=planted.clock, tuners=tuners,
+                      final_epoch_cap=10_000)  # fmt: skip
     final = next(d for d in result.decisions if d.phase == "final")
     assert "1.50 s an epoch (measured over" in final.evidence
     assert "2.0 s to set the run up" in final.evidence
