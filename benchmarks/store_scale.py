@@ -57,7 +57,7 @@ def fill(db: Path, runs: int, points: int) -> int:
     rng = random.Random(0)
     now = time.time()
     with RunStore.open(db) as store:
-        conn = store.db.conn
+        conn = store.sqlite_db.conn
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO runs (name, status, spec_json, spec_hash, dataset, model, device, "
@@ -135,7 +135,6 @@ def main() -> None:
     from cnn_lab.app.panels.runs_panel import RunsPanel
     from cnn_lab.app.state import AppState
     from cnn_lab.engine.store import RunStore
-    from cnn_lab.engine.store.curves import downsampled
     from cnn_lab.engine.store.run_query import RunQuery
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -149,7 +148,7 @@ def main() -> None:
         with RunStore.open(db) as store:
             raw_s = best_of(
                 args.repeat,
-                lambda: store.db.execute(
+                lambda: store.sqlite_db.execute(
                     "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", [args.runs + 1]
                 ).fetchall(),
             )
@@ -160,8 +159,8 @@ def main() -> None:
             naive_s = best_of(args.repeat, lambda: naive_search(store, args.runs + 1))
             assert len(naive_search(store, args.runs + 1)) == found
             full_s = best_of(args.repeat, lambda: store.metrics(long_run, "train.loss"))
-            down_s = best_of(args.repeat, lambda: downsampled(store, long_run, "train.loss"))
-            shown = len(downsampled(store, long_run, "train.loss"))
+            down_s = best_of(args.repeat, lambda: store.curve(long_run, "train.loss"))
+            shown = len(store.curve(long_run, "train.loss"))
             record = store.get_run(long_run)
 
         state = AppState(db)

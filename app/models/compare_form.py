@@ -26,7 +26,6 @@ from cnn_lab.engine.store.compare import (
     curve_xy,
     group_metric_table,
     group_runs,
-    metric_keys,
     metric_table,
     parse_spec,
     read_curves,
@@ -109,7 +108,7 @@ class Comparison:
                     except RunNotFound:
                         lost.append(run_id)
                 found = [r.id for r in records]
-                self.keys = metric_keys(store, found)
+                self.keys = store.keys_logged(found)
                 for slot in CHARTS.values():
                     if slot.key is not None:
                         self._curves[slot.key] = read_curves(store, found, slot.key)

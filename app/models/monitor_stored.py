@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from cnn_lab.app.models.monitor_curves import METRIC_CURVES, TIMING_KEYS, MetricCurve, Sample
 from cnn_lab.engine.store import RunStore
-from cnn_lab.engine.store.curves import downsampled
 
 MAX_GPUS = 16
 """How many GPU indices a stored run is searched for (the store has no list of its keys)."""
@@ -39,7 +38,7 @@ def read_stored_run(
     ``gpu_metrics`` name the readings its charts show)."""
     curves = []
     for curve in METRIC_CURVES:
-        points = downsampled(store, run_id, curve.key)  # a long run: peaks, not all
+        points = store.curve(run_id, curve.key)  # a long run: peaks, not all
         if points:
             xs = [p.epoch if curve.x == "epoch" else p.step for p in points]
             curves.append((curve, xs, [p.value for p in points]))

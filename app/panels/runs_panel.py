@@ -39,7 +39,6 @@ from cnn_lab.app.widgets.runs_table import COLUMNS, SUMMARY_KEYS
 from cnn_lab.app.widgets.runs_table_view import RunsTableView
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store import artifact_kinds
-from cnn_lab.engine.store.curves import downsampled
 from cnn_lab.engine.store.run_files import delete_runs, run_files
 from cnn_lab.engine.store.run_query import RunQuery
 
@@ -269,8 +268,8 @@ class RunsPanel(QWidget):
             return
         with self.state.open_store() as store:
             record = store.get_run(run_id)
-            loss = downsampled(store, run_id, "train.loss")
-            accuracy = downsampled(store, run_id, "val.accuracy")
+            loss = store.curve(run_id, "train.loss")
+            accuracy = store.curve(run_id, "val.accuracy")
         self.curves.show_run(run_detail(record, len(self.selected_run_ids())), loss, accuracy)
         self.run_selected.emit(run_id)
 

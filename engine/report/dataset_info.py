@@ -22,7 +22,7 @@ from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.report import text
 from cnn_lab.engine.report.data import Fact, Table, Thumbnail
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import RunRecord
 
 if TYPE_CHECKING:
     from cnn_lab.engine.data.prepare import PreparedDataset
@@ -71,17 +71,13 @@ def png(image: np.ndarray, px: int = THUMB_PX) -> bytes:
     return out.getvalue()
 
 
-def import_report(store: RunStore, record: RunRecord, loaded: Loaded) -> dict[str, Any] | None:
+def import_report(record: RunRecord, loaded: Loaded) -> dict[str, Any] | None:
     """The dataset's import report as a dict, from the cheapest place that has it."""
     if loaded.prepared is not None:
         return loaded.prepared.report.model_dump(mode="json")
     key = record.summary.get("dataset_key")
     if not key:
         return None
-    if "datasets" in store.db.table_names():
-        row = store.db.execute("SELECT report_json FROM datasets WHERE id = ?", [key]).fetchone()
-        if row and row[0] and row[0] != "{}":
-            return _loads(row[0])
     from cnn_lab.engine.data.paths import image_cache_dir
 
     for path in image_cache_dir().glob("*/*/report.json"):

@@ -22,14 +22,6 @@ from cnn_lab.engine.report.text import plain
 from cnn_lab.engine.store import RunStore
 
 METRIC_COLUMNS = ("run_id", "key", "step", "epoch", "value", "time")
-FETCH = 5000
-"""Rows fetched from SQLite at a time."""
-
-
-def _rows(store: RunStore, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    cursor = store.db.execute(sql, params)
-    while batch := cursor.fetchmany(FETCH):
-        yield from batch
 
 
 def _finite(value: Any) -> Any:
@@ -38,12 +30,7 @@ def _finite(value: Any) -> Any:
 
 def metric_rows(store: RunStore, run_id: int) -> Iterator[tuple[Any, ...]]:
     """Every metric point of the run: by key, then step, then the order written."""
-    return _rows(
-        store,
-        "SELECT run_id, key, step, epoch, value, time FROM metrics WHERE run_id = ? "
-        "ORDER BY key, step, time, rowid",
-        [run_id],
-    )
+    return store.metric_rows(run_id)
 
 
 def write_run_csv(store: RunStore, run_id: int, out: TextIO) -> int:
@@ -99,15 +86,7 @@ def write_run_object(
     out.write(', "system_columns": ["time", "value"], "system_samples": ')
     _write_grouped(
         out,
-        (
-            (key, (when, _finite(value)))
-            for key, when, value in _rows(
-                store,
-                "SELECT key, time, value FROM system_samples WHERE run_id = ? "
-                "ORDER BY key, time, rowid",
-                [run_id],
-            )
-        ),
+        ((key, (when, _finite(value))) for key, when, value in store.sample_rows(run_id)),
     )
     out.write("}")
     return count

@@ -27,7 +27,6 @@ from cnn_lab.engine.report.optimize_info import optimize_info
 from cnn_lab.engine.report.verdicts import bottleneck_info, evaluation_info
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunStore
-from cnn_lab.engine.store.curves import downsampled
 from cnn_lab.engine.util.formatting import format_bytes
 
 CURVE_BUCKETS = 300
@@ -50,7 +49,7 @@ def gather_run(
     loaded = load_images(spec, record.summary.get("input_shape")) if images else Loaded(None)
     if loaded.note:
         notes.append(loaded.note)
-    report = import_report(store, record, loaded)
+    report = import_report(record, loaded)
     artifacts = store.artifacts(run_id)
     arch = architecture_info(spec, record, artifacts, loaded) if architecture else unmeasured(spec)
     system, system_table = _system(store, record)
@@ -133,7 +132,7 @@ def _curves(store: RunStore, run_id: int) -> tuple[ChartData, ...]:
     for title, unit, keys in group_keys(store.metric_keys(run_id), CURVE_GROUPS):
         series = []
         for key in keys:
-            points = downsampled(store, run_id, key, CURVE_BUCKETS)
+            points = store.curve(run_id, key, CURVE_BUCKETS)
             series.append(
                 Series(key, tuple(float(p.step) for p in points), tuple(p.value for p in points))
             )
@@ -142,24 +141,20 @@ def _curves(store: RunStore, run_id: int) -> tuple[ChartData, ...]:
 
 
 def _system(store: RunStore, record: RunRecord) -> tuple[tuple[ChartData, ...], Table]:
-    rows = store.db.execute(
-        "SELECT key, COUNT(*), AVG(value), MIN(value), MAX(value), MIN(time) "
-        "FROM system_samples WHERE run_id = ? GROUP BY key ORDER BY key",
-        [record.id],
-    ).fetchall()
+    gauges = store.gauge_stats(record.id)
     table = Table(
         ("Gauge", "Samples", "Mean", "Min", "Max"),
         tuple(
-            (key, f"{n:,}", text.number(mean), text.number(low), text.number(high))
-            for key, n, mean, low, high, _ in rows
+            (g.key, f"{g.count:,}", text.number(g.mean), text.number(g.low), text.number(g.high))
+            for g in gauges
         ),
         (False, True, True, True, True),
     )
-    if not rows:
+    if not gauges:
         return (), table
-    start = record.started_at or min(r[5] for r in rows)
+    start = record.started_at or min(g.first_time for g in gauges)
     charts = []
-    for title, unit, keys in group_keys([r[0] for r in rows], SYSTEM_GROUPS):
+    for title, unit, keys in group_keys([g.key for g in gauges], SYSTEM_GROUPS):
         series = []
         for key in keys:
             samples = store.system_samples(record.id, key)

@@ -203,11 +203,7 @@ def run_trials(store: RunStore, row: dict[str, Any], search: SearchSpec) -> list
 def best_value(store: RunStore, run_id: int, metric: str) -> float | None:
     """The best value run ``run_id`` recorded for ``metric`` (the highest, or the lowest for a
     metric scored lower-is-better)."""
-    pick = "MAX" if MAXIMISE.get(metric, True) else "MIN"
-    row = store.db.execute(
-        f"SELECT {pick}(value) FROM metrics WHERE run_id = ? AND key = ?", [run_id, metric]
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    return store.best_metric(run_id, metric, highest=MAXIMISE.get(metric, True))
 
 
 # ----------------------------------------------------------------------- the Sweep panel

@@ -7,7 +7,7 @@ their seed or cross-validation fold are repeats of one recipe, shown as their me
 spread band, so a gap between two recipes can be read against their seed-to-seed noise).
 
 Everything here is plain data in, plain data out: the Compare panel draws it and a report
-or a command could print it. Curves come from ``curves.downsampled`` so a million-step run
+or a command could print it. Curves come from ``RunStore.curve`` so a million-step run
 costs a few thousand points.
 """
 
@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cnn_lab.engine.store.curves import DEFAULT_BUCKETS, downsampled
-from cnn_lab.engine.store.store import MetricPoint, RunRecord, RunStore
+from cnn_lab.engine.store.store import DEFAULT_BUCKETS, MetricPoint, RunRecord, RunStore
 from cnn_lab.engine.util.durations import format_duration
 
 MISSING = "—"
@@ -348,23 +347,7 @@ def read_curves(
     store: RunStore, run_ids: Iterable[int], key: str, buckets: int = DEFAULT_BUCKETS
 ) -> dict[int, list[MetricPoint]]:
     """Each run's curve of ``key``, downsampled (a million-point run costs a few thousand)."""
-    return {run_id: downsampled(store, run_id, key, buckets) for run_id in run_ids}
-
-
-def metric_keys(store: RunStore, run_ids: Iterable[int]) -> list[str]:
-    """Every metric key any of the runs logged, sorted.
-
-    Read from the roll-ups (one row per 64 steps) rather than ``RunStore.metric_keys``, which
-    counts every point: a few milliseconds instead of a scan of each long run's million rows.
-    """
-    ids = list(run_ids)
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    rows = store.db.execute(
-        f"SELECT DISTINCT key FROM metric_rollups WHERE run_id IN ({marks}) ORDER BY key", ids
-    ).fetchall()
-    return [row[0] for row in rows]
+    return {run_id: store.curve(run_id, key, buckets) for run_id in run_ids}
 
 
 # ---------------------------------------------------------------------------- groups
@@ -469,7 +452,6 @@ __all__ = [
     "format_value",
     "group_metric_table",
     "group_runs",
-    "metric_keys",
     "metric_table",
     "parse_spec",
     "read_curves",

@@ -11,17 +11,14 @@ more points than the chart can show comes back whole.
 
 from __future__ import annotations
 
-from cnn_lab.engine.store.store import MetricPoint, RunStore, _float_or_nan
-
-DEFAULT_BUCKETS = 2000
-"""Step ranges a curve is cut into: two points each, about one per pixel of a wide chart."""
+from cnn_lab.engine.store.store import DEFAULT_BUCKETS, MetricPoint, RunStore, _float_or_nan
 
 
 def downsampled(
     store: RunStore, run_id: int, key: str, buckets: int = DEFAULT_BUCKETS
 ) -> list[MetricPoint]:
     """The metric's points in step order, reduced to each bucket's minimum and maximum."""
-    db = store.db
+    db = store.sqlite_db
     points, low, high, rows = db.execute(
         "SELECT SUM(points), MIN(first_step), MAX(last_step), COUNT(*) FROM metric_rollups "
         "WHERE run_id = ? AND key = ?",
@@ -54,7 +51,7 @@ def _from_rollups(
     """Merge the roll-up rows (64 steps each) into ``buckets`` equal step ranges."""
     lowest: dict[int, tuple[int, int, float, float]] = {}
     highest: dict[int, tuple[int, int, float, float]] = {}
-    for row in store.db.execute(
+    for row in store.sqlite_db.execute(
         "SELECT first_step, min_step, min_epoch, min_value, min_time, "
         "max_step, max_epoch, max_value, max_time FROM metric_rollups "
         "WHERE run_id = ? AND key = ? AND min_value IS NOT NULL ORDER BY bucket",

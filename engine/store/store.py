@@ -67,6 +67,10 @@ _RUN_COLUMNS = (
 )
 _RUN_SELECT = f"SELECT {', '.join(f'runs.{c}' for c in _RUN_COLUMNS)} FROM runs"
 
+DEFAULT_BUCKETS = 2000
+"""Step ranges a curve is cut into (``RunStore.curve``): two points each, about one per pixel
+of a wide chart."""
+
 _CRASH_HINT = (
     "Everything it wrote before then is kept; look at the job's log for the cause, "
     "or start the run again."
@@ -134,6 +138,18 @@ class SystemSample:
     time: float
     key: str
     value: float
+
+
+@dataclass(frozen=True)
+class GaugeStats:
+    """One system gauge of one run, summarised (``RunStore.gauge_stats``)."""
+
+    key: str
+    count: int
+    mean: float | None
+    low: float | None
+    high: float | None
+    first_time: float
 
 
 class UnreadableStore(StoreError):
@@ -440,8 +456,11 @@ class RunStore:
         return self._path
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """The underlying sqlite-utils database, for read-only queries the methods lack."""
+    def sqlite_db(self) -> sqlite_utils.Database:
+        """The SQLite backend's own handle, for engine/store's SQLite modules (curves,
+        rollups, schema) and SQLite-specific tests. Not part of ``RunRepository``: nothing
+        outside engine/store reads it (tests/engine/test_repository.py checks), so every
+        read and write the engine and the app make goes through the store's methods."""
         return self._db
 
     def close(self) -> None:
@@ -841,6 +860,80 @@ class RunStore:
         ).fetchall()
         return [SystemSample(r[0], r[1], r[2], _float_or_nan(r[3])) for r in rows]
 
+    @_guarded
+    def curve(self, run_id: int, key: str, buckets: int = DEFAULT_BUCKETS) -> list[MetricPoint]:
+        """The metric as a chart draws it: each of ``buckets`` equal step ranges' smallest and
+        largest point, in step order (curves.py; a short metric comes back whole)."""
+        from cnn_lab.engine.store.curves import downsampled
+
+        return downsampled(self, run_id, key, buckets)
+
+    def metric_rows(self, run_id: int, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every metric point of the run as (run_id, key, step, epoch, value, time): by key,
+        then step, then the order written; read ``batch`` rows at a time, so an export of a
+        million points never holds them all."""
+        return self._stream(
+            "SELECT run_id, key, step, epoch, value, time FROM metrics WHERE run_id = ? "
+            "ORDER BY key, step, time, rowid",
+            [run_id],
+            batch,
+        )
+
+    def sample_rows(self, run_id: int, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every system sample of the run as (key, time, value), by key then time, read
+        ``batch`` rows at a time."""
+        return self._stream(
+            "SELECT key, time, value FROM system_samples WHERE run_id = ? "
+            "ORDER BY key, time, rowid",
+            [run_id],
+            batch,
+        )
+
+    def _stream(self, sql: str, params: list[Any], batch: int) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` read ``batch`` at a time. A generator converts SQLite's errors
+        itself: ``_guarded`` would cover only its creation."""
+        try:
+            cursor = self._db.execute(sql, params)
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise _store_error(exc, self.path) from exc
+
+    @_guarded
+    def keys_logged(self, run_ids: Iterable[int]) -> list[str]:
+        """Every metric key any of the runs logged, sorted.
+
+        Read from the roll-ups (one row per 64 steps) rather than counting points as
+        ``metric_keys`` does: milliseconds instead of a scan of each long run's million rows.
+        """
+        ids = [int(i) for i in run_ids]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT DISTINCT key FROM metric_rollups WHERE run_id IN ({marks}) ORDER BY key", ids
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    @_guarded
+    def best_metric(self, run_id: int, key: str, *, highest: bool = True) -> float | None:
+        """The run's highest (or lowest) value of ``key``; None when it logged none."""
+        pick = "MAX" if highest else "MIN"
+        row = self._db.execute(
+            f"SELECT {pick}(value) FROM metrics WHERE run_id = ? AND key = ?", [run_id, key]
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    @_guarded
+    def gauge_stats(self, run_id: int) -> list[GaugeStats]:
+        """Each system gauge the run sampled, with its count, mean, range and first time."""
+        rows = self._db.execute(
+            "SELECT key, COUNT(*), AVG(value), MIN(value), MAX(value), MIN(time) "
+            "FROM system_samples WHERE run_id = ? GROUP BY key ORDER BY key",
+            [run_id],
+        ).fetchall()
+        return [GaugeStats(*row) for row in rows]
+
     # ----------------------------------------------------------- artifacts and experiments
 
     @_guarded
@@ -893,7 +986,7 @@ class RunStore:
     @_guarded
     def has_artifact(self, run_id: int, kind: str) -> bool:
         """Whether the run recorded a file of this kind (``artifact_kinds.WEIGHTS`` ...)."""
-        found = self.db.execute(
+        found = self._db.execute(
             "SELECT 1 FROM artifacts WHERE run_id = ? AND kind = ? LIMIT 1", [run_id, kind]
         ).fetchone()
         return found is not None

@@ -140,7 +140,7 @@ def test_delete_asks_first_then_removes_runs_and_their_folders(
     assert _names(panel) == ["third"] and not folder.exists()
     assert "Deleted 2 runs and 2.0 MB" in panel.detail.text()
     with RunStore.open(db_path) as store:
-        assert store.db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 20
+        assert store.sqlite_db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 20
 
 
 def test_a_running_run_is_not_deleted(panel: RunsPanel, db_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_an_older_stores_absolute_paths_become_relative(
             )
     db.close()
     with RunStore.open(db_path) as store:
-        assert schema.current_version(store.db) == schema.SCHEMA_VERSION
+        assert schema.current_version(store.sqlite_db) == schema.SCHEMA_VERSION
         read = [a["path"] for a in store.artifacts(1)]
     assert stored_paths(db_path) == ["runs-files/run-1/weights.safetensors", str(export)]
     assert read == [str(here / "runs-files" / "run-1" / "weights.safetensors"), str(export)]

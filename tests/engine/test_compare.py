@@ -21,7 +21,6 @@ from cnn_lab.engine.store.compare import (
     flatten_spec,
     group_metric_table,
     group_runs,
-    metric_keys,
     metric_table,
     parse_spec,
     read_curves,
@@ -232,7 +231,7 @@ def test_curves_and_keys_come_from_the_store_downsampled(tmp_path: Path) -> None
             for s in range(10_000)
         )
         store.add_metrics([MetricPoint(ids[1], 0, 1, "val.accuracy", 0.5, 0.0)])
-        assert metric_keys(store, ids) == ["train.loss", "val.accuracy"]
-        assert metric_keys(store, [ids[1]]) == ["val.accuracy"] and metric_keys(store, []) == []
+        assert store.keys_logged(ids) == ["train.loss", "val.accuracy"]
+        assert store.keys_logged([ids[1]]) == ["val.accuracy"] and store.keys_logged([]) == []
         curves = read_curves(store, ids, "train.loss", buckets=100)
         assert 100 <= len(curves[ids[0]]) <= 200 and curves[ids[1]] == []

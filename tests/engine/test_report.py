@@ -90,9 +90,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 def _metric_count(db: Path, run_id: int) -> int:
     with RunStore.open(db) as store:
         return int(
-            store.db.execute("SELECT COUNT(*) FROM metrics WHERE run_id = ?", [run_id]).fetchone()[
-                0
-            ]
+            store.sqlite_db.execute(
+                "SELECT COUNT(*) FROM metrics WHERE run_id = ?", [run_id]
+            ).fetchone()[0]
         )
 
 
@@ -276,7 +276,7 @@ def test_the_csv_export_holds_every_metric_row(trained: tuple[Path, int], tmp_pa
     with RunStore.open(db) as store:
         stored = sorted(
             (key, step)
-            for key, step in store.db.execute(
+            for key, step in store.sqlite_db.execute(
                 "SELECT key, step FROM metrics WHERE run_id = ?", [run_id]
             )
         )

@@ -159,7 +159,9 @@ def test_delete_takes_the_runs_files_and_keeps_exports_outside(
     assert not folder.exists() and exported.exists()
     assert _names(store, include_archived=True) == ["delta dogs", "beta cats"]
     for table in ("metrics", "metric_rollups", "artifacts", "run_tags"):
-        count = store.db.execute(f"SELECT COUNT(*) FROM {table} WHERE run_id = 1").fetchone()[0]
+        count = store.sqlite_db.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE run_id = 1"
+        ).fetchone()[0]
         assert count == 0, table
     assert store.integrity_ok()
 

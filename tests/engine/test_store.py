@@ -303,7 +303,7 @@ def test_sweep_crashes_a_run_whose_process_is_gone(store: RunStore) -> None:
     gone = new_running_run(store, pid=dead_pid())
     alive = new_running_run(store)
     no_pid = new_running_run(store)
-    store.db.execute("UPDATE runs SET pid = NULL WHERE id = ?", [no_pid])
+    store.sqlite_db.execute("UPDATE runs SET pid = NULL WHERE id = ?", [no_pid])
 
     assert store.sweep_stale() == [gone]
     assert store.get_run(gone).status == CRASHED

@@ -39,7 +39,7 @@ def _loss(run_id: int, steps: range, value=lambda s: float(s % 97)) -> list[Metr
 
 
 def _rollup_totals(store: RunStore, run_id: int) -> tuple[int, int, int]:
-    points, low, high = store.db.execute(
+    points, low, high = store.sqlite_db.execute(
         "SELECT SUM(points), MIN(first_step), MAX(last_step) FROM metric_rollups "
         "WHERE run_id = ? AND key = 'loss'",
         [run_id],
@@ -54,7 +54,7 @@ def test_medium_curves_are_grouped_and_batches_merge_into_one_bucket(tmp_path: P
         store.add_metrics(_loss(run_id, range(0, 30), lambda s: 5.0))
         store.add_metrics(_loss(run_id, range(30, 5000), lambda s: 1.0 + (s == 40) * 9))
         store.add_metrics([MetricPoint(run_id, 41, 0, "loss", -2.0, 41.0)])
-        (points, first, last, low, high) = store.db.execute(
+        (points, first, last, low, high) = store.sqlite_db.execute(
             "SELECT points, first_step, last_step, min_value, max_value FROM metric_rollups "
             "WHERE run_id = ? AND key = 'loss' AND bucket = 0",
             [run_id],
@@ -72,7 +72,7 @@ def test_truncating_a_resumed_run_rebuilds_the_cut_bucket(tmp_path: Path) -> Non
         assert _rollup_totals(store, run_id) == (1000, 0, 999)
         assert store.truncate_metrics(run_id, after_step=500) == 499
         assert _rollup_totals(store, run_id) == (501, 0, 500)
-        (high,) = store.db.execute(
+        (high,) = store.sqlite_db.execute(
             "SELECT max_value FROM metric_rollups WHERE run_id = ? AND bucket = ?",
             [run_id, 500 // 64],
         ).fetchone()

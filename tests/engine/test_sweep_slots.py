@@ -146,7 +146,7 @@ def test_two_slots_train_a_grid_at_once_without_repeating_a_point(
     runs = all_runs(db_path)
     assert len(runs) == 6 and len({r.experiment_id for r in runs}) == 1
     with RunStore.open(db_path) as store:
-        experiment = store.db["experiments"].get(runs[0].experiment_id)
+        experiment = store.sqlite_db["experiments"].get(runs[0].experiment_id)
         assert (experiment["kind"], experiment["name"]) == (SWEEP_KIND, "two-slots")
         assert sorted(store.experiment_runs(runs[0].experiment_id)) == sorted(r.id for r in runs)
 

@@ -276,7 +276,7 @@ def test_a_long_run_keeps_memory_flat_in_the_window_and_the_job(
     # Nothing was dropped on the way, and the store holds the run at its per-point size.
     with RunStore.open(db_path) as store:
         keys = store.metric_keys(run_id)
-        samples_stored = store.db.execute(
+        samples_stored = store.sqlite_db.execute(
             "SELECT COUNT(*) FROM system_samples WHERE run_id = ?", [run_id]
         ).fetchone()[0]
     assert all(keys[key] == STEPS for key in STEP_KEYS), keys
@@ -320,7 +320,7 @@ def test_the_store_grows_linearly_with_the_metrics_it_holds(db_path: Path) -> No
             write_steps(store, run_id, done, steps)
             done = steps
             sizes[steps] = db_bytes(db_path)
-            rollups[steps] = store.db.execute(
+            rollups[steps] = store.sqlite_db.execute(
                 "SELECT COUNT(*) FROM metric_rollups WHERE run_id = ?", [run_id]
             ).fetchone()[0]
         keys = store.metric_keys(run_id)

@@ -237,7 +237,7 @@ def test_a_process_locking_the_store_for_10_s_delays_writes_and_loses_nothing(
         assert (record.status, record.name) == (COMPLETED, "renamed while locked")
         assert record.summary == {"best_val_accuracy": 0.5, "epochs": 2}
         assert store.metric_keys(run_id) == {"acc": 600, "loss": 600}
-        written = store.db.execute(
+        written = store.sqlite_db.execute(
             "SELECT step FROM metrics WHERE run_id = ? AND key = 'loss' ORDER BY rowid", [run_id]
         ).fetchall()
         assert [row[0] for row in written] == list(range(600))  # in order, none twice
@@ -339,7 +339,7 @@ def test_an_old_store_is_backed_up_then_migrated(
     old_store(path, version)
     before = {table: table_rows(path, table) for table in ("runs", "metrics", "migrations")}
     with RunStore.open(path) as store:
-        assert schema.current_version(store.db) == SCHEMA_VERSION
+        assert schema.current_version(store.sqlite_db) == SCHEMA_VERSION
         assert [r.tags for r in store.list_runs()] == [("baseline",), ("baseline",)]
         assert len(store.metrics(2, "loss")) == 200
     copy = backup_path(path, version)
@@ -379,7 +379,7 @@ def test_a_migration_that_fails_halfway_leaves_the_old_store_usable(
 
     monkeypatch.undo()  # this cnn-lab's real migrations
     with RunStore.open(path) as store:
-        assert schema.current_version(store.db) == SCHEMA_VERSION
+        assert schema.current_version(store.sqlite_db) == SCHEMA_VERSION
         assert [r.name for r in store.list_runs()] == ["run 2", "run 1"]
 
 
@@ -566,7 +566,7 @@ def test_the_window_restores_the_backup_in_place_of_a_damaged_store(
     assert window.status_label.text().startswith("Restored the run store from runs.sqlite.v2-")
     with RunStore.open(path) as store:
         assert [r.name for r in store.list_runs()] == ["run 2", "run 1"]  # the backup's runs
-        assert schema.current_version(store.db) == SCHEMA_VERSION
+        assert schema.current_version(store.sqlite_db) == SCHEMA_VERSION
 
 
 def test_quitting_the_dialog_changes_nothing(
