@@ -18,6 +18,7 @@ import random
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from cnn_lab.engine.search import storage as stg
@@ -73,13 +74,23 @@ def top_up(search: SearchSpec, study: optuna.Study) -> int:
 def take(study: optuna.Study, *, bounded: bool) -> Trial | None:
     """The next trial for this worker, or None when a bounded study's queue is empty.
 
-    ``Study._pop_waiting_trial_id`` is Optuna's own atomic pop, the one ``ask`` uses; it
-    is called directly because ``ask`` would create a fresh, unbudgeted trial whenever the
-    queue is empty, which is how two workers overrun a budget.
+    ``ask`` cannot serve a budget: it creates a fresh, unbudgeted trial whenever the queue is
+    empty, which is how two workers overrun one. So the pop is done here the way ``ask`` does
+    it inside, through public interfaces only: the storage's ``set_trial_state_values``
+    moves a WAITING trial to RUNNING atomically (False, or UpdateFinishedTrialError, when
+    another worker took it first), and ``optuna.trial.Trial(study, trial_id)`` (public,
+    documented) wraps the trial won. No private Optuna call is made, so the Optuna pin can
+    follow its releases.
     """
-    trial_id = study._pop_waiting_trial_id()
-    if trial_id is not None:
-        return Trial(study, trial_id)
+    storage = stg.storage_of(study)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for waiting in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = stg.trial_id(storage, study, waiting)
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                return Trial(study, trial_id)
+        except UpdateFinishedTrialError:
+            continue
     return None if bounded else study.ask()
 
 

@@ -5,6 +5,10 @@ that survives a kill at any moment (a half-written record is ignored on replay) 
 several worker processes on one machine can share. A URL ("sqlite:///…", "postgresql://…")
 uses Optuna's RDB storage instead, for workers on several machines.
 
+Everything here goes through Optuna's public storage interface (``BaseStorage``'s methods,
+the one custom storages implement): a study's own ``_storage`` is private, so ``open_study``
+records the storage it opened the study on (``remember``) and ``storage_of`` gives it back.
+
 Optuna fails stale RUNNING trials only for storages with a heartbeat (RDB), and the journal
 has none, so a trial whose process was killed would stay RUNNING for ever. ``recover``
 does that job for the journal: each trial records which process runs it, and a trial whose
@@ -17,6 +21,7 @@ import hashlib
 import os
 import socket
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +45,37 @@ def default_storage_path(db_path: str | Path) -> Path:
     return db.with_name(db.stem + ".sweeps.journal")
 
 
-def open_storage(storage: str | None, db_path: str | Path) -> BaseStorage | str:
-    """A journal file (the default, or a plain path) or an RDB URL, for ``create_study``."""
+def open_storage(storage: str | None, db_path: str | Path) -> BaseStorage:
+    """A journal file (the default, or a plain path) or an RDB URL, opened for ``create_study``
+    (``optuna.storages.get_storage``, as ``create_study`` itself would open a URL)."""
     if storage is not None and "://" in storage:
-        return storage
+        return optuna.storages.get_storage(storage)
     path = Path(storage) if storage else default_storage_path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+_OPENED: weakref.WeakKeyDictionary[optuna.Study, BaseStorage] = weakref.WeakKeyDictionary()
+
+
+def remember(study: optuna.Study, storage: BaseStorage) -> None:
+    """Record the storage ``study`` was opened on, for ``storage_of``."""
+    _OPENED[study] = storage
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage ``study`` was opened on by ``open_study`` (Optuna has no public accessor)."""
+    try:
+        return _OPENED[study]
+    except KeyError:
+        raise ValueError(f"study {study.study_name!r} was not opened by open_study") from None
+
+
+def trial_id(storage: BaseStorage, study: optuna.Study, trial: FrozenTrial) -> int:
+    """A trial's storage id, through the storage's public lookup (FrozenTrial keeps it
+    private)."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
 
 
 def worker_record() -> dict[str, Any]:
@@ -106,12 +135,13 @@ def recover(study: optuna.Study) -> list[int]:
     about its parameters, so it must neither count against the budget nor be lost.
     """
     now = time.time()
-    storage = study._storage
+    storage = storage_of(study)
     trials = study.get_trials(deepcopy=False)
     for trial in trials:
         if trial.state == TrialState.RUNNING and _is_dead(trial, now):
-            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            dead = trial_id(storage, study, trial)
+            storage.set_trial_user_attr(dead, INTERRUPTED, True)
+            storage.set_trial_state_values(dead, state=TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
     retried = {t.system_attrs.get(RETRY_OF) for t in trials}
     queued = []

@@ -357,6 +357,7 @@ def open_study(search: SearchSpec, storage: Any, worker: int = 0) -> optuna.Stud
     the same random points for their first trials, each repeating the others' work.
     """
     seeded = search.model_copy(update={"sampler_seed": (search.sampler_seed + worker) % 2**31})
+    storage = optuna.storages.get_storage(storage)  # an opened storage comes back as it is
     study = optuna.create_study(
         study_name=search.study_name(),
         storage=storage,
@@ -365,6 +366,7 @@ def open_study(search: SearchSpec, storage: Any, worker: int = 0) -> optuna.Stud
         direction="maximize" if search.maximise else "minimize",
         load_if_exists=True,
     )
+    stg.remember(study, storage)
     known = study.user_attrs.get("search_hash")
     if known is None:
         study.set_user_attr("search_hash", search.study_hash())
