@@ -15,6 +15,10 @@ Terms, all of which must hold:
   option means ``train.NAME``; ``summary.best_val_accuracy>0.9`` reads the run's results;
 - ``sort:PATH`` or ``sort:-PATH``: order by a column name (see ``SORTS``) or any such path;
 - anything else: a word the name, dataset, model or id contains.
+
+The terms are parsed once, here; what differs between databases (the parameter mark, reading
+a JSON path, a case-blind comparison) is asked of a ``Dialect``. ``SQLITE`` is the default;
+the PostgreSQL store passes its own (engine/store/postgres/runs_sql.py).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store.status import ALL
@@ -76,12 +80,56 @@ class RunQuery:
     limit: int = 10_000
 
 
+JsonKind = Literal["number", "text", "any"]
+"""What a comparison needs a JSON value as: a number, text, or whatever it is (``IS NULL``)."""
+
+
+class Dialect:
+    """The parts of a query SQLite writes its own way; a subclass renders another database's.
+
+    Every method returns SQL with at most one parameter mark, so the parser's parameter list
+    is the same for every dialect (only ``json_path`` decides what the path parameter is).
+    """
+
+    mark = "?"
+    sorts: dict[str, str] = SORTS
+
+    def json_value(self, column: str, kind: JsonKind) -> str:
+        """The value at a path (given as one parameter) of the JSON text in ``column``.
+        SQLite's json_extract already gives numbers, text and NULL as they are."""
+        return f"json_extract({column}, ?)"
+
+    def json_path(self, path: str) -> Any:
+        """The parameter ``json_value`` takes for the dotted ``path``."""
+        return f"$.{path}"
+
+    def json_sort(self, column: str, path: str) -> str:
+        """An ORDER BY expression for the dotted ``path`` (checked against ``_PATH``, so it
+        can be written into the SQL)."""
+        return f"json_extract({column}, '$.{path}')"
+
+    def contains(self, column: str) -> str:
+        """``column`` contains the (lower-case) parameter, whatever the case."""
+        return f"instr(LOWER({column}), ?) > 0"
+
+    def tag_is(self) -> str:
+        """A ``run_tags.tag`` equal to the parameter, whatever the case."""
+        return "tag = ? COLLATE NOCASE"
+
+    def archived(self, flag: bool) -> str:
+        return f"runs.archived = {int(flag)}"
+
+
+SQLITE = Dialect()
+
+
 @dataclass
 class _Sql:
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
     order: tuple[str, bool] | None = None
     archived: bool = False
+    dialect: Dialect = SQLITE
 
 
 def _train_options() -> frozenset[str]:
@@ -98,10 +146,10 @@ def _json_column(path: str) -> tuple[str, str]:
             f"'{path}' is not a setting's path.", "Write it as train.lr or architecture.preset."
         )
     if path.startswith("summary."):
-        return "runs.summary_json", "$." + path.removeprefix("summary.")
+        return "runs.summary_json", path.removeprefix("summary.")
     if "." not in path and path in _train_options():
         path = f"train.{path}"
-    return "runs.spec_json", f"$.{path}"
+    return "runs.spec_json", path
 
 
 def _literal(text: str) -> Any:
@@ -117,40 +165,45 @@ def _literal(text: str) -> Any:
 
 
 def _compare(sql: _Sql, path: str, op: str, text: str) -> None:
-    column, json_path = _json_column(path)
+    column, dotted = _json_column(path)
+    dialect, mark = sql.dialect, sql.dialect.mark
+    json_path = dialect.json_path(dotted)
     value = _literal(text)
-    expr = f"json_extract({column}, ?)"
     if value is None:
+        expr = dialect.json_value(column, "any")
         sql.where.append(f"{expr} IS {'NOT ' if op == '!=' else ''}NULL")
         sql.params.append(json_path)
         return
     if isinstance(value, str):
-        expr = f"LOWER({expr})"
+        expr = f"LOWER({dialect.json_value(column, 'text')})"
         value = value.lower()
+    else:
+        expr = dialect.json_value(column, "number")
     if op == "!=":  # a run without the setting differs from the value too
-        sql.where.append(f"({expr} IS NULL OR {expr} != ?)")
+        sql.where.append(f"({expr} IS NULL OR {expr} != {mark})")
         sql.params.extend([json_path, json_path, value])
         return
-    sql.where.append(f"{expr} {op} ?")
+    sql.where.append(f"{expr} {op} {mark}")
     sql.params.extend([json_path, value])
 
 
 def _field(sql: _Sql, name: str, value: str) -> None:
+    dialect, mark = sql.dialect, sql.dialect.mark
     if name == "status":
         if value not in ALL:
             raise QueryError(
                 f"'{value}' is not a run status.", f"Use one of {', '.join(sorted(ALL))}."
             )
-        sql.where.append("runs.status = ?")
+        sql.where.append(f"runs.status = {mark}")
         sql.params.append(value)
     elif name == "tag":
-        sql.where.append("runs.id IN (SELECT run_id FROM run_tags WHERE tag = ? COLLATE NOCASE)")
+        sql.where.append(f"runs.id IN (SELECT run_id FROM run_tags WHERE {dialect.tag_is()})")
         sql.params.append(value)
     elif name == "experiment":
         number = _number(value)
         if number is None:
             raise QueryError(f"experiment:{value} needs an experiment's number.")
-        sql.where.append("runs.experiment_id = ?")
+        sql.where.append(f"runs.experiment_id = {mark}")
         sql.params.append(number)
     elif name == "is":
         if value != "archived":
@@ -159,13 +212,12 @@ def _field(sql: _Sql, name: str, value: str) -> None:
     elif name == "sort":
         descending = value.startswith("-")
         key = value.lstrip("-")
-        if key in SORTS:
-            sql.order = (SORTS[key], descending)
+        if key in dialect.sorts:
+            sql.order = (dialect.sorts[key], descending)
         else:
-            column, json_path = _json_column(key)
-            sql.order = (f"json_extract({column}, '{json_path}')", descending)
+            sql.order = (dialect.json_sort(*_json_column(key)), descending)
     elif name in _FIELDS_CONTAINING:
-        sql.where.append(f"instr(LOWER(runs.{name}), ?) > 0")
+        sql.where.append(dialect.contains(f"runs.{name}"))
         sql.params.append(value.lower())
     else:
         raise QueryError(
@@ -177,10 +229,10 @@ def _field(sql: _Sql, name: str, value: str) -> None:
 
 def _word(sql: _Sql, word: str) -> None:
     lowered = word.lower()
-    clause = " OR ".join(f"instr(LOWER(runs.{c}), ?) > 0" for c in ("name", "dataset", "model"))
+    clause = " OR ".join(sql.dialect.contains(f"runs.{c}") for c in ("name", "dataset", "model"))
     number = _number(word.lstrip("#"))
     if number is not None:
-        clause += " OR runs.id = ?"
+        clause += f" OR runs.id = {sql.dialect.mark}"
         sql.params.extend([lowered] * 3 + [number])
     else:
         sql.params.extend([lowered] * 3)
@@ -194,9 +246,10 @@ def _tokens(text: str) -> list[str]:
         raise QueryError(f"The search has an unclosed quote ({exc}).") from exc
 
 
-def to_sql(query: RunQuery) -> tuple[str, list[Any]]:
-    """``(WHERE ... ORDER BY ... LIMIT ?, params)`` for a ``SELECT ... FROM runs``."""
-    sql = _Sql()
+def to_sql(query: RunQuery, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
+    """``(WHERE ... ORDER BY ... LIMIT ?, params)`` for a ``SELECT ... FROM runs``, written
+    in ``dialect`` (SQLite's unless given)."""
+    sql = _Sql(dialect=dialect)
     for token in _tokens(query.text):
         comparison = _COMPARISON.match(token)
         if incomplete := _INCOMPLETE.match(token):
@@ -213,15 +266,15 @@ def to_sql(query: RunQuery) -> tuple[str, list[Any]]:
     if query.status is not None:
         _field(sql, "status", query.status)
     if not (query.include_archived or sql.archived):
-        sql.where.append("runs.archived = 0")
+        sql.where.append(dialect.archived(False))
     elif sql.archived:
-        sql.where.append("runs.archived = 1")
+        sql.where.append(dialect.archived(True))
     if sql.order is None:
-        key = query.sort if query.sort in SORTS else "created"
-        sql.order = (SORTS[key], query.descending)
+        key = query.sort if query.sort in dialect.sorts else "created"
+        sql.order = (dialect.sorts[key], query.descending)
     expr, descending = sql.order
     direction = "DESC" if descending else "ASC"
     where = f"WHERE {' AND '.join(sql.where)}" if sql.where else ""
     # Runs without the value sort last either way; the id keeps equal values in a stable order.
     order = f"ORDER BY ({expr}) IS NULL, {expr} {direction}, runs.id {direction}"
-    return f"{where} {order} LIMIT ?", [*sql.params, query.limit]
+    return f"{where} {order} LIMIT {dialect.mark}", [*sql.params, query.limit]

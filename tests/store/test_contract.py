@@ -36,16 +36,27 @@ from cnn_lab.engine.store.run_query import RunQuery
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _sqlite(tmp_path: Path) -> RunRepository:
+def _sqlite(tmp_path: Path, request: pytest.FixtureRequest) -> RunRepository:
     return RunStore.open(tmp_path / "runs.sqlite")
 
 
-BACKENDS: dict[str, Callable[[Path], RunRepository]] = {"sqlite": _sqlite}
+def _postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> RunRepository:
+    """A fresh database in the session's throwaway cluster (tests/store/conftest.py), with
+    tmp_path as the artifact root; the cluster starts only when a test asks for it."""
+    from cnn_lab.engine.store.postgres import PgRunStore
+
+    return PgRunStore.open(request.getfixturevalue("pg_url"), artifact_root=tmp_path)
+
+
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], RunRepository]] = {
+    "sqlite": _sqlite,
+    "postgresql": _postgresql,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunRepository]:
-    store = BACKENDS[request.param](tmp_path)
+    store = BACKENDS[request.param](tmp_path, request)
     assert isinstance(store, RunRepository)
     with store:
         yield store
@@ -66,13 +77,16 @@ def _points(run_id: int, key: str, steps: range, value: Callable[[int], float]) 
 def test_the_protocol_names_every_public_method_of_the_store_and_no_more() -> None:
     """A method added to a backend but not to the protocol would let callers depend on one
     backend; one in the protocol that a backend lacks would fail at run time."""
+    from cnn_lab.engine.store.postgres import PgRunStore
+
     declared = {
         name
         for name, _ in inspect.getmembers(RunRepository)
         if not name.startswith("_") and name not in {"register"}
     }
-    public = {n for n in dir(RunStore) if not n.startswith("_")} - {"open", "sqlite_db"}
-    assert declared == public
+    sqlite = {n for n in dir(RunStore) if not n.startswith("_")} - {"open", "sqlite_db"}
+    postgres = {n for n in dir(PgRunStore) if not n.startswith("_")} - {"open"}
+    assert declared == sqlite == postgres
 
 
 def test_nothing_outside_the_store_package_reads_its_sqlite_handle() -> None:
