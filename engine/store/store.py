@@ -43,7 +43,7 @@ SWEEP_WAIT_MS = 1000
 """How long opening waits for the lock to crash stale runs before leaving it to the next open:
 the sweep is housekeeping, and the GUI opens the store on its own thread."""
 
-_RUN_COLUMNS = (
+RUN_COLUMNS = (
     "id",
     "name",
     "status",
@@ -65,13 +65,20 @@ _RUN_COLUMNS = (
     "note",
     "archived",
 )
-_RUN_SELECT = f"SELECT {', '.join(f'runs.{c}' for c in _RUN_COLUMNS)} FROM runs"
+RUN_SELECT = f"SELECT {', '.join(f'runs.{c}' for c in RUN_COLUMNS)} FROM runs"
 
 DEFAULT_BUCKETS = 2000
 """Step ranges a curve is cut into (``RunStore.curve``): two points each, about one per pixel
 of a wide chart."""
 
-_CRASH_HINT = (
+
+def crash_reason(last: float) -> str:
+    """Why the sweep crashed a run whose job last reported at ``last`` (both backends)."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(last))
+    return f"The job stopped reporting at {stamp}; its process is gone."
+
+
+CRASH_HINT = (
     "Everything it wrote before then is kept; look at the job's log for the cause, "
     "or start the run again."
 )
@@ -540,7 +547,7 @@ class RunStore:
         lists, evaluations) in Python took most of the time a person waits for the list.
         """
         clauses, params = run_query.to_sql(query)
-        select = _RUN_SELECT
+        select = RUN_SELECT
         if summary_keys is not None:
             pairs = ", ".join(
                 f"'{key}', json_extract(runs.summary_json, '$.{key}')"
@@ -710,7 +717,7 @@ class RunStore:
     @_guarded
     def get_run(self, run_id: int) -> RunRecord:
         """The run with id ``run_id``; ``RunNotFound`` if there is none."""
-        row = self._db.execute(f"{_RUN_SELECT} WHERE runs.id = ?", [run_id]).fetchone()
+        row = self._db.execute(f"{RUN_SELECT} WHERE runs.id = ?", [run_id]).fetchone()
         if row is None:
             raise self._not_found(run_id)
         return self._records([row])[0]
@@ -722,7 +729,7 @@ class RunStore:
         """Runs newest first, optionally only those with ``status``."""
         where, params = ("WHERE status = ?", [status]) if status is not None else ("", [])
         rows = self._db.execute(
-            f"{_RUN_SELECT} {where} ORDER BY runs.created_at DESC, runs.id DESC LIMIT ? OFFSET ?",
+            f"{RUN_SELECT} {where} ORDER BY runs.created_at DESC, runs.id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
         return self._records(rows)
@@ -763,7 +770,7 @@ class RunStore:
             tags.setdefault(run_id, []).append(tag)
         records = []
         for row in rows:
-            values = dict(zip(_RUN_COLUMNS, row, strict=True))
+            values = dict(zip(RUN_COLUMNS, row, strict=True))
             summary = _load_summary(values.pop("summary_json"))
             if drop_nulls:
                 summary = {key: value for key, value in summary.items() if value is not None}
@@ -1061,15 +1068,14 @@ class RunStore:
         with self._write() as conn:
             for run_id, _host, _pid, heartbeat_at, started_at, created_at in doomed:
                 last = heartbeat_at or started_at or created_at or now
-                stamp = time.strftime("%H:%M:%S", time.localtime(last))
                 # heartbeat_at IS ? : skip a run whose job heartbeated since we looked.
                 cursor = conn.execute(
                     "UPDATE runs SET status = ?, reason = ?, hint = ?, ended_at = ? "
                     "WHERE id = ? AND status = ? AND heartbeat_at IS ?",
                     [
                         CRASHED,
-                        f"The job stopped reporting at {stamp}; its process is gone.",
-                        _CRASH_HINT,
+                        crash_reason(last),
+                        CRASH_HINT,
                         last,
                         run_id,
                         RUNNING,

@@ -15,7 +15,6 @@ sweeper is crashing, or whose job heartbeated meanwhile, is left alone.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ import psycopg
 
 from cnn_lab.engine.store.postgres.schema import SERVER_NOW
 from cnn_lab.engine.store.status import CRASHED, RUNNING
-from cnn_lab.engine.store.store import _CRASH_HINT, _pid_alive
+from cnn_lab.engine.store.store import CRASH_HINT, _pid_alive, crash_reason
 
 _CANDIDATES = (
     "SELECT id, host, pid, heartbeat_at, started_at, created_at, "
@@ -60,13 +59,12 @@ def sweep(cur: psycopg.Cursor[Any], now: float | None, stale_after_s: float) -> 
             continue
         run_id, _host, _pid, heartbeat_at, started_at, created_at = row[:6]
         last = heartbeat_at or started_at or created_at or at
-        stamp = time.strftime("%H:%M:%S", time.localtime(last))
         cur.execute(
             _CRASH,
             [
                 CRASHED,
-                f"The job stopped reporting at {stamp}; its process is gone.",
-                _CRASH_HINT,
+                crash_reason(last),
+                CRASH_HINT,
                 last,
                 run_id,
                 RUNNING,

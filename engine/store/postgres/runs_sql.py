@@ -16,6 +16,7 @@ from typing import Any
 
 from cnn_lab.engine.store import run_query
 from cnn_lab.engine.store.run_query import JsonKind, RunQuery
+from cnn_lab.engine.store.store import RUN_COLUMNS, RUN_SELECT
 
 
 def _json_sort(column: str, path: str) -> str:
@@ -67,32 +68,6 @@ class PostgresDialect(run_query.Dialect):
 
 
 POSTGRES = PostgresDialect()
-
-RUN_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "reason",
-    "hint",
-    "spec_json",
-    "spec_hash",
-    "dataset",
-    "model",
-    "device",
-    "host",
-    "pid",
-    "created_at",
-    "started_at",
-    "ended_at",
-    "heartbeat_at",
-    "summary_json",
-    "experiment_id",
-    "note",
-    "archived",
-)
-"""The columns a ``RunRecord`` is built from, in the SQLite store's order."""
-
-RUN_SELECT = f"SELECT {', '.join(f'runs.{c}' for c in RUN_COLUMNS)} FROM runs"
 
 
 def select_runs(query: RunQuery, summary_keys: list[str] | None) -> tuple[str, list[Any]]:
