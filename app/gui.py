@@ -21,7 +21,7 @@ from cnn_lab.app.settings import Settings
 from cnn_lab.app.state import AppState
 from cnn_lab.app.theme import apply_theme
 from cnn_lab.engine.errors import StoreError, UserError
-from cnn_lab.engine.store import RunStore, resolve_db_path
+from cnn_lab.engine.store import is_sqlite, open_store, resolve_location
 from cnn_lab.engine.store.backup import latest_backup, move_aside, restore_backup
 from cnn_lab.engine.store.paths import ENV_VAR
 from cnn_lab.engine.store.store import UnreadableStore
@@ -47,20 +47,20 @@ def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
     without (screenshots), the ``StoreError`` goes to the caller.
     """
     settings = Settings()
-    path = resolve_db_path(db if db is not None else _last_database(settings))
+    path = resolve_location(db if db is not None else _last_database(settings))
     note = ""
     while True:
         try:
-            RunStore.open(path, check=_worth_checking(path)).close()
+            open_store(path, check=_worth_checking(path)).close()
             break
         except UnreadableStore as exc:
             if not ask:
                 raise
-            choice = ask_recovery(exc, latest_backup(path))
+            choice = ask_recovery(exc, latest_backup(exc.path))
             if choice == QUIT:
                 return None
             try:
-                note = _recover(path, choice)
+                note = _recover(exc.path, choice)
             except StoreError as failed:
                 QMessageBox.critical(None, "Cannot open the run store", str(failed))
                 return None
@@ -70,7 +70,7 @@ def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
             QMessageBox.critical(None, "Cannot open the run store", str(exc))
             return None
     if ask:  # a launch, not a screenshot: this database is the last one used
-        settings.remember_database(str(path))
+        settings.remember_database(path)
     window = MainWindow(AppState(path), settings=settings)
     if note:
         window.status_label.setText(note)
@@ -79,16 +79,23 @@ def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
 
 def _last_database(settings: Settings) -> str | None:
     """The database used last, when neither ``--db`` nor ``$CNN_LAB_DB`` says another and
-    the file is still there (a moved or deleted one falls back to the default quietly)."""
+    the file is still there (a moved or deleted one falls back to the default quietly); a
+    PostgreSQL address is taken as it is, and opening it says if the server is gone."""
     if os.environ.get(ENV_VAR):
         return None
     last = settings.last_database
-    return last if last and Path(last).is_file() else None
+    if not last:
+        return None
+    return last if not is_sqlite(last) or Path(last).is_file() else None
 
 
-def _worth_checking(path: Path) -> bool:
+def _worth_checking(location: str) -> bool:
+    """Whether to read a SQLite store's every page at start (a PostgreSQL server keeps its
+    own pages consistent: ``check`` means nothing to it)."""
+    if not is_sqlite(location):
+        return False
     try:
-        return 0 < path.stat().st_size <= FULL_CHECK_MAX_BYTES
+        return 0 < Path(location).stat().st_size <= FULL_CHECK_MAX_BYTES
     except OSError:  # not there yet: a new store has nothing to check
         return False
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository, open_store
 
 # What the networks are sized for until a dataset has been imported: the sample datasets.
 DEFAULT_INPUT = InputShape(channels=3, height=32, width=32, classes=10)
@@ -36,14 +36,17 @@ class AppState(QObject):
 
     @property
     def db_path(self) -> str:
+        """The run store's location: a SQLite file's path or a ``postgresql://`` address.
+
+        Kept as a string, never a ``Path``, which would collapse an address's ``//``."""
         return self._db_path
 
     def set_db_path(self, path: str | Path) -> None:
         self._db_path = str(path)
         self.db_changed.emit(self._db_path)
 
-    def open_store(self) -> RunStore:
-        return RunStore.open(self._db_path)
+    def open_store(self) -> RunRepository:
+        return open_store(self._db_path)
 
     def update(
         self,

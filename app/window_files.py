@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from cnn_lab.app.settings import RECENT_SPECS_KEY
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import is_postgres, is_sqlite, open_store, resolve_location
+from cnn_lab.engine.store.locations import describe
 
 DATASET_FILE_FILTER = (
     "Datasets (*.zip *.tar *.tar.gz *.tgz *.tar.bz2 *.tar.xz *.csv *.npz);;All files (*)"
@@ -24,10 +25,12 @@ DATASET_FILE_FILTER = (
 SPEC_FILE_FILTER = "Run specs (*.json);;All files (*)"
 SPEC_SUFFIXES = (".json",)
 DATABASE_SUFFIXES = (".sqlite", ".db", ".sqlite3")
+LAB_DATABASE_EXAMPLE = "postgresql://USER@HOST:5432/DATABASE"
 
 
 class WindowFiles:
-    """File ▸ Import, Open Spec, Save Spec, Open Run Database, the recent lists, and drops."""
+    """File ▸ Import, Open Spec, Save Spec, Open Run Database, Open a Lab Database, the
+    recent lists, and drops."""
 
     state: Any
     settings: Any
@@ -127,21 +130,41 @@ class WindowFiles:
             return True
         return False
 
+    def choose_lab_database(self) -> None:
+        """Ask for a lab's ``postgresql://`` address and open it (a file dialog cannot name
+        a database on a server)."""
+        if self._refuse_switch():
+            return
+        current = self.state.db_path if is_postgres(self.state.db_path) else ""
+        text, accepted = QInputDialog.getText(
+            self,
+            "Open a lab database…",
+            "The lab's PostgreSQL database, as postgresql://USER@HOST:PORT/DATABASE\n"
+            "(a password is better kept in ~/.pgpass than in the address):",
+            QLineEdit.EchoMode.Normal,
+            current or LAB_DATABASE_EXAMPLE,
+        )
+        if accepted and text.strip():
+            self.open_database(text.strip())
+
     def open_database(self, path: str) -> bool:
-        """Switch to the run database at ``path`` (created if new); remembered for next time."""
+        """Switch to the run store at ``path`` (a SQLite file, created if new, or a
+        ``postgresql://`` address); remembered for next time."""
         if self._refuse_switch():
             return False
         try:
-            RunStore.open(path).close()
+            location = resolve_location(path)  # another scheme is refused with a sentence
+            open_store(location).close()  # so is an address psycopg cannot read
         except UserError as exc:
             QMessageBox.warning(self, "Cannot open the database", str(exc))
             return False
-        path = str(Path(path).resolve())
-        self.state.set_db_path(path)
-        self.controller.db_path = path
-        self.settings.remember_database(path)
+        if is_sqlite(location):
+            location = str(Path(location).resolve())
+        self.state.set_db_path(location)
+        self.controller.db_path = location
+        self.settings.remember_database(location)
         self._show_latest_run()
-        self.status_label.setText(f"Run database: {path}")
+        self.status_label.setText(f"Run database: {describe(location)}")
         return True
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -18,7 +18,7 @@ from cnn_lab.app.widgets.job_queue_view import JobQueueView, format_eta, summary
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.retry import retry_spec, suggested_batch
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import open_store
 from cnn_lab.engine.store import status as st
 
 JOBS_PROGRESS_INTERVAL_S = 1.0
@@ -161,7 +161,7 @@ class WindowJobs:
         if self._retry is None:
             return None
         run_id, fits = self._retry
-        with RunStore.open(self.state.db_path) as store:
+        with open_store(self.state.db_path) as store:
             spec = retry_spec(RunSpec.from_json(store.get_run(run_id).spec_json), fits)
         self.state.update(train=spec.train)
         self._retry = None
@@ -214,7 +214,7 @@ class WindowJobs:
         """After an out-of-memory failure, one click retries with the batch size that fits."""
         fits = None
         if status == st.FAILED:
-            with RunStore.open(self.state.db_path) as store:
+            with open_store(self.state.db_path) as store:
                 fits = suggested_batch(status, store.get_run(run_id).summary)
         self._retry = (run_id, fits) if fits else None
         self.retry_button.setVisible(self._retry is not None)

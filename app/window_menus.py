@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QMenu
 from cnn_lab.app.recent_sources import load_recent_sources
 from cnn_lab.app.settings import RECENT_DBS_KEY, RECENT_SPECS_KEY
 from cnn_lab.app.theme import THEME_LABELS
+from cnn_lab.engine.store.locations import describe
 
 if TYPE_CHECKING:
     from cnn_lab.app.main_window import MainWindow
@@ -70,8 +71,9 @@ def _fill_recent(menu: QMenu, paths: list[str], open_path: Callable[[str], Any])
     menu.clear()
     for path in paths:
         shown = path.replace("sample:", "Sample: ") if path.startswith("sample:") else path
+        shown = describe(shown)  # a database address is shown without its password
         action = menu.addAction(shown)
-        action.setToolTip(path)
+        action.setToolTip(shown)
         action.triggered.connect(lambda _checked=False, p=path: open_path(p))
     if not paths:
         menu.addAction("Nothing yet").setEnabled(False)
@@ -115,6 +117,11 @@ def build_menus(window: MainWindow) -> None:
     file_menu.addAction(_action(
         window, "Open Run Database…", window.choose_database, s.Open,
         "Open or create the SQLite file where runs are saved",
+    ))  # fmt: skip
+    file_menu.addAction(_action(
+        window, "Open a Lab Database…", window.choose_lab_database, None,
+        "Open the lab's PostgreSQL database (postgresql://USER@HOST/DATABASE), where every "
+        "machine's runs meet",
     ))  # fmt: skip
     recent_dbs = file_menu.addMenu("Recent Databases")
     recent_dbs.aboutToShow.connect(

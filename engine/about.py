@@ -61,12 +61,20 @@ def data_locations(db_path: str | Path) -> list[tuple[str, str]]:
     import platformdirs
 
     from cnn_lab.engine.data.paths import cache_root
+    from cnn_lab.engine.store.locations import artifact_root, connect_url, describe, is_sqlite
     from cnn_lab.engine.store.paths import run_files_dir
 
-    db = Path(db_path)
+    location = str(db_path)  # a postgresql:// address must not go through Path
+    if is_sqlite(location):
+        files = run_files_dir(location, 0).parent
+    else:  # as PgRunStore.path names it: a marker file in the artifact root
+        from cnn_lab.engine.store.postgres.connect import target
+
+        marker = artifact_root(location) / f"{target(connect_url(location)).dbname}.postgres"
+        files = run_files_dir(marker, 0).parent
     return [
-        ("Run database", str(db)),
-        ("Runs' weights and exports", str(run_files_dir(db, 0).parent)),
+        ("Run database", describe(location)),
+        ("Runs' weights and exports", str(files)),
         ("Prepared-dataset cache", str(cache_root())),
         ("Error log", str(platformdirs.user_log_path("cnn-lab", appauthor=False))),
     ]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.store.pg_cluster import Cluster, MissingServer
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -40,3 +43,31 @@ def one_data_cache(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     a module asks for it with an autouse fixture of its own."""
     monkeypatch.setenv("CNN_LAB_CACHE", str(shared_cache))
     return shared_cache
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """The session's throwaway PostgreSQL cluster (tests/store/pg_cluster.py), started when a
+    test first asks for it (once per xdist worker) and deleted at the end.
+
+    Missing server binaries fail the tests that need them, loudly: CI installs them
+    (.ci/run), and a skipped backend would pass unseen. Here, not in tests/store, because the
+    engine's and the window's tests open a PostgreSQL run store too.
+    """
+    missing = None
+    try:
+        cluster = Cluster.start()
+    except MissingServer as exc:
+        missing = str(exc)
+    if missing is not None:  # outside the except block: one clean message, no chained trace
+        pytest.fail(missing, pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """The address of a new, empty database, so every test starts from nothing."""
+    return pg_cluster.new_database()

@@ -38,7 +38,7 @@ from cnn_lab.engine.jobs.queue import (
 from cnn_lab.engine.jobs.resume import resume_refusal
 from cnn_lab.engine.monitor.nvml import gpu_inventory
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import open_store
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.store.busy import STORE_BUSY_KIND
 from cnn_lab.engine.util.progress_eta import StageProgress
@@ -259,7 +259,7 @@ class JobController(QObject):
             spec_json=spec.to_json(),
         )
         self._refuse_impossible(entry)
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             run_id = create_run(store, spec)
         self._enqueue(replace(entry, run_id=run_id))
         return run_id
@@ -273,7 +273,7 @@ class JobController(QObject):
         """
         if run_id in self._jobs or run_id in self._queue:
             raise UserError(f"Run {run_id} is already running or queued.")
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             record = store.get_run(run_id)
         refusal = resume_refusal(run_id, record.status)
         if refusal is not None:
@@ -291,7 +291,7 @@ class JobController(QObject):
         self._refuse_impossible(entry)
         # Shown as queued (Runs table, filters) until it starts; cancel or closing the window
         # gives it back the status it ended with.
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             ended_as = store.queue_again(run_id)
         if ended_as is not None:
             self._ended_as[run_id] = ended_as
@@ -372,7 +372,7 @@ class JobController(QObject):
     def _expected_duration(self, entry: QueueEntry) -> float | None:
         """The run's duration as similar finished runs took (None without one)."""
         try:
-            with RunStore.open(self.db_path) as store:
+            with open_store(self.db_path) as store:
                 history = store.list_runs(status=st.COMPLETED, limit=HISTORY_RUNS)
         except Exception:  # an estimate only: a busy or broken store must not block queueing
             return None
@@ -386,7 +386,7 @@ class JobController(QObject):
         """End a run that never left the queue, returning its status and reason (None if it
         had started); a run queued to resume gets back the record it ended with."""
         ended_as = self._ended_as.pop(run_id, None)
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             if ended_as is not None:
                 if not store.unqueue(run_id, ended_as):
                     return None

@@ -19,7 +19,7 @@ from PySide6.QtCore import Signal
 from cnn_lab.app.bridge.child_runner import ChildThread, describe_exit
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.job import child_main
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import open_store
 from cnn_lab.engine.store import status as st
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class JobWorker(ChildThread):
     def _record_no_start(self, exc: Exception) -> tuple[str, str]:
         """Fail a run whose process could not even start, saying why."""
         reason = f"The training process could not be started: {exc}."
-        with RunStore.open(self.db_path, sweep=False) as store:
+        with open_store(self.db_path, sweep=False) as store:
             store.finish_run(
                 self.run_id,
                 st.FAILED,
@@ -127,7 +127,7 @@ class JobWorker(ChildThread):
 
     def _record_end(self, exitcode: int | None, killed_after_stop: bool) -> tuple[str, str]:
         """Make sure the run ends in a final state that says what happened."""
-        with RunStore.open(self.db_path, sweep=False) as store:
+        with open_store(self.db_path, sweep=False) as store:
             record = store.get_run(self.run_id)
             if record.status in st.ACTIVE:
                 if killed_after_stop:

@@ -26,10 +26,10 @@ def report_task(
 
     def work(progress: Any, should_stop: Any) -> str:
         from cnn_lab.engine.report.formats import write_report
-        from cnn_lab.engine.store import RunStore
+        from cnn_lab.engine.store import open_store
 
         progress("writing the report", 0, 1)
-        with RunStore.open(db_path) as store:
+        with open_store(db_path) as store:
             written = write_report(store, out, run_id=run_id, sweep=sweep, fmt=fmt)
         return written.sentence()
 

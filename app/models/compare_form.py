@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_lab.engine.errors import RunNotFound, UserError
-from cnn_lab.engine.store import MetricPoint, RunRecord, RunStore
+from cnn_lab.engine.store import MetricPoint, RunRecord, RunRepository
 from cnn_lab.engine.store.compare import (
     DiffRow,
     Group,
@@ -82,7 +82,7 @@ class Line:
 class Comparison:
     """The runs being compared and everything read of them (plain data, no widgets)."""
 
-    def __init__(self, open_store: Callable[[], RunStore]) -> None:
+    def __init__(self, open_store: Callable[[], RunRepository]) -> None:
         self.open_store = open_store
         self.records: list[RunRecord] = []
         self.groups: list[Group] = []

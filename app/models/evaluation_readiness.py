@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import RunStore, artifact_kinds
+from cnn_lab.engine.store import RunRepository, artifact_kinds
 
 EmptyText = tuple[str, str]
 """An empty state's heading and text, with ``{run_id}`` and ``{status}`` to fill in."""
@@ -34,7 +34,7 @@ class RunReading:
     """Why the run could not be read (the store's sentence); empty when it was."""
 
 
-def read_run(open_store: Callable[[], RunStore], run_id: int | None) -> RunReading:
+def read_run(open_store: Callable[[], RunRepository], run_id: int | None) -> RunReading:
     """Read ``run_id``'s status, weights and summary; None: no run chosen."""
     if run_id is None:
         return RunReading(None)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import open_store
 
 DEVICE = "auto"
 """A GPU when there is one: scoring is inference only, light beside a training job."""
@@ -40,7 +40,7 @@ def evaluate_run_and_images(
     """Score the run, keep the result in its summary, and fetch the mistakes' pictures."""
     from cnn_lab.engine.evaluation.evaluate import evaluate_and_store
 
-    with RunStore.open(db_path) as store:
+    with open_store(db_path) as store:
         result = evaluate_and_store(
             store,
             run_id,
@@ -65,7 +65,7 @@ def load_mistake_images(
     """The pictures of the evaluation's mistakes, from the run's dataset (None: gone)."""
     from cnn_lab.engine.evaluation.mistake_images import stored_mistake_images
 
-    with RunStore.open(db_path) as store:
+    with open_store(db_path) as store:
         record = store.get_run(run_id)
     return stored_mistake_images(record, evaluation, should_stop=should_stop, progress=progress)
 

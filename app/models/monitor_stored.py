@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cnn_lab.app.models.monitor_curves import METRIC_CURVES, TIMING_KEYS, MetricCurve, Sample
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository
 
 MAX_GPUS = 16
 """How many GPU indices a stored run is searched for (the store has no list of its keys)."""
@@ -32,7 +32,7 @@ class StoredRun:
 
 
 def read_stored_run(
-    store: RunStore, run_id: int, system_keys: Iterable[str], gpu_metrics: Iterable[str]
+    store: RunRepository, run_id: int, system_keys: Iterable[str], gpu_metrics: Iterable[str]
 ) -> StoredRun:
     """Read what the Monitor draws of run ``run_id`` (``system_keys`` and, per GPU,
     ``gpu_metrics`` name the readings its charts show)."""
@@ -52,7 +52,7 @@ def read_stored_run(
 
 
 def stored_samples(
-    store: RunStore, run_id: int, system_keys: Iterable[str], gpu_metrics: Iterable[str]
+    store: RunRepository, run_id: int, system_keys: Iterable[str], gpu_metrics: Iterable[str]
 ) -> list[Sample]:
     """A run's system samples regrouped as ``(time, {key: value})`` readings, oldest first.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from cnn_lab.engine.store.locations import describe
 from cnn_lab.engine.store.run_query import RunQuery
 
 LIST_LIMIT = 10_000
@@ -76,7 +77,7 @@ class RunsListing:
         shown = f"{listed:,} run{'s' * (listed != 1)}"
         if listed == LIST_LIMIT:
             shown = f"The first {shown} (narrow the search to see others)"
-        return f"{shown} in {db_path}"
+        return f"{shown} in {describe(db_path)}"  # an address without its password
 
     def empty_message(self, stored: bool, db_path: str) -> EmptyMessage:
         """Why nothing is listed: the search matches none, every run is archived (``stored``:
@@ -90,4 +91,4 @@ class RunsListing:
             return EmptyMessage(title, NO_MATCH_TEXT, offer_clear=True)
         if stored and not self.query.include_archived:
             return EmptyMessage(ALL_ARCHIVED_TITLE, ALL_ARCHIVED_TEXT, offer_archived=True)
-        return EmptyMessage(NO_RUNS_TITLE, NO_RUNS_TEXT.format(path=db_path))
+        return EmptyMessage(NO_RUNS_TITLE, NO_RUNS_TEXT.format(path=describe(db_path)))

@@ -20,10 +20,10 @@ from cnn_lab.engine.search.past import OpenedSweep
 from cnn_lab.engine.search.paths import apply
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import RunRecord, RunRepository
 from cnn_lab.engine.store import status as st
 
-OpenStore = Callable[[], RunStore]
+OpenStore = Callable[[], RunRepository]
 """Opens the run store (``AppState.open_store``): a context manager that closes it."""
 Curve = tuple[list[int], list[float]]
 

@@ -11,13 +11,13 @@ from PySide6.QtGui import QKeySequence, QUndoStack
 from PySide6.QtWidgets import QApplication, QWidget
 
 from cnn_lab.app.state import AppState
-from cnn_lab.engine.store import resolve_db_path
+from cnn_lab.engine.store import resolve_location
 
 
 def run_standalone(make_panel: Callable[[AppState], QWidget]) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     db = (
-        resolve_db_path(None)
+        resolve_location(None)
         if "--real-db" in sys.argv
         else Path(tempfile.mkdtemp()) / "runs.sqlite"
     )

@@ -43,7 +43,7 @@ from cnn_lab.app.widgets.step_time_bar import StepTimeBar, format_ms
 from cnn_lab.app.widgets.system_charts import SYSTEM_KEYS, SystemCharts
 from cnn_lab.app.widgets.verdict_card import VerdictCard
 from cnn_lab.engine.monitor.nvml import gpu_inventory
-from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import RunRecord, RunRepository
 from cnn_lab.engine.util.durations import format_duration
 
 SIDE_WIDTH = 380
@@ -302,7 +302,7 @@ class MonitorPanel(QWidget):
 
     # ------------------------------------------------------------------ stored runs
 
-    def show_stored_run(self, record: RunRecord, store: RunStore) -> None:
+    def show_stored_run(self, record: RunRecord, store: RunRepository) -> None:
         """Draw a finished (or crashed) run from the store, as it looked live."""
         self.begin(record.id)
         run = read_stored_run(store, record.id, SYSTEM_KEYS, GPU_METRICS)

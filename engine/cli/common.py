@@ -53,9 +53,11 @@ def add_db(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     # instead of the command's default overwriting it with None.
     parser.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH_OR_URL",
         default=None if top else argparse.SUPPRESS,
-        help="the run database (default: $CNN_LAB_DB, else the user data folder)",
+        help="the run store: a SQLite file (or sqlite:///PATH) or a lab's "
+        "postgresql://USER@HOST/DATABASE (default: $CNN_LAB_DB, else a file in the user "
+        "data folder)",
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from cnn_lab.engine.cli.common import add_db, progress_line, stop_on_interrupt
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import RunStore, resolve_db_path
+from cnn_lab.engine.store import open_store, resolve_location, store_exists
 
 
 def add_commands(commands: Any) -> None:
@@ -61,11 +61,11 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.mistakes < 0:
         raise UserError("--mistakes must be 0 or more.")
-    db = resolve_db_path(args.db)
-    if not db.exists():  # reading must not leave an empty database behind a typo
+    db = resolve_location(args.db)
+    if not store_exists(db):  # reading must not leave an empty database behind a typo
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
     stop = threading.Event()
-    with RunStore.open(db) as store, stop_on_interrupt(stop):
+    with open_store(db) as store, stop_on_interrupt(stop):
         result = evaluate_and_store(
             store,
             args.run_id,
@@ -87,8 +87,8 @@ def cmd_predict(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.top < 1:
         raise UserError("--top must be 1 or more.")
-    db = resolve_db_path(args.db)
-    if not db.exists():
+    db = resolve_location(args.db)
+    if not store_exists(db):
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
     predictions = predict_files(
         db, args.run_id, args.images, top=args.top, device=args.device

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from cnn_lab.engine import __version__
 from cnn_lab.engine.cli import (
     data,
+    db,
     evaluate,
     model,
     optimize,
@@ -25,7 +26,7 @@ from cnn_lab.engine.cli import (
 )
 from cnn_lab.engine.cli.common import PROG, Parser, add_db, run_command
 
-GROUPS = (train, data, model, tune, sweep, optimize, evaluate, report, runs)
+GROUPS = (train, data, model, tune, sweep, optimize, evaluate, report, runs, db)
 """The command groups, in the order ``cnn-lab --help`` lists them."""
 
 

@@ -327,9 +327,9 @@ def _network_name(spec: ArchitectureSpec) -> str:
 
 def cmd_model_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.models.export import export_run
-    from cnn_lab.engine.store import resolve_db_path
+    from cnn_lab.engine.store import resolve_location
 
-    result, trained = export_run(resolve_db_path(args.db), args.run_id, args.out, args.format)
+    result, trained = export_run(resolve_location(args.db), args.run_id, args.out, args.format)
     if args.json:
         shape = trained.shape
         payload = {

@@ -78,7 +78,7 @@ def spec_of(args: argparse.Namespace) -> RunSpec:
 
 def cmd_optimize(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.optimize import optimize
-    from cnn_lab.engine.store import resolve_db_path
+    from cnn_lab.engine.store import resolve_location
 
     if len(args.model) > 1 and any(load_architecture(m).preset is None for m in args.model):
         raise UserError("Several --model candidates must all be preset names.")
@@ -100,7 +100,7 @@ def cmd_optimize(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             spec,
             args.budget * 60.0,
             args.goal,
-            db_path=resolve_db_path(args.db),
+            db_path=resolve_location(args.db),
             target=args.target,
             widths=tuple(args.width),
             networks=tuple(args.model) if len(args.model) > 1 else (),

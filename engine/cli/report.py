@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from cnn_lab.engine.cli.common import add_db
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.report.formats import FORMATS, Options, write_report
-from cnn_lab.engine.store import RunStore, resolve_db_path
+from cnn_lab.engine.store import open_store, resolve_location, store_exists
 
 
 def add_commands(commands: Any) -> None:
@@ -55,11 +55,11 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "Give either a RUN_ID or --sweep ID_OR_NAME to report on.",
             hint="See `cnn-lab runs list` for runs.",
         )
-    db = resolve_db_path(args.db)
-    if not db.exists():  # reading must not leave an empty database behind a typo
+    db = resolve_location(args.db)
+    if not store_exists(db):  # reading must not leave an empty database behind a typo
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
     options = Options(images=not args.no_images, storage=args.storage)
-    with RunStore.open(db) as store:
+    with open_store(db) as store:
         written = write_report(
             store,
             args.out,

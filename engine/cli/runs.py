@@ -10,7 +10,8 @@ from typing import Any, TextIO
 
 from cnn_lab.engine.cli.common import add_actions, add_db, percent, summary_line
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import RunStore, resolve_db_path, status
+from cnn_lab.engine.store import is_sqlite, open_store, resolve_location, status, store_exists
+from cnn_lab.engine.store.locations import describe
 
 MAX_LISTED = 1_000_000
 """The most runs ``runs list --limit`` lists (SQLite's LIMIT takes no more than 2**63 - 1)."""
@@ -60,7 +61,7 @@ def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         include_archived=args.archived,
         limit=args.limit,
     )
-    with RunStore.open(resolve_db_path(args.db)) as store:
+    with open_store(resolve_location(args.db)) as store:
         records = store.query_runs(query)
     if args.json:
         out.write(json.dumps([r.to_dict() for r in records]) + "\n")
@@ -94,10 +95,10 @@ def cmd_runs_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    db = resolve_db_path(args.db)
-    if not db.exists():  # reading must not leave an empty database behind a typo
+    db = resolve_location(args.db)
+    if not store_exists(db):  # reading must not leave an empty database behind a typo
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
-    with RunStore.open(db) as store:
+    with open_store(db) as store:
         record = store.get_run(args.run_id)
         keys = store.metric_keys(args.run_id)
     info = record.to_dict()
@@ -136,10 +137,10 @@ def cmd_runs_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     A damaged file already refuses to open (with the backup to restore); this finds damage
     ``quick_check`` does not (index contents) and files deleted or moved by hand.
     """
-    db = resolve_db_path(args.db)
-    if not db.exists():  # checking must not leave an empty database behind a typo
+    db = resolve_location(args.db)
+    if not store_exists(db):  # checking must not leave an empty database behind a typo
         raise UserError(f"There is no run database at {db}.", hint="Check --db or $CNN_LAB_DB.")
-    with RunStore.open(db) as store:
+    with open_store(db) as store:
         sound = store.integrity_ok()
         records = store.list_runs(limit=MAX_LISTED)
         missing = [
@@ -148,18 +149,22 @@ def cmd_runs_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             for artifact in store.artifacts(record.id)
             if not Path(artifact["path"]).exists()
         ]
+    sqlite = is_sqlite(db)
     out.write(
-        f"{db}: {len(records):,} runs; SQLite's integrity check "
+        f"{describe(db)}: {len(records):,} runs; "
+        + ("SQLite's integrity check " if sqlite else "the schema check ")
         + ("passed.\n" if sound else "FAILED: the database is damaged.\n")
     )
     for run_id, kind, path in missing:
         out.write(f"  run {run_id}: its {kind} file is missing: {path}\n")
     if missing:
         out.write(f"{len(missing):,} recorded files are missing from disk.\n")
-    if not sound:
+    if not sound and not sqlite:
+        err.write("Ask the database's owner to restore it from the server's backup.\n")
+    elif not sound:
         err.write(
             f"Copy out what can be read (sqlite3 {db} .recover | sqlite3 NEW.sqlite), or "
-            f"restore a backup beside it ({db.name}.vN-backup, made before each upgrade).\n"
+            f"restore a backup beside it ({Path(db).name}.vN-backup, made before each upgrade).\n"
         )
     return 0 if sound and not missing else 1
 

@@ -23,7 +23,8 @@ from typing import Any, TextIO
 
 from cnn_lab.engine.cli.common import add_db, stop_on_interrupt
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import resolve_db_path
+from cnn_lab.engine.store import is_postgres, resolve_location
+from cnn_lab.engine.store.locations import describe
 
 
 def add_commands(commands: Any) -> None:
@@ -52,9 +53,9 @@ def add_commands(commands: Any) -> None:
     worker.add_argument(
         "--storage",
         metavar="URL",
-        required=True,
         help="the storage every worker reaches: a journal file on a shared disk, "
-        "or a PostgreSQL or MySQL URL",
+        "or a PostgreSQL or MySQL URL (not needed with a postgresql:// --db, whose "
+        "database holds the study)",
     )
     add_db(worker)
     _add_slot_options(worker)
@@ -139,18 +140,18 @@ def _shower(metric: str, stream: TextIO) -> Callable[[Any], None]:
 
 
 def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cnn_lab.engine.search.storage import default_storage_path
     from cnn_lab.engine.search.study import create_sweep, run_sweep
 
     search = _read_search(args.search)
-    db = resolve_db_path(args.db)
+    db = resolve_location(args.db)
     if args.create_only:
         name = create_sweep(search, db, storage=args.storage)
         out.write(
             json.dumps({"study_name": name}) + "\n"
             if args.json
             else f"Sweep {name} is queued; start workers with: cnn-lab sweep-worker {name} "
-            f"--storage {args.storage or default_storage_path(db)}\n"
+            + _where_workers_look(args.storage, db)
+            + "\n"
         )
         return 0
     show = _shower(search.metric, err if args.json else out)
@@ -170,7 +171,12 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_sweep_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.search.study import join_sweep, saved_search
 
-    db = resolve_db_path(args.db)
+    db = resolve_location(args.db)
+    if args.storage is None and not is_postgres(db):
+        raise UserError(
+            "Give --storage: the journal file or database URL the sweep was created with.",
+            hint="Only a run store in PostgreSQL (--db postgresql://...) keeps the study itself.",
+        )
     search = saved_search(args.study, args.storage, db)
     show = _shower(search.metric, err if args.json else out)
     stop = threading.Event()
@@ -184,6 +190,16 @@ def cmd_sweep_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             slots=_slots(args, search, err),
         )
     return _print_result(result, args.json, out)
+
+
+def _where_workers_look(storage: str | None, db: str) -> str:
+    """The flags a worker needs to find the study: a PostgreSQL run store keeps it in its own
+    database, so ``--db`` is enough; otherwise the journal or ``--storage`` named."""
+    from cnn_lab.engine.search.storage import default_storage_path
+
+    if storage is None and is_postgres(db):
+        return f"--db {describe(db)}"
+    return f"--storage {storage or default_storage_path(db)}"
 
 
 def _print_result(result: Any, as_json: bool, out: TextIO) -> int:

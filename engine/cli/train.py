@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 from cnn_lab.engine.cli.common import (
@@ -27,8 +26,9 @@ from cnn_lab.engine.cli.common import (
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.resume import resume_refusal
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunRecord, RunStore, resolve_db_path
+from cnn_lab.engine.store import RunRecord, open_store, resolve_location
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.store.locations import describe
 
 
 def add_commands(commands: Any) -> None:
@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.jobs.job import run_job  # loads the store only; torch loads in the loop
 
     spec = spec_from_args(args)
-    db = resolve_db_path(args.db)
+    db = resolve_location(args.db)
     stop = threading.Event()
     with stop_on_interrupt(stop):
         record = run_job(spec, db, emit=_progress_printer(err), should_stop=stop.is_set)
@@ -67,8 +67,8 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cnn_lab.engine.jobs.job import run_job
 
-    db = resolve_db_path(args.db)
-    with RunStore.open(db) as store:
+    db = resolve_location(args.db)
+    with open_store(db) as store:
         record = store.get_run(args.run_id)
         done = int(record.summary.get("epochs") or 0)
         refusal = resume_refusal(record.id, record.status, epochs=args.epochs, epochs_done=done)
@@ -93,7 +93,7 @@ def cmd_resume(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _report(final, db, args.json, out, err)
 
 
-def _report(record: RunRecord, db: Path, as_json: bool, out: TextIO, err: TextIO) -> int:
+def _report(record: RunRecord, db: str, as_json: bool, out: TextIO, err: TextIO) -> int:
     summary = record.summary
     result = {
         "run_id": record.id,
@@ -107,7 +107,7 @@ def _report(record: RunRecord, db: Path, as_json: bool, out: TextIO, err: TextIO
         "compile_s": summary.get("compile_s"),
         "device": summary.get("device", record.device),
         "bottleneck": summary.get("bottleneck"),
-        "db": str(db),
+        "db": describe(db),  # an address without its password
     }
     if as_json:
         out.write(json.dumps(result) + "\n")

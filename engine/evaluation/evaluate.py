@@ -24,7 +24,7 @@ from torch import nn
 
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.evaluation.scores import Scores, score
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository
 
 Split = Literal["auto", "test", "val"]
 DEFAULT_MISTAKES = 24
@@ -104,7 +104,7 @@ class EvaluateOptions(TypedDict, total=False):
 
 
 def evaluate_run(
-    store: RunStore,
+    store: RunRepository,
     run_id: int,
     *,
     split: Split = "auto",
@@ -176,7 +176,7 @@ def evaluate_run(
 
 
 def evaluate_and_store(
-    store: RunStore, run_id: int, **options: Unpack[EvaluateOptions]
+    store: RunRepository, run_id: int, **options: Unpack[EvaluateOptions]
 ) -> Evaluation:
     """Evaluate run ``run_id`` (``options`` as ``evaluate_run`` takes them) and keep the result
     in its summary as ``evaluation``.

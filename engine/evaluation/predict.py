@@ -25,7 +25,7 @@ import torch
 
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.models.trained import TrainedModel
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository, open_store
 
 DEFAULT_TOP = 5
 
@@ -73,7 +73,7 @@ class Predictor:
         self.std = torch.as_tensor(std, dtype=torch.float32, device=self.device).view(shape)
 
     @classmethod
-    def from_run(cls, store: RunStore, run_id: int, device: str = "cpu") -> Predictor:
+    def from_run(cls, store: RunRepository, run_id: int, device: str = "cpu") -> Predictor:
         from cnn_lab.engine.data.auto_preprocess import as_trained
         from cnn_lab.engine.data.normalization import choose_normalization
         from cnn_lab.engine.data.prepare import prepare_dataset
@@ -175,7 +175,7 @@ def predict_files(
         raise UserError("No images to predict: the folders given hold no image files.")
     if predictor is None:
         progress("Loading the run", 0, 0)
-        with RunStore.open(db_path) as store:
+        with open_store(db_path) as store:
             predictor = Predictor.from_run(store, run_id, device=device)
     k = top if top is not None else len(predictor.trained.classes)
     predictions: list[Prediction] = []

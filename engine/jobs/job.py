@@ -32,7 +32,14 @@ from cnn_lab.engine.jobs.recording import RunRecorder
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
 from cnn_lab.engine.specs.architecture import MODULE, TIMM
 from cnn_lab.engine.specs.network_name import network_name
-from cnn_lab.engine.store import BatchedWriter, RunRecord, RunStore, artifact_kinds, run_files_dir
+from cnn_lab.engine.store import (
+    BatchedWriter,
+    RunRecord,
+    RunRepository,
+    artifact_kinds,
+    open_store,
+    run_files_dir,
+)
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.store.busy import STORE_BUSY_KIND, BusyWatch
 
@@ -41,7 +48,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[Any], None]
 
 
-def create_run(store: RunStore, spec: RunSpec, *, experiment_id: int | None = None) -> int:
+def create_run(store: RunRepository, spec: RunSpec, *, experiment_id: int | None = None) -> int:
     """Record a queued run for ``spec`` (in ``experiment_id``, a sweep say) and return its id."""
     return store.create_run(
         spec_json=spec.to_json(),
@@ -79,7 +86,7 @@ def run_job(
     if parallel is not None and not parallel.ctx.is_main:
         parallel.run_worker_rank(spec)  # a torchrun rank other than 0: rank 0 records the run
         return None
-    store = RunStore.open(db_path)
+    store = open_store(db_path)
     busy = BusyWatch(emit)  # tells the window when another program keeps the store locked
     try:
         if run_id is None:
@@ -157,7 +164,7 @@ def _record_training(
     spec: RunSpec,
     run_id: int,
     db_path: str | Path,
-    store: RunStore,
+    store: RunRepository,
     emit: Emit,
     should_stop: Callable[[], bool],
     *,
@@ -192,7 +199,7 @@ def _train_and_record(
     spec: RunSpec,
     run_id: int,
     writer: BatchedWriter,
-    store: RunStore,
+    store: RunRepository,
     emit: Emit,
     should_stop: Callable[[], bool],
     verdicts: _LiveVerdict,
@@ -493,7 +500,7 @@ def _record_window_gone(db_path: str, run_id: int) -> None:
     The loop saved a checkpoint as it stopped, so the run can be resumed; one stopped while
     its data was still being prepared has no checkpoint and must be trained again.
     """
-    store = RunStore.open(db_path)
+    store = open_store(db_path)
     try:
         resumable = store.has_artifact(run_id, artifact_kinds.LAST_CHECKPOINT)
         store.finish_run(

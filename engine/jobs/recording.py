@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cnn_lab.engine.store import BatchedWriter, RunStore, artifact_kinds
+from cnn_lab.engine.store import BatchedWriter, RunRepository, artifact_kinds
 
 METRIC_FIELDS: Mapping[str, Mapping[str, str]] = {
     "step": {  # StepEnd, every optimizer step
@@ -54,7 +54,7 @@ def stored_metrics(event: Any) -> dict[str, float]:
 class RunRecorder:
     """Stores one run's training events as they come, in the order the loop yields them."""
 
-    def __init__(self, store: RunStore, run_id: int, writer: BatchedWriter) -> None:
+    def __init__(self, store: RunRepository, run_id: int, writer: BatchedWriter) -> None:
         self.store = store
         self.run_id = run_id
         self.writer = writer

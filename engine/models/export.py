@@ -189,9 +189,9 @@ def export_run(
 ) -> tuple[ExportResult, TrainedModel]:
     """Rebuild run ``run_id``'s trained network from its saved weights and export it."""
     from cnn_lab.engine.models.trained import load_trained
-    from cnn_lab.engine.store import RunStore
+    from cnn_lab.engine.store import open_store
 
-    with RunStore.open(db_path) as store:
+    with open_store(db_path) as store:
         trained = load_trained(store, run_id)
     shape = trained.shape
     result = export_model(trained.model, (shape.channels, shape.height, shape.width), path, fmt)

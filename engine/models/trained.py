@@ -22,7 +22,7 @@ from cnn_lab.engine.util.safe_files import plain_tensors, write_atomic
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnn_lab.engine.store import RunStore
+    from cnn_lab.engine.store import RunRepository
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class TrainedModel:
     weights: Path
 
 
-def load_trained(store: RunStore, run_id: int) -> TrainedModel:
+def load_trained(store: RunRepository, run_id: int) -> TrainedModel:
     """Rebuild run ``run_id``'s network and load its saved weights (on the CPU, eval mode)."""
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file

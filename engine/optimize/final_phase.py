@@ -7,7 +7,7 @@ from typing import Any
 
 from cnn_lab.engine.optimize.plan import FINAL_MARGIN, size_final
 from cnn_lab.engine.optimize.state import Measured, RunState
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import open_store
 
 
 def final(run: RunState, measured: Measured) -> None:
@@ -50,7 +50,7 @@ def final(run: RunState, measured: Measured) -> None:
             ),
         }
     )
-    with RunStore.open(run.db_path) as store:
+    with open_store(run.db_path) as store:
         run_id = create_run(store, spec, experiment_id=run.experiment_id)
     run.run_ids.append(run_id)
     run.final_run_id = run_id

@@ -43,7 +43,7 @@ from cnn_lab.engine.optimize.state import RunState
 from cnn_lab.engine.optimize.tuners import Stop, Tuners, real_tuners
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.specs.network_name import network_name
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository, open_store
 
 
 def optimize(
@@ -77,7 +77,7 @@ def optimize(
     run = _Run(
         plan,
         spec,
-        Path(db_path),
+        str(db_path),
         Ledger(plan, clock),
         should_stop,
         progress,
@@ -88,7 +88,7 @@ def optimize(
 
 def stored_result(db_path: str | Path, experiment_id: int) -> OptimizeResult | None:
     """The result stored on an optimize experiment; None while it still runs (or if none)."""
-    with RunStore.open(db_path) as store:
+    with open_store(db_path) as store:
         experiment = store.experiment(experiment_id, OPTIMIZE_KIND)
     return None if experiment is None else OptimizeResult.from_experiment(experiment["spec_json"])
 
@@ -101,7 +101,7 @@ class _Run(RunState):
         began = self.ledger.clock()
         allot = self.ledger.allot("speed")
         measured = probe_phases.measure(self)  # refusals raise here, before anything is recorded
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             self.experiment_id = store.find_or_create_experiment(
                 self.experiment_name(), kind=OPTIMIZE_KIND, spec_json=self.request_json()
             )
@@ -163,13 +163,13 @@ class _Run(RunState):
             stopped=self.user_stop(),
             target=self.plan.target,
         )
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             store.find_or_create_experiment(
                 self._name_of(store), kind=OPTIMIZE_KIND, spec_json=self.request_json(result)
             )
         return result
 
-    def _name_of(self, store: RunStore) -> str:
+    def _name_of(self, store: RunRepository) -> str:
         experiment = store.experiment(self.experiment_id, OPTIMIZE_KIND)
         assert experiment is not None  # go() made it before any phase ran
         return str(experiment["name"])

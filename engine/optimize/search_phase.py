@@ -117,7 +117,7 @@ def search_spec(base: RunSpec, params: list[dict[str, Any]], name: str, trials: 
 
 def run_search(
     search: SearchSpec,
-    db_path: Path,
+    db_path: str | Path,
     experiment_id: int,
     trainer: Trainer,
     should_stop: Callable[[], bool],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cnn_lab.engine.optimize.decisions import Notebook, PhaseTiming, Progress
 from cnn_lab.engine.optimize.plan import Ledger, Plan
@@ -37,7 +36,8 @@ class RunState:
     plan: Plan
     spec: RunSpec
     """The recipe so far: each phase replaces it with what it chose."""
-    db_path: Path
+    db_path: str
+    """The run store's location: a SQLite path or a postgresql:// address (locations.py)."""
     ledger: Ledger
     user_stop: Stop
     report: Callable[[Progress], None]

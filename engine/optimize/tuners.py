@@ -40,7 +40,7 @@ class SearchRunner(Protocol):
     def __call__(
         self,
         search: SearchSpec,
-        db_path: Path,
+        db_path: str | Path,
         experiment_id: int,
         trainer: Trainer,
         should_stop: Stop,

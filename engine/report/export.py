@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from cnn_lab.engine import __version__
 from cnn_lab.engine.report.text import plain
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository
 
 METRIC_COLUMNS = ("run_id", "key", "step", "epoch", "value", "time")
 
@@ -28,12 +28,12 @@ def _finite(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
-def metric_rows(store: RunStore, run_id: int) -> Iterator[tuple[Any, ...]]:
+def metric_rows(store: RunRepository, run_id: int) -> Iterator[tuple[Any, ...]]:
     """Every metric point of the run: by key, then step, then the order written."""
     return store.metric_rows(run_id)
 
 
-def write_run_csv(store: RunStore, run_id: int, out: TextIO) -> int:
+def write_run_csv(store: RunRepository, run_id: int, out: TextIO) -> int:
     """One row per metric point; returns how many rows were written (header not counted)."""
     store.get_run(run_id)  # RunNotFound before anything is written
     writer = csv.writer(out, lineterminator="\n")
@@ -46,7 +46,7 @@ def write_run_csv(store: RunStore, run_id: int, out: TextIO) -> int:
     return count
 
 
-def run_document(store: RunStore, run_id: int) -> dict[str, Any]:
+def run_document(store: RunRepository, run_id: int) -> dict[str, Any]:
     """The run's record, spec and artifacts (everything but the points), JSON-ready."""
     record = store.get_run(run_id)
     info = record.to_dict()
@@ -60,7 +60,7 @@ def run_document(store: RunStore, run_id: int) -> dict[str, Any]:
     )
 
 
-def write_run_json(store: RunStore, run_id: int, out: TextIO) -> int:
+def write_run_json(store: RunRepository, run_id: int, out: TextIO) -> int:
     """The run as one JSON object, points streamed; returns how many metric points."""
     head = {"format": "cnn-lab run export", "version": 1, "cnn_lab": __version__}
     count = write_run_object(store, run_id, out, head)
@@ -69,7 +69,7 @@ def write_run_json(store: RunStore, run_id: int, out: TextIO) -> int:
 
 
 def write_run_object(
-    store: RunStore, run_id: int, out: TextIO, head: dict[str, Any] | None = None
+    store: RunRepository, run_id: int, out: TextIO, head: dict[str, Any] | None = None
 ) -> int:
     """One run's JSON object (``head``'s keys first), metrics and samples streamed."""
     document = dict(head or {})

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository
 from cnn_lab.engine.util.safe_files import partial_path
 
 
@@ -31,7 +31,7 @@ class Options:
     """A sweep's Optuna storage, when it is not the journal beside the database."""
 
 
-Writer = Callable[[RunStore, Any, IO[Any], Options], str]
+Writer = Callable[[RunRepository, Any, IO[Any], Options], str]
 """Writes one subject (a run id or a sweep reference) into a file; returns a detail."""
 
 
@@ -66,7 +66,7 @@ class Written:
 # ----------------------------------------------------------------------------- writers
 
 
-def _run_html(store: RunStore, run_id: Any, out: IO[Any], o: Options) -> str:
+def _run_html(store: RunRepository, run_id: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.gather import gather_run
     from cnn_lab.engine.report.html import render_run_html
 
@@ -75,7 +75,7 @@ def _run_html(store: RunStore, run_id: Any, out: IO[Any], o: Options) -> str:
     return ""
 
 
-def _sweep_html(store: RunStore, ref: Any, out: IO[Any], o: Options) -> str:
+def _sweep_html(store: RunRepository, ref: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.html import render_sweep_html
     from cnn_lab.engine.report.sweep import gather_sweep
 
@@ -84,7 +84,7 @@ def _sweep_html(store: RunStore, ref: Any, out: IO[Any], o: Options) -> str:
     return f"{len(data.trials.rows)} trials"
 
 
-def _run_pdf(store: RunStore, run_id: Any, out: IO[Any], o: Options) -> str:
+def _run_pdf(store: RunRepository, run_id: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.gather import gather_run
     from cnn_lab.engine.report.pdf import render_run_pdf
 
@@ -94,7 +94,7 @@ def _run_pdf(store: RunStore, run_id: Any, out: IO[Any], o: Options) -> str:
     return _pages(pdf)
 
 
-def _sweep_pdf(store: RunStore, ref: Any, out: IO[Any], o: Options) -> str:
+def _sweep_pdf(store: RunRepository, ref: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.pdf import render_sweep_pdf
     from cnn_lab.engine.report.sweep import gather_sweep
 
@@ -108,25 +108,25 @@ def _pages(pdf: bytes) -> str:
     return f"{count} pages" if count else ""
 
 
-def _run_csv(store: RunStore, run_id: Any, out: IO[Any], o: Options) -> str:
+def _run_csv(store: RunRepository, run_id: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.export import write_run_csv
 
     return f"{write_run_csv(store, run_id, out):,} metric rows"
 
 
-def _sweep_csv(store: RunStore, ref: Any, out: IO[Any], o: Options) -> str:
+def _sweep_csv(store: RunRepository, ref: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.sweep_export import write_sweep_csv
 
     return f"{write_sweep_csv(store, ref, out, o.storage):,} trials"
 
 
-def _run_json(store: RunStore, run_id: Any, out: IO[Any], o: Options) -> str:
+def _run_json(store: RunRepository, run_id: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.export import write_run_json
 
     return f"{write_run_json(store, run_id, out):,} metric points"
 
 
-def _sweep_json(store: RunStore, ref: Any, out: IO[Any], o: Options) -> str:
+def _sweep_json(store: RunRepository, ref: Any, out: IO[Any], o: Options) -> str:
     from cnn_lab.engine.report.sweep_export import write_sweep_json
 
     return f"{write_sweep_json(store, ref, out, o.storage):,} trials"
@@ -200,7 +200,7 @@ def _check_target(path: Path) -> None:
 
 
 def write_report(
-    store: RunStore,
+    store: RunRepository,
     out: str | os.PathLike[str],
     *,
     run_id: int | None = None,

@@ -26,7 +26,7 @@ from cnn_lab.engine.report.groups import CURVE_GROUPS, SYSTEM_GROUPS, group_keys
 from cnn_lab.engine.report.optimize_info import optimize_info
 from cnn_lab.engine.report.verdicts import bottleneck_info, evaluation_info
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import RunRecord, RunRepository
 from cnn_lab.engine.util.formatting import format_bytes
 
 CURVE_BUCKETS = 300
@@ -36,7 +36,7 @@ SYSTEM_BUCKETS = 150
 
 
 def gather_run(
-    store: RunStore, run_id: int, *, images: bool = True, architecture: bool = True
+    store: RunRepository, run_id: int, *, images: bool = True, architecture: bool = True
 ) -> RunReportData:
     """Everything a report of ``run_id`` shows. ``RunNotFound`` for an unknown run.
 
@@ -127,7 +127,7 @@ def hyperparameters(spec: RunSpec) -> Table:
     return Table(("Setting", "Value"), rows)
 
 
-def _curves(store: RunStore, run_id: int) -> tuple[ChartData, ...]:
+def _curves(store: RunRepository, run_id: int) -> tuple[ChartData, ...]:
     charts = []
     for title, unit, keys in group_keys(store.metric_keys(run_id), CURVE_GROUPS):
         series = []
@@ -140,7 +140,7 @@ def _curves(store: RunStore, run_id: int) -> tuple[ChartData, ...]:
     return tuple(charts)
 
 
-def _system(store: RunStore, record: RunRecord) -> tuple[tuple[ChartData, ...], Table]:
+def _system(store: RunRepository, record: RunRecord) -> tuple[tuple[ChartData, ...], Table]:
     gauges = store.gauge_stats(record.id)
     table = Table(
         ("Gauge", "Samples", "Mean", "Min", "Max"),

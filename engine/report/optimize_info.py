@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from cnn_lab.engine.optimize.decisions import OPTIMIZE_KIND, OptimizeResult
 from cnn_lab.engine.report.data import Fact, OptimizeInfo, Table
-from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import RunRecord, RunRepository
 from cnn_lab.engine.util.durations import format_duration
 
 
-def optimize_info(store: RunStore, record: RunRecord) -> OptimizeInfo | None:
+def optimize_info(store: RunRepository, record: RunRecord) -> OptimizeInfo | None:
     """The section for ``record``, or None when no optimize experiment holds the run."""
     if record.experiment_id is None:
         return None

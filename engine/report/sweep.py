@@ -21,10 +21,12 @@ from cnn_lab.engine.report.environment import generated_line
 from cnn_lab.engine.report.gather import hyperparameters
 from cnn_lab.engine.search.past import SweepSource, Trial, best_value, load_sweep
 from cnn_lab.engine.search.spec import ParamSpec, SearchSpec
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository
 
 
-def gather_sweep(store: RunStore, ref: str | int, *, storage: str | None = None) -> SweepReportData:
+def gather_sweep(
+    store: RunRepository, ref: str | int, *, storage: str | None = None
+) -> SweepReportData:
     source = load_sweep(store, ref, storage)
     search, trials = source.search, source.trials
     paths = [p.path for p in search.params]
@@ -177,7 +179,7 @@ def _space(search: SearchSpec) -> Table:
     return Table(("Parameter", "Kind", "Searched"), tuple(rows))
 
 
-def _runs(store: RunStore, trials: tuple[Trial, ...], metric: str) -> Table:
+def _runs(store: RunRepository, trials: tuple[Trial, ...], metric: str) -> Table:
     rows = []
     for t in trials:
         for run_id in t.run_ids:

@@ -16,7 +16,7 @@ from cnn_lab.engine import __version__
 from cnn_lab.engine.report.export import write_run_object
 from cnn_lab.engine.report.text import plain
 from cnn_lab.engine.search.past import load_sweep
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import RunRepository
 
 TRIAL_COLUMNS = ("number", "state", "value", "spread", "run_ids", "epochs", "reason")
 
@@ -32,7 +32,7 @@ def _cell(value: Any) -> str:
 
 
 def write_sweep_csv(
-    store: RunStore, ref: str | int, out: TextIO, storage: str | None = None
+    store: RunRepository, ref: str | int, out: TextIO, storage: str | None = None
 ) -> int:
     """One row per trial; returns how many."""
     source = load_sweep(store, ref, storage)
@@ -56,7 +56,7 @@ def write_sweep_csv(
 
 
 def write_sweep_json(
-    store: RunStore, ref: str | int, out: TextIO, storage: str | None = None
+    store: RunRepository, ref: str | int, out: TextIO, storage: str | None = None
 ) -> int:
     """The sweep as one JSON object, its runs' points streamed; returns how many trials."""
     source = load_sweep(store, ref, storage)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search.spec import SearchSpec
-from cnn_lab.engine.store import RunStore
+from cnn_lab.engine.store import is_sqlite, open_store
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ def saved_sweeps(
     from here would start its study afresh and repeat its trials. ``without_study`` lists it
     all the same (``study_found`` False, nothing counted), for opening its recorded runs.
     """
-    if not Path(db_path).exists():
-        return []
+    if is_sqlite(db_path) and not Path(db_path).exists():
+        return []  # a missing file is not created just to say it holds no sweeps
     try:
-        with RunStore.open(db_path) as store:
+        with open_store(db_path) as store:
             rows = store.experiments(SWEEP_KIND)
     except UserError as exc:
         log.info("no saved sweeps: %s", exc.message)
@@ -107,7 +107,7 @@ def _open_journal(db_path: str | Path, storage: str | None) -> object | None:
     """
     from cnn_lab.engine.search import storage as stg
 
-    journal = storage or stg.default_storage_path(db_path)
+    journal = storage or stg.default_storage(db_path)
     if "://" not in str(journal) and not Path(journal).exists():
         return None
     try:

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.search.history import SWEEP_KIND
 from cnn_lab.engine.search.spec import MAXIMISE, SearchSpec
-from cnn_lab.engine.store import COMPLETED, RunRecord, RunStore
+from cnn_lab.engine.store import COMPLETED, RunRecord, RunRepository, open_store
 from cnn_lab.engine.store.compare import flatten_spec, parse_spec
+from cnn_lab.engine.store.locations import describe
 
 if TYPE_CHECKING:
     import optuna
@@ -76,7 +77,7 @@ class SweepSource:
     storage: str
 
 
-def find_sweep(store: RunStore, ref: str | int) -> dict[str, Any]:
+def find_sweep(store: RunRepository, ref: str | int) -> dict[str, Any]:
     """The sweep experiment with id ``ref`` (digits) or name ``ref``; UserError if none."""
     sweeps = store.experiments(SWEEP_KIND)
     wanted = str(ref).strip()
@@ -88,24 +89,24 @@ def find_sweep(store: RunStore, ref: str | int) -> dict[str, Any]:
         return found[-1]  # experiments() is newest first: the oldest of that name
     known = ", ".join(f"{s['id']} ({s['name']})" for s in sweeps[:10]) or "none yet"
     raise UserError(
-        f"There is no sweep {wanted!r} in {store.path}.",
+        f"There is no sweep {wanted!r} in {describe(store.location)}.",
         hint=f"The sweeps there are: {known}.",
     )
 
 
-def load_sweep(store: RunStore, ref: str | int, storage: str | None = None) -> SweepSource:
+def load_sweep(store: RunRepository, ref: str | int, storage: str | None = None) -> SweepSource:
     row = find_sweep(store, ref)
     try:
         search = SearchSpec.from_json(row["spec_json"])
     except SpecError as exc:
         raise UserError(f"Sweep {row['name']!r} cannot be read: {exc}") from None
-    where = _storage(store.path, storage)
-    study = _study(row["name"], store.path, storage, where)
+    where = _storage(store.location, storage)
+    study = _study(row["name"], store.location, storage, where)
     if study is not None:
         trials, queued = _study_trials(study)
         from cnn_lab.engine.search.child import param_importance
 
-        importance = param_importance(search, store.path, storage) if trials else {}
+        importance = param_importance(search, store.location, storage) if trials else {}
         note = ""
     else:
         trials, queued, importance = run_trials(store, row, search), 0, {}
@@ -116,13 +117,13 @@ def load_sweep(store: RunStore, ref: str | int, storage: str | None = None) -> S
     return SweepSource(row, search, tuple(trials), queued, importance, note, where)
 
 
-def _storage(db_path: Path, storage: str | None) -> str:
-    from cnn_lab.engine.search.storage import default_storage_path
+def _storage(db_path: str, storage: str | None) -> str:
+    from cnn_lab.engine.search.storage import default_storage
 
-    return storage or str(default_storage_path(db_path))
+    return storage or default_storage(db_path)
 
 
-def _study(name: str, db_path: Path, storage: str | None, where: str) -> Any:
+def _study(name: str, db_path: str, storage: str | None, where: str) -> Any:
     """The sweep's Optuna study, or None when its storage or the study is not there."""
     if "://" not in where and not Path(where).is_file():
         return None  # opening a missing journal would create an empty one
@@ -169,7 +170,7 @@ def _study_trials(study: Any) -> tuple[list[Trial], int]:
 _TRIAL_NAME = re.compile(r" #(\d+)(?: fold \d+)?$")
 
 
-def run_trials(store: RunStore, row: dict[str, Any], search: SearchSpec) -> list[Trial]:
+def run_trials(store: RunRepository, row: dict[str, Any], search: SearchSpec) -> list[Trial]:
     """Trials rebuilt from the sweep's runs: named "<study> #N" (and " fold K")."""
     groups: dict[int, list[RunRecord]] = {}
     for run_id in store.experiment_runs(int(row["id"])):
@@ -200,7 +201,7 @@ def run_trials(store: RunStore, row: dict[str, Any], search: SearchSpec) -> list
     return trials
 
 
-def best_value(store: RunStore, run_id: int, metric: str) -> float | None:
+def best_value(store: RunRepository, run_id: int, metric: str) -> float | None:
     """The best value run ``run_id`` recorded for ``metric`` (the highest, or the lowest for a
     metric scored lower-is-better)."""
     return store.best_metric(run_id, metric, highest=MAXIMISE.get(metric, True))
@@ -229,12 +230,12 @@ def open_sweep(db_path: str | Path, name: str, storage: str | None = None) -> Op
     from cnn_lab.engine.search.child import param_importance
     from cnn_lab.engine.search.study import summarise
 
-    with RunStore.open(db_path) as store:
+    with open_store(db_path) as store:
         # By name only: find_sweep takes digits for an id.
         rows = [r for r in store.experiments(SWEEP_KIND) if r["name"] == name]
         if not rows:
             raise UserError(
-                f"There is no sweep {name!r} in {store.path}.",
+                f"There is no sweep {name!r} in {describe(store.location)}.",
                 hint="It may have been deleted, or the database changed since the list was made.",
             )
         row = rows[-1]  # newest first: the oldest of that name, as the report picks
@@ -261,9 +262,9 @@ def load_study(
     """Study ``name`` and "", or None and the sentence that says why it is not there."""
     import optuna
 
-    from cnn_lab.engine.search.storage import default_storage_path, open_storage
+    from cnn_lab.engine.search.storage import default_storage, open_storage
 
-    where = storage or str(default_storage_path(db_path))
+    where = storage or default_storage(db_path)
     if "://" not in where and not Path(where).is_file():  # opening it would create it
         return None, f"The sweep's study journal {where} is missing, {REBUILT}."
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,9 +1,10 @@
 """Where a sweep's study lives, and how a killed sweep's unfinished trials are recovered.
 
-The default is an Optuna JournalStorage file beside the run database: an append-only log
+The default beside a SQLite run store is an Optuna JournalStorage file: an append-only log
 that survives a kill at any moment (a half-written record is ignored on replay) and that
 several worker processes on one machine can share. A URL ("sqlite:///…", "postgresql://…")
-uses Optuna's RDB storage instead, for workers on several machines.
+uses Optuna's RDB storage instead, for workers on several machines; and a PostgreSQL run
+store keeps its sweeps' studies in its own database (schema ``cnn_lab_optuna``) by default.
 
 Everything here goes through Optuna's public storage interface (``BaseStorage``'s methods,
 the one custom storages implement): a study's own ``_storage`` is private, so ``open_study``
@@ -30,6 +31,9 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from cnn_lab.engine.errors import StoreError
+from cnn_lab.engine.store.locations import connect_url, describe, is_postgres
+
 #: user_attrs and system_attrs keys this package writes on trials.
 WORKER = "worker"
 INTERRUPTED = "interrupted"
@@ -40,17 +44,79 @@ RETRY_OF = "cnn_lab_retry_of"
 UNCLAIMED_GRACE_S = 60.0
 
 
-def default_storage_path(db_path: str | Path) -> Path:
-    db = Path(db_path)
+OPTUNA_SCHEMA = "cnn_lab_optuna"
+"""The PostgreSQL schema a sweep's study lives in when the run store is PostgreSQL: its own,
+so the run store's check for another application's tables (in its schema) never sees
+Optuna's, and Optuna's migrations never touch the run store's."""
+
+
+def default_storage_path(db_location: str | Path) -> Path:
+    """The journal file beside a SQLite run store (a PostgreSQL store has none: see
+    ``default_storage``)."""
+    db = Path(db_location)
     return db.with_name(db.stem + ".sweeps.journal")
 
 
-def open_storage(storage: str | None, db_path: str | Path) -> BaseStorage:
-    """A journal file (the default, or a plain path) or an RDB URL, opened for ``create_study``
-    (``optuna.storages.get_storage``, as ``create_study`` itself would open a URL)."""
+def default_storage(db_location: str | Path) -> str:
+    """Where a sweep's study lives when no ``--storage`` is given, as a sentence names it: the
+    journal beside a SQLite store, or the PostgreSQL store's own database."""
+    location = os.fspath(db_location)
+    if is_postgres(location):
+        return f"{describe(location)} (schema {OPTUNA_SCHEMA})"
+    return str(default_storage_path(location))
+
+
+def optuna_url(db_location: str) -> str:
+    """The SQLAlchemy address of a PostgreSQL run store's database, through psycopg 3
+    (the driver the run store uses, so no second one is needed)."""
+    url = connect_url(db_location)
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def _ensure_schema(db_location: str) -> None:
+    """Create the study's schema if missing (Optuna creates tables, not schemas)."""
+    import psycopg
+    from psycopg import sql
+
+    from cnn_lab.engine.store.postgres.connect import connect
+
+    conn, where = connect(connect_url(db_location))
+    try:
+        with conn:
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(OPTUNA_SCHEMA))
+            )
+    except psycopg.errors.UniqueViolation:
+        pass  # another worker created it at the same instant
+    except psycopg.Error as exc:
+        raise StoreError(
+            f"The sweep's study could not be kept in {where} (schema {OPTUNA_SCHEMA}): "
+            f"{' '.join(str(exc).split())}.",
+            "Ask the database's owner for the right to create a schema, or give --storage.",
+        ) from exc
+    finally:
+        conn.close()
+
+
+def open_storage(storage: str | None, db_location: str | Path) -> BaseStorage:
+    """A journal file (the default beside a SQLite store, or a plain path), an RDB URL, or,
+    by default for a PostgreSQL run store, Optuna's RDB storage in the same database, opened
+    for ``create_study`` (``optuna.storages.get_storage``, as ``create_study`` itself would
+    open a URL).
+
+    A lab's sweep workers on several machines then share one study without a second address
+    to pass around: the run store's is enough.
+    """
     if storage is not None and "://" in storage:
         return optuna.storages.get_storage(storage)
-    path = Path(storage) if storage else default_storage_path(db_path)
+    location = os.fspath(db_location)
+    if storage is None and is_postgres(location):
+        _ensure_schema(location)
+        return optuna.storages.RDBStorage(
+            optuna_url(location),
+            engine_kwargs={"connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"}},
+        )
+    path = Path(storage) if storage else default_storage_path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
 
@@ -163,6 +229,7 @@ def counted(trial: FrozenTrial) -> bool:
 
 __all__ = [
     "counted",
+    "default_storage",
     "default_storage_path",
     "open_storage",
     "recover",

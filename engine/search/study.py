@@ -15,6 +15,7 @@ queue.py), so workers on other machines (``join_sweep``) share it without repeat
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from cnn_lab.engine.search import storage as stg
 from cnn_lab.engine.search.history import SWEEP_KIND
 from cnn_lab.engine.search.spec import ParamSpec, SearchSpec
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import RunRecord, RunStore
+from cnn_lab.engine.store import RunRecord, RunRepository, open_store
 from cnn_lab.engine.store import status as st
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class _Objective:
     def __init__(
         self,
         search: SearchSpec,
-        db_path: Path,
+        db_path: str,
         trainer: Trainer,
         should_stop: Callable[[], bool],
         emit: Emit,
@@ -278,7 +279,7 @@ class _Objective:
         from cnn_lab.engine.jobs.job import create_run
         from cnn_lab.engine.train.events import EpochEnd
 
-        with RunStore.open(self.db_path) as store:
+        with open_store(self.db_path) as store:
             if self._experiment_id is None:
                 self._experiment_id = sweep_experiment(store, self.search)
             run_id = create_run(store, spec, experiment_id=self._experiment_id)
@@ -332,7 +333,7 @@ def on_device(spec: RunSpec, device: str) -> RunSpec:
     return spec.model_copy(update={"train": spec.train.model_copy(update={"device": device})})
 
 
-def sweep_experiment(store: RunStore, search: SearchSpec) -> int:
+def sweep_experiment(store: RunRepository, search: SearchSpec) -> int:
     """The run store's experiment for this sweep (kind "sweep", named for its study).
 
     Every trial's runs belong to it, so the runs browser can group a sweep's runs and a
@@ -482,7 +483,7 @@ def run_sweep(
     same study (parallel.py); with one, or None (the spec's own device), trials train here.
     """
     study = _prepare(search, stg.open_storage(storage, db_path))
-    with RunStore.open(db_path) as store:  # recorded before any trial, so a kill can resume it
+    with open_store(db_path) as store:  # recorded before any trial, so a kill can resume it
         sweep_experiment(store, search)
     _train(
         search, study, db_path, storage, slots, should_stop, progress, emit, trainer, sample_system
@@ -490,16 +491,18 @@ def run_sweep(
     return summarise(search, study)
 
 
-def saved_search(study_name: str, storage: str, db_path: str | Path) -> SearchSpec:
-    """The SearchSpec a sweep was created with, read back from its study in ``storage``.
+def saved_search(study_name: str, storage: str | None, db_path: str | Path) -> SearchSpec:
+    """The SearchSpec a sweep was created with, read back from its study in ``storage``
+    (None: the default beside ``db_path``, which for a PostgreSQL run store is its database).
 
     Raises UserError when the storage, or a study of that name made by cnn-lab, is missing:
     a worker pointed at the wrong place must say so rather than create an empty study.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if "://" not in storage and not Path(storage).is_file():
+    where = storage or stg.default_storage(db_path)
+    if "://" not in where and not Path(where).is_file():
         raise UserError(
-            f"There is no sweep storage at {storage}.",
+            f"There is no sweep storage at {where}.",
             hint="Give the journal file (or database URL) that `cnn-lab sweep --storage` used.",
         )
     opened = stg.open_storage(storage, db_path)
@@ -507,12 +510,12 @@ def saved_search(study_name: str, storage: str, db_path: str | Path) -> SearchSp
         saved = optuna.load_study(study_name=study_name, storage=opened).user_attrs.get("search")
     except KeyError:
         raise UserError(
-            f"There is no sweep named {study_name!r} in {storage}.",
+            f"There is no sweep named {study_name!r} in {where}.",
             hint="Start it first with `cnn-lab sweep SEARCH.json --storage` and use its name.",
         ) from None
     if not isinstance(saved, dict):
         raise UserError(
-            f"The study {study_name!r} in {storage} was not made by cnn-lab sweep.",
+            f"The study {study_name!r} in {where} was not made by cnn-lab sweep.",
             hint="Join only studies that `cnn-lab sweep` created.",
         )
     return SearchSpec.from_dict(saved)
@@ -520,7 +523,7 @@ def saved_search(study_name: str, storage: str, db_path: str | Path) -> SearchSp
 
 def join_sweep(
     study_name: str,
-    storage: str,
+    storage: str | None,
     db_path: str | Path,
     *,
     should_stop: Callable[[], bool] = lambda: False,
@@ -620,7 +623,7 @@ def objective_for(
     """
     return _Objective(
         search,
-        Path(db_path),
+        os.fspath(db_path),  # a location, not a Path: a postgresql:// address must stay whole
         trainer or _run_job(),
         should_stop,
         emit,

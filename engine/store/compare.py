@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cnn_lab.engine.store.store import DEFAULT_BUCKETS, MetricPoint, RunRecord, RunStore
+from cnn_lab.engine.store.repository import RunRepository
+from cnn_lab.engine.store.store import DEFAULT_BUCKETS, MetricPoint, RunRecord
 from cnn_lab.engine.util.durations import format_duration
 
 MISSING = "—"
@@ -344,7 +345,7 @@ def aggregate_curves(
 
 
 def read_curves(
-    store: RunStore, run_ids: Iterable[int], key: str, buckets: int = DEFAULT_BUCKETS
+    store: RunRepository, run_ids: Iterable[int], key: str, buckets: int = DEFAULT_BUCKETS
 ) -> dict[int, list[MetricPoint]]:
     """Each run's curve of ``key``, downsampled (a million-point run costs a few thousand)."""
     return {run_id: store.curve(run_id, key, buckets) for run_id in run_ids}

@@ -30,7 +30,9 @@ def _from_url(text: str) -> Path:
     """A path, or a ``sqlite:///path`` URL (SQLAlchemy's form), as the file's path.
 
     Any other URL is refused: taken as a path, ``postgresql://lab@host/db`` would quietly
-    create a SQLite file in a folder named ``postgresql:``.
+    create a SQLite file in a folder named ``postgresql:``. Only callers that need the file
+    itself (backups, moving a damaged store aside) come here; every other caller resolves a
+    location (locations.py), which a PostgreSQL address is too.
     """
     match = _URL.match(text)
     if match is None:
@@ -38,14 +40,20 @@ def _from_url(text: str) -> Path:
     if text.startswith(SQLITE_URL) and len(text) > len(SQLITE_URL):
         return Path(text[len(SQLITE_URL) :])
     raise StoreError(
-        f"cnn-lab cannot use {text!r} as its run store: it stores runs in a SQLite file, and "
-        f"{match.group(1)}:// databases are not supported yet.",
-        hint="Give the path of a .sqlite file (or sqlite:///path), or leave --db out.",
+        f"cnn-lab cannot use {hide_password(text)!r} here: this needs the run store's SQLite file, "
+        f"and {match.group(1)}:// is not a file.",
+        hint="Give the path of a .sqlite file (or sqlite:///path).",
     )
 
 
+def hide_password(text: str) -> str:
+    """``text`` without a password written in it (``user:secret@host``), for sentences."""
+    text = re.sub(r"(://[^:/@?#]*):[^@/?#]*@", r"\1:***@", text)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", text, flags=re.IGNORECASE)
+
+
 def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
-    """Pick the store's path: ``value`` wins, then ``$CNN_LAB_DB``, then the default.
+    """Pick the store's SQLite file: ``value`` wins, then ``$CNN_LAB_DB``, then the default.
 
     The result is absolute with ``~`` expanded, so a path handed to a child process means the
     same file whatever that process's working directory is.

@@ -45,6 +45,13 @@ class RunRepository(Protocol):
         """Where the store lives on this machine; run files are kept beside it."""
         ...
 
+    @property
+    def location(self) -> str:
+        """What ``open_store`` opens this store from (a SQLite file's path or a
+        ``postgresql://`` address), for what must find the same store: a sweep's study,
+        a child process."""
+        ...
+
     def close(self) -> None:
         """Release the store's connection; safe to call twice."""
         ...
@@ -222,6 +229,17 @@ class RunRepository(Protocol):
     def experiment(self, experiment_id: int, kind: str) -> dict[str, Any] | None: ...
 
     def experiment_runs(self, experiment_id: int) -> list[int]: ...
+
+    # ----------------------------------------------------------- whole-store copy (transfer.py)
+
+    def dump_rows(self, table: str, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every row of a ``tables.TABLES`` table, its columns in that order, canonically
+        ordered (``tables.ORDER``)."""
+        ...
+
+    def load_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Write another store's ``dump_rows`` verbatim, ids included (into an empty store)."""
+        ...
 
 
 __all__ = ["RunRepository"]

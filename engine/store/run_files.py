@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnn_lab.engine.store.paths import run_files_dir
-from cnn_lab.engine.store.store import RunStore
+from cnn_lab.engine.store.repository import RunRepository
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def run_files(store: RunStore, run_id: int) -> RunFiles:
+def run_files(store: RunRepository, run_id: int) -> RunFiles:
     """The run's folder, its size, and the recorded files outside it (which stay)."""
     folder = run_files_dir(store.path, run_id)
     kept = []
@@ -61,7 +61,7 @@ def run_files(store: RunStore, run_id: int) -> RunFiles:
     return RunFiles(run_id, folder, _folder_bytes(folder), tuple(kept))
 
 
-def delete_runs(store: RunStore, run_ids: list[int]) -> Deleted:
+def delete_runs(store: RunRepository, run_ids: list[int]) -> Deleted:
     """Delete the runs' rows (one transaction), then their folders.
 
     Rows first: if the store is locked or a run is still active nothing changes at all, and a

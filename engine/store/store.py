@@ -30,7 +30,7 @@ import psutil
 import sqlite_utils
 
 from cnn_lab.engine.errors import RunNotFound, StoreError
-from cnn_lab.engine.store import artifact_paths, backup, rollups, run_query, schema
+from cnn_lab.engine.store import artifact_paths, backup, rollups, run_query, schema, tables
 from cnn_lab.engine.store.busy import LOCK_WAITS
 from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
 from cnn_lab.engine.store.run_query import RunQuery
@@ -281,6 +281,18 @@ def _float_or_nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
+def _chunks(rows: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    """``rows`` in lists of at most ``size``."""
+    chunk: list[_T] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether ``pid`` is a live process on this machine. A zombie counts as dead."""
     if pid <= 0 or not psutil.pid_exists(pid):
@@ -461,6 +473,11 @@ class RunStore:
     def path(self) -> Path:
         """The absolute path of the SQLite file."""
         return self._path
+
+    @property
+    def location(self) -> str:
+        """The file's path as a location (engine/store/locations.py) ``open_store`` takes."""
+        return str(self._path)
 
     @property
     def sqlite_db(self) -> sqlite_utils.Database:
@@ -895,6 +912,35 @@ class RunStore:
             [run_id],
             batch,
         )
+
+    def dump_rows(self, table: str, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """Every row of ``table`` (one of ``tables.TABLES``) with its columns, in the canonical
+        order (``tables.ORDER``; ties in the order written), for a whole-store copy."""
+        columns, order = tables.TABLES[table], [*tables.ORDER[table], "rowid"]
+        return self._stream(
+            f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(order)}", [], batch
+        )
+
+    @_guarded
+    def load_rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Write ``dump_rows`` rows of another store verbatim, ids included; how many. Metric
+        points go through the usual insert, so their roll-ups are built as they are written;
+        AUTOINCREMENT's counter follows the largest id inserted by itself."""
+        columns = tables.TABLES[table]
+        count = 0
+        for chunk in _chunks(rows, 5000):
+            with self._write() as conn:
+                if table == "metrics":
+                    self._insert_metrics(conn, (MetricPoint(*row) for row in chunk))
+                elif table == "system_samples":
+                    self._insert_samples(conn, (SystemSample(*row) for row in chunk))
+                else:
+                    marks = ", ".join("?" * len(columns))
+                    conn.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", chunk
+                    )
+            count += len(chunk)
+        return count
 
     def _stream(self, sql: str, params: list[Any], batch: int) -> Iterator[tuple[Any, ...]]:
         """Rows of ``sql`` read ``batch`` at a time. A generator converts SQLite's errors

@@ -28,7 +28,9 @@ import time
 from collections.abc import Mapping
 
 from cnn_lab.engine.errors import StoreError
-from cnn_lab.engine.store.store import MetricPoint, RunStore, SystemSample
+from cnn_lab.engine.store.locations import open_store
+from cnn_lab.engine.store.repository import RunRepository
+from cnn_lab.engine.store.store import MetricPoint, SystemSample
 
 _log = logging.getLogger(__name__)
 
@@ -181,7 +183,7 @@ class BatchedWriter:
 
     def _run(self) -> None:
         try:
-            store = RunStore.open(self._db_path, busy_timeout_ms=self._busy_timeout_ms)
+            store = open_store(self._db_path, busy_timeout_ms=self._busy_timeout_ms)
         except Exception as exc:
             self._error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
             self._ready.set()
@@ -192,7 +194,7 @@ class BatchedWriter:
         finally:
             store.close()
 
-    def _loop(self, store: RunStore) -> None:
+    def _loop(self, store: RunRepository) -> None:
         metrics: list[MetricPoint] = []  # taken from the queue, not yet committed
         samples: list[SystemSample] = []
         next_tick = time.monotonic()
@@ -214,7 +216,7 @@ class BatchedWriter:
             next_tick = max(next_tick, time.monotonic() - self._interval_s)
 
     def _write(
-        self, store: RunStore, metrics: list[MetricPoint], samples: list[SystemSample]
+        self, store: RunRepository, metrics: list[MetricPoint], samples: list[SystemSample]
     ) -> bool:
         """Commit one batch with the heartbeat; on failure keep it for the next tick."""
         try:
@@ -240,7 +242,7 @@ class BatchedWriter:
             self._cond.notify_all()
         return True
 
-    def _give_up_if_full(self, exc: BaseException, store: RunStore, unwritten: int) -> None:
+    def _give_up_if_full(self, exc: BaseException, store: RunRepository, unwritten: int) -> None:
         if not _disk_full(exc):
             self._full_since = None
             return

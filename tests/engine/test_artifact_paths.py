@@ -102,14 +102,14 @@ def test_an_older_stores_absolute_paths_become_relative(
     assert read == [str(here / "runs-files" / "run-1" / "weights.safetensors"), str(export)]
 
 
-def test_a_postgresql_url_is_refused_in_one_line_and_creates_nothing(
+def test_an_unknown_database_url_is_refused_in_one_line_and_creates_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.engine.test_cli import assert_refused_in_one_line
 
     monkeypatch.chdir(tmp_path)
     for command in (["runs", "list"], ["train", "--data", "sample:shapes", "--epochs", "1"]):
-        result = invoke([*command, "--db", "postgresql://lab@host/db"])
+        result = invoke([*command, "--db", "mysql://lab@host/db"])
         assert_refused_in_one_line(result)
-        assert "postgresql:// databases are not supported yet" in result.err
-    assert list(tmp_path.iterdir()) == []  # no folder named "postgresql:"
+        assert "mysql:// is neither" in result.err
+    assert list(tmp_path.iterdir()) == []  # no folder named "mysql:"

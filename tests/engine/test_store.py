@@ -87,7 +87,7 @@ def test_a_db_url_is_a_sqlite_file_or_a_sentence_never_a_folder_named_after_it(
     for url in ("postgresql://lab@host/db", "postgres://h/db", "mysql+pymysql://u@h/db"):
         with pytest.raises(StoreError) as refused:
             resolve_db_path(url)
-        assert str(refused.value).startswith(f"cnn-lab cannot use {url!r} as its run store")
+        assert str(refused.value).startswith(f"cnn-lab cannot use {url!r} here")
         monkeypatch.setenv(ENV_VAR, url)
         with pytest.raises(StoreError):
             resolve_db_path()

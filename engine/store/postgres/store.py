@@ -30,6 +30,7 @@ from cnn_lab.engine.errors import StoreError
 from cnn_lab.engine.store.postgres import schema
 from cnn_lab.engine.store.postgres.base import guarded
 from cnn_lab.engine.store.postgres.connect import connect
+from cnn_lab.engine.store.postgres.copy_rows import CopyMethods
 from cnn_lab.engine.store.postgres.files import FileMethods
 from cnn_lab.engine.store.postgres.metrics import MetricMethods
 from cnn_lab.engine.store.postgres.runs import RunMethods
@@ -41,8 +42,10 @@ _MARKER = (
 )
 
 
-class PgRunStore(RunMethods, MetricMethods, FileMethods):
+class PgRunStore(RunMethods, MetricMethods, FileMethods, CopyMethods):
     """One connection to a PostgreSQL run store. Open it with :meth:`PgRunStore.open`."""
+
+    _url: str = ""
 
     # ----------------------------------------------------------------- opening and closing
 
@@ -68,6 +71,7 @@ class PgRunStore(RunMethods, MetricMethods, FileMethods):
             raise StoreError(f"The artifact folder {root} could not be created ({exc}).") from exc
         conn, where = connect(url)
         store = cls(conn, where, root, stale_after_s=stale_after_s)
+        store._url = url
         try:
             store._prepare()
             store._mark_root()
@@ -101,6 +105,12 @@ class PgRunStore(RunMethods, MetricMethods, FileMethods):
         """A marker file in the artifact root: its parent is the root, and run files live in
         ``<root>/<stem>-files/`` as they do beside a SQLite store."""
         return self._path
+
+    @property
+    def location(self) -> str:
+        """The address it was opened with (its password included: a sweep's study connects
+        with it), as ``open_store`` takes it."""
+        return self._url
 
     def close(self) -> None:
         """Close the connection. Safe to call twice."""
