@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.store.pg_cluster import Cluster, MissingServer
+if TYPE_CHECKING:
+    from tests.store.pg_cluster import Cluster
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -52,8 +54,11 @@ def pg_cluster() -> Iterator[Cluster]:
 
     Missing server binaries fail the tests that need them, loudly: CI installs them
     (.ci/run), and a skipped backend would pass unseen. Here, not in tests/store, because the
-    engine's and the window's tests open a PostgreSQL run store too.
+    engine's and the window's tests open a PostgreSQL run store too. Imported here, not at
+    the top: a test worker that never asks for it never loads psycopg and its libpq.
     """
+    from tests.store.pg_cluster import Cluster, MissingServer
+
     missing = None
     try:
         cluster = Cluster.start()
