@@ -27,6 +27,14 @@ class StoreError(UserError):
     """The run store cannot be opened or written as asked."""
 
 
+class StoreUnreachable(StoreError):
+    """The store's server cannot be reached now (refused, timed out, connection lost).
+
+    Unlike other store errors this one may pass by itself: whoever can wait (the window's
+    store link, a job's metric writer) tries again instead of giving up at once.
+    """
+
+
 class RunNotFound(UserError):
     """A run id that is not in the store."""
 

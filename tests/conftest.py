@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,17 @@ def _isolated_paths(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))  # the error log
     monkeypatch.setenv("CNN_LAB_DB", str(home / "default-runs.sqlite"))
+
+
+@pytest.fixture(autouse=True)
+def _close_store_links() -> Iterator[None]:
+    """Each test's windows and states end their store threads (app/store_link.py) and close
+    their stores with the test, so a long session collects no idle threads or open files.
+    Only where the window's code was loaded: an engine test never imports Qt for this."""
+    yield
+    link_module = sys.modules.get("cnn_lab.app.store_link")
+    if link_module is not None:
+        link_module.close_all()
 
 
 @pytest.fixture
@@ -57,19 +69,10 @@ def pg_cluster() -> Iterator[Cluster]:
     engine's and the window's tests open a PostgreSQL run store too. Imported here, not at
     the top: a test worker that never asks for it never loads psycopg and its libpq.
     """
-    from tests.store.pg_cluster import Cluster, MissingServer
+    from tests.store.pg_cluster import throwaway_cluster
 
-    missing = None
-    try:
-        cluster = Cluster.start()
-    except MissingServer as exc:
-        missing = str(exc)
-    if missing is not None:  # outside the except block: one clean message, no chained trace
-        pytest.fail(missing, pytrace=False)
-    try:
+    with throwaway_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from cnn_lab.engine.store import (
 )
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.store.busy import STORE_BUSY_KIND, BusyWatch
+from cnn_lab.engine.store.patient import patient
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def run_job(
     if parallel is not None and not parallel.ctx.is_main:
         parallel.run_worker_rank(spec)  # a torchrun rank other than 0: rank 0 records the run
         return None
-    store = open_store(db_path)
+    # Its own calls wait for a server that went away, as long as its metric writer does.
+    store = patient(open_store(db_path))
     busy = BusyWatch(emit)  # tells the window when another program keeps the store locked
     try:
         if run_id is None:
@@ -227,7 +229,7 @@ def _train_and_record(
             dist=dist,
         ):
             verdicts.observe(event)
-            if writer.failure is not None:  # the disk stayed full: stop instead of training on
+            if writer.failure is not None:  # a full disk or a gone server: stop, do not train on
                 raise writer.failure
             recorder.record(event)
             if event.kind == "finished":

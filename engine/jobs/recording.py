@@ -107,7 +107,9 @@ class RunRecorder:
         )
 
     def _weights(self, event: Any) -> None:
-        self.store.add_artifact(
+        # Set, not added: a resumed run's weights replace its earlier ones (only the newest
+        # was ever loaded), and a call made twice after a lost connection stays one row.
+        self.store.set_artifact(
             self.run_id,
             path=event.path,
             kind=artifact_kinds.WEIGHTS,

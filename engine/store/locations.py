@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import platformdirs
 
 from cnn_lab.engine.errors import StoreError
+from cnn_lab.engine.store.liveness import lease_s
 from cnn_lab.engine.store.paths import ENV_VAR, default_db_path, hide_password, resolve_db_path
 
 if TYPE_CHECKING:
@@ -124,20 +125,22 @@ def store_exists(location: str | os.PathLike[str]) -> bool:
 def open_store(
     location: str | os.PathLike[str] | None = None,
     *,
-    stale_after_s: float = 30.0,
+    stale_after_s: float | None = None,
     sweep: bool = True,
     busy_timeout_ms: int | None = None,
     check: bool = False,
 ) -> RunRepository:
     """Open the run store at ``location`` (resolved by ``resolve_location``).
 
-    ``stale_after_s`` and ``sweep`` mean the same to both backends; ``busy_timeout_ms`` and
+    ``stale_after_s`` (the lease: by default ``$CNN_LAB_LEASE_S`` or 30 s, liveness.py)
+    and ``sweep`` mean the same to both backends; ``busy_timeout_ms`` and
     ``check`` are SQLite's (a file lock's wait, a scan of the whole file) and a PostgreSQL
     store ignores them: its lock timeout is the connection's, and the server keeps its own
     pages consistent.
     """
     resolved = resolve_location(location)
-    options: dict[str, Any] = {"stale_after_s": stale_after_s, "sweep": sweep}
+    lease = lease_s() if stale_after_s is None else stale_after_s
+    options: dict[str, Any] = {"stale_after_s": lease, "sweep": sweep}
     if is_sqlite(resolved):
         options["check"] = check
         if busy_timeout_ms is not None:

@@ -18,7 +18,6 @@ import json
 import logging
 import math
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ import sqlite_utils
 from cnn_lab.engine.errors import RunNotFound, StoreError
 from cnn_lab.engine.store import artifact_paths, backup, rollups, run_query, schema, tables
 from cnn_lab.engine.store.busy import LOCK_WAITS
+from cnn_lab.engine.store.liveness import this_host
 from cnn_lab.engine.store.paths import ENV_VAR, resolve_db_path
 from cnn_lab.engine.store.run_query import RunQuery
 from cnn_lab.engine.store.status import ACTIVE, ALL, CRASHED, FINAL, QUEUED, RUNNING
@@ -650,7 +650,7 @@ class RunStore:
         self._update_run(
             run_id,
             "status = ?, started_at = ?, heartbeat_at = ?, pid = ?, host = ?, device = ?",
-            [RUNNING, now, now, pid, host or socket.gethostname(), device],
+            [RUNNING, now, now, pid, host or this_host(), device],
         )
 
     @_guarded
@@ -1138,7 +1138,7 @@ class RunStore:
         last = next((t for t in (heartbeat_at, started_at, created_at) if t is not None), now)
         if now - last > self._stale_after_s:
             return True
-        on_this_host = host is not None and host == socket.gethostname()
+        on_this_host = host is not None and host == this_host()
         return on_this_host and pid is not None and not _pid_alive(int(pid))
 
     @_guarded

@@ -12,6 +12,10 @@ password (``trust``), except ``PASSWORD_ROLE``, which must give its password
 
 Run as root (a container), ``initdb`` refuses to start; the server then runs as the
 ``postgres`` user (or ``nobody``), which owns the folder.
+
+``stop_server`` and ``start_server`` take the server away and bring it back with the same
+data and socket, for the tests of a server that goes away mid-run (test_pg_outage.py); they
+use a cluster of their own, never the session's shared one.
 """
 
 from __future__ import annotations
@@ -117,19 +121,34 @@ class Cluster:
                 "-E", "UTF8", "--locale=C", "--no-sync",
             )  # fmt: skip
             (cluster.data / "pg_hba.conf").write_text(_HBA, encoding="utf-8")
-            options = (
-                f"-c listen_addresses='' -c unix_socket_directories={folder} -p {PORT} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                "-c password_encryption=scram-sha-256"
-            )
-            cluster._run(
-                "pg_ctl", "-D", str(cluster.data), "-l", str(folder / "server.log"),
-                "-o", options, "-w", "-t", "60", "start",
-            )  # fmt: skip
+            cluster.start_server()
         except BaseException:
             cluster.stop()
             raise
         return cluster
+
+    def start_server(self) -> None:
+        """Start the server on the cluster's data and socket; return once it accepts logins."""
+        options = (
+            f"-c listen_addresses='' -c unix_socket_directories={self.folder} -p {PORT} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c password_encryption=scram-sha-256"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"),
+            "-o", options, "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is up (pg_ctl keeps postmaster.pid while it is)."""
+        return (self.data / "postmaster.pid").exists()
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data: ``fast`` ends every session and writes what
+        was committed (synchronous_commit is off, so ``immediate`` may lose the last
+        commits, as a crash would); return once it is down."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def _run(self, program: str, *args: str) -> None:
         kwargs: dict[str, Any] = {}
@@ -196,3 +215,23 @@ class Cluster:
 
 
 __all__ = ["BIN_ENV", "PASSWORD_ROLE", "SUPERUSER", "Cluster", "MissingServer", "find_bin"]
+
+
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    """A cluster for the caller alone, deleted afterwards. Missing server binaries fail the
+    test that asked, loudly, and never skip it: CI installs them (.ci/run), and a skipped
+    backend would pass unseen."""
+    import pytest
+
+    missing = None
+    try:
+        cluster = Cluster.start()
+    except MissingServer as exc:
+        missing = str(exc)
+    if missing is not None:  # outside the except block: one clean message, no chained trace
+        pytest.fail(missing, pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -14,12 +14,12 @@ sweeper is crashing, or whose job heartbeated meanwhile, is left alone.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from cnn_lab.engine.store.liveness import this_host
 from cnn_lab.engine.store.postgres.schema import SERVER_NOW
 from cnn_lab.engine.store.status import CRASHED, RUNNING
 from cnn_lab.engine.store.store import CRASH_HINT, _pid_alive, crash_reason
@@ -44,7 +44,7 @@ def is_gone(row: Sequence[Any], now: float, stale_after_s: float) -> bool:
     last = next((t for t in (heartbeat_at, started_at, created_at) if t is not None), now)
     if now - last > stale_after_s:
         return True
-    on_this_host = host is not None and host == socket.gethostname()
+    on_this_host = host is not None and host == this_host()
     return on_this_host and pid is not None and not _pid_alive(int(pid))
 
 

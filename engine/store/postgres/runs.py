@@ -8,13 +8,13 @@ as null (JSON proper, which the search's ``::jsonb`` reads), where SQLite keeps 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 
 from cnn_lab.engine.errors import StoreError
+from cnn_lab.engine.store.liveness import this_host
 from cnn_lab.engine.store.postgres import lease, runs_sql
 from cnn_lab.engine.store.postgres.base import Connected, guarded
 from cnn_lab.engine.store.postgres.schema import SERVER_NOW
@@ -130,7 +130,7 @@ class RunMethods(Connected):
             run_id,
             f"status = %s, started_at = {SERVER_NOW}, heartbeat_at = {SERVER_NOW}, pid = %s, "
             "host = %s, device = %s",
-            [RUNNING, pid, host or socket.gethostname(), device],
+            [RUNNING, pid, host or this_host(), device],
         )
 
     @guarded

@@ -15,7 +15,10 @@ runs on both); what differs is how it is achieved:
   as they live beside a SQLite file;
 - a summary is stored with NaN and infinities as null (JSON proper, which PostgreSQL's jsonb
   reads), where SQLite keeps a NaN;
-- every ``psycopg.Error`` leaves as a ``StoreError`` with a sentence (connect.py).
+- every ``psycopg.Error`` leaves as a ``StoreError`` with a sentence (connect.py), and a
+  server that restarted or a connection that dropped costs at most the call it dropped in:
+  the next call connects again (base.py), so a long-lived store (the window's, a job's
+  writer) outlives the server's restarts.
 
 This module opens and closes the store; its methods live in files named for what they touch
 (runs.py, metrics.py, files.py), each a class over base.py's connection, joined here.
@@ -45,8 +48,6 @@ _MARKER = (
 class PgRunStore(RunMethods, MetricMethods, FileMethods, CopyMethods):
     """One connection to a PostgreSQL run store. Open it with :meth:`PgRunStore.open`."""
 
-    _url: str = ""
-
     # ----------------------------------------------------------------- opening and closing
 
     @classmethod
@@ -70,8 +71,7 @@ class PgRunStore(RunMethods, MetricMethods, FileMethods, CopyMethods):
         except OSError as exc:
             raise StoreError(f"The artifact folder {root} could not be created ({exc}).") from exc
         conn, where = connect(url)
-        store = cls(conn, where, root, stale_after_s=stale_after_s)
-        store._url = url
+        store = cls(conn, where, root, stale_after_s=stale_after_s, url=url)
         try:
             store._prepare()
             store._mark_root()
