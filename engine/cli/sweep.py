@@ -8,6 +8,10 @@ stops after the current step; the interrupted trial runs again when the sweep re
 ``cnn-lab sweep-worker STUDY --storage URL`` joins a sweep created with ``--storage`` (on
 this or another machine) and trains its queued trials until none is left, recording its runs
 in its own ``--db``; ``cnn-lab sweep --create-only`` creates and queues a sweep for workers.
+A worker stays while other workers' trials run, and trains again any trial whose worker died:
+on this machine when its process is gone, on another when its run's lease in the run store
+runs out (``$CNN_LAB_LEASE_S`` seconds without a heartbeat, default 30). ``$CNN_LAB_HOST``
+names the machine a worker says it runs on (default: its hostname), for containers.
 
 Torch and Optuna load only when a sweep runs, so ``cnn-lab --help`` stays fast.
 """
@@ -47,7 +51,14 @@ def add_commands(commands: Any) -> None:
     sweep.set_defaults(handler=cmd_sweep)
 
     worker = commands.add_parser(
-        "sweep-worker", help="join a shared sweep and train its queued trials"
+        "sweep-worker",
+        help="join a shared sweep and train its queued trials",
+        description="Join a shared sweep and train its queued trials until none is left and "
+        "no other worker's trial still runs; a trial whose worker died (on another machine: "
+        "its run's lease ran out) is trained again here.",
+        epilog="Environment: CNN_LAB_DB (the run store), CNN_LAB_LEASE_S (seconds without a "
+        "heartbeat before a run counts as crashed, default 30), CNN_LAB_HOST (the name this "
+        "machine's runs and trials record, default its hostname).",
     )
     worker.add_argument("study", metavar="STUDY", help="the sweep's name, as `sweep` printed it")
     worker.add_argument(

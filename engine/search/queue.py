@@ -7,8 +7,9 @@ process that creates (or extends) a sweep puts its whole budget into the study a
 trials: one per grid point with its parameters fixed, or, for random and TPE, empty tickets
 whose parameters the sampler picks when the ticket is taken. Workers then only *pop*
 waiting trials; Optuna's storages make the pop atomic (the journal by log order, an RDB by
-its row update), so each waiting trial runs on exactly one worker, and a worker that finds
-the queue empty is done.
+its row update), so each waiting trial runs on exactly one worker. A worker that finds the
+queue empty is done once no other worker's trial runs either (study.work waits for those,
+since a trial whose worker dies is queued again: storage.reclaim).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ The study lives in a storage that survives a kill (see storage.py), so running t
 search again resumes it: finished trials are kept, interrupted ones run again, and the
 budget counts what is already done. The budget is queued in the study up front (see
 queue.py), so workers on other machines (``join_sweep``) share it without repeating a point.
+A worker whose queue is empty stays while others still hold trials, and takes over any whose
+worker died (``work``), so a worker killed on another machine costs its trial, not its point.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from cnn_lab.engine.errors import SpecError, UserError
@@ -34,6 +37,7 @@ from cnn_lab.engine.search.spec import ParamSpec, SearchSpec
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunRepository, open_store
 from cnn_lab.engine.store import status as st
+from cnn_lab.engine.store.liveness import lease_s
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +288,8 @@ class _Objective:
                 self._experiment_id = sweep_experiment(store, self.search)
             run_id = create_run(store, spec, experiment_id=self._experiment_id)
         trial.set_user_attr("run_id", trial.user_attrs.get("run_id", run_id))
+        # The run whose lease tells other workers whether this one is alive (storage.py).
+        trial.set_user_attr(stg.RUN_NOW, stg.run_now(run_id, spec))
         metric = self.search.metric
         earlier = list(finished or [])
         values: list[float] = []
@@ -407,6 +413,17 @@ def summarise(search: SearchSpec, study: optuna.Study) -> SweepResult:
     )
 
 
+IDLE_POLL_MAX_S = 10.0
+"""The longest a worker without work waits before it looks again for a trial to take over."""
+
+
+def idle_poll_s() -> float:
+    """How often a worker without work looks for trials whose worker died: a third of the
+    lease (``$CNN_LAB_LEASE_S``), so a dead worker's trial is taken over soon after its run
+    is crashed, and at least every ``IDLE_POLL_MAX_S``."""
+    return min(IDLE_POLL_MAX_S, max(0.5, lease_s() / 3))
+
+
 def work(
     search: SearchSpec,
     study: optuna.Study,
@@ -414,36 +431,104 @@ def work(
     should_stop: Callable[[], bool],
     progress: Callable[[TrialOutcome], None],
 ) -> None:
-    """Take trials from the queue and train them until it is empty, time is up or stopped.
+    """Take trials from the queue and train them until the sweep is done, time is up or stopped.
 
     The ask-and-tell loop ``Study.optimize`` runs, with ``queue.take`` in place of ``ask``
     so that a budgeted study's workers never create trials beyond the queued ones.
+
+    An empty queue ends the work only when no other worker's trial is still running: such a
+    trial may yet die (its machine switched off, its process killed), and its point must run
+    again. So this worker looks every ``idle_poll_s`` (``storage.reclaim``: this host's
+    processes by pid, other hosts' through their runs' leases in this worker's run store),
+    takes any trial queued again, and leaves once nothing waits and nothing it could judge
+    runs.
     """
     deadline = None if search.timeout_s is None else time.monotonic() + search.timeout_s
+
+    def over() -> bool:
+        return should_stop() or (deadline is not None and time.monotonic() >= deadline)
+
     bounded = search.budget() is not None
-    while not should_stop() and (deadline is None or time.monotonic() < deadline):
+    while not over():
         trial = queue.take(study, bounded=bounded)
         if trial is None:
-            return
-        try:
-            frozen = study.tell(trial, objective(trial))
-        except optuna.TrialPruned:
-            frozen = study.tell(trial, state=TrialState.PRUNED)
-        except (_TrialFailed, _Interrupted):
-            frozen = study.tell(trial, state=TrialState.FAIL)
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
-        progress(TrialOutcome.of(frozen))
+            census = stg.reclaim(study, objective.db_path)
+            if census.queued:
+                log.info("took over trials whose worker died: %s", census.queued)
+                continue
+            if not census.alive:
+                if _waiting(study):  # queued again by another worker a moment ago
+                    continue
+                return
+            _idle(over)
+            continue
+        frozen = _attempt(study, trial, objective)
+        if frozen is not None:
+            progress(TrialOutcome.of(frozen))
 
 
-def _prepare(search: SearchSpec, storage: Any) -> optuna.Study:
+def _waiting(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def _idle(over: Callable[[], bool]) -> None:
+    """Wait ``idle_poll_s``, or less when stopped or out of time."""
+    until = time.monotonic() + idle_poll_s()
+    while not over() and time.monotonic() < until:
+        time.sleep(min(0.2, max(0.0, until - time.monotonic())))
+
+
+def _attempt(study: optuna.Study, trial: Trial, objective: _Objective) -> FrozenTrial | None:
+    """Train one trial and tell the study how it ended; None when another worker gave it up
+    for dead meanwhile (this one stalled past its run's lease) and has queued it again."""
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        return _tell(study, trial, state=TrialState.PRUNED)
+    except _TrialFailed:
+        return _tell(study, trial, state=TrialState.FAIL)
+    except _Interrupted:
+        frozen = _tell(study, trial, state=TrialState.FAIL)
+        if frozen is not None:  # queued at once: other workers still at work take it now
+            stg.retry(study, frozen)
+        return frozen
+    except UpdateFinishedTrialError:
+        _given_up(trial)
+        return None
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        raise
+    return _tell(study, trial, value)
+
+
+def _tell(
+    study: optuna.Study, trial: Trial, value: float | None = None, state: TrialState | None = None
+) -> FrozenTrial | None:
+    """``study.tell``; None when the trial was finished by another worker first."""
+    try:
+        return study.tell(trial, value, state=state)
+    except (UpdateFinishedTrialError, ValueError):
+        if not study.get_trials(deepcopy=False)[trial.number].state.is_finished():
+            raise  # a ValueError about the value itself
+        _given_up(trial)
+        return None
+
+
+def _given_up(trial: Trial) -> None:
+    log.warning(
+        "trial %d was given up for dead by another worker (its run's heartbeat was late) "
+        "and queued again; its result here is dropped",
+        trial.number,
+    )
+
+
+def _prepare(search: SearchSpec, storage: Any, db_path: str | Path) -> optuna.Study:
     """Open the study, requeue interrupted trials and queue the budget: a sweep's start."""
     if search.strategy == "grid":
         search.check_grid()  # every point must be a valid run before the first one trains
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(search, storage)
-    requeued = stg.recover(study)
+    requeued = stg.recover(study, os.fspath(db_path))
     if requeued:
         log.info("queued interrupted trials again: %s", requeued)
     queue.top_up(search, study)
@@ -455,7 +540,7 @@ def create_sweep(search: SearchSpec, db_path: str | Path, *, storage: str | None
 
     For ``cnn-lab sweep --create-only``: workers on other machines then join it by name.
     """
-    _prepare(search, stg.open_storage(storage, db_path))
+    _prepare(search, stg.open_storage(storage, db_path), db_path)
     return search.study_name()
 
 
@@ -482,7 +567,7 @@ def run_sweep(
     GPU named twice trains two). With more than one, each slot is a worker process on the
     same study (parallel.py); with one, or None (the spec's own device), trials train here.
     """
-    study = _prepare(search, stg.open_storage(storage, db_path))
+    study = _prepare(search, stg.open_storage(storage, db_path), db_path)
     with open_store(db_path) as store:  # recorded before any trial, so a kill can resume it
         sweep_experiment(store, search)
     _train(
@@ -542,7 +627,7 @@ def join_sweep(
     search = saved_search(study_name, storage, db_path)
     seed = stg.worker_seed()  # another machine's workers must not draw this one's points
     study = open_study(search, stg.open_storage(storage, db_path), worker=seed)
-    requeued = stg.recover(study)
+    requeued = stg.recover(study, os.fspath(db_path))
     if requeued:
         log.info("queued interrupted trials again: %s", requeued)
     _train(
