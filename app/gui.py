@@ -49,7 +49,9 @@ def create_window(db: str | None, *, ask: bool = True) -> MainWindow | None:
     settings = Settings()
     path = resolve_location(db if db is not None else _last_database(settings))
     note = ""
-    while True:
+    # A lab's PostgreSQL is not opened here: a server that is down or slow must not keep the
+    # window from appearing. The window's store link says so in its status line and retries.
+    while is_sqlite(path):
         try:
             open_store(path, check=_worth_checking(path)).close()
             break

@@ -28,7 +28,7 @@ from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.panels.data_panel import DataPanel
 from cnn_lab.app.panels.evaluation_panel import EvaluationPanel
 from cnn_lab.app.panels.hyperparameters_panel import HyperparametersPanel
-from cnn_lab.app.panels.monitor_panel import MonitorPanel
+from cnn_lab.app.panels.monitor_panel import MonitorPanel, read_for_monitor
 from cnn_lab.app.panels.optimize_panel import OptimizePanel
 from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
@@ -107,6 +107,10 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
                 self.undo_group.addStack(stack)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.welcome = WelcomeCard()
+        # Hidden until the store says it has no runs (_update_welcome asks off the GUI thread):
+        # shown by default, the card flashed over a full database on every launch.
+        self.welcome.setVisible(False)
+        self._welcome_asked = 0
         self.tour = TourBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -206,6 +210,9 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
 
         A run that starts at once takes the Monitor; one that waits says so in the status bar.
         """
+        if self.state.store.unreachable:  # recording the run would only wait for the server
+            QMessageBox.warning(self, "Cannot train", self.state.store.unreachable)
+            return None
         self._focus_next_start = True
         try:
             run_id = self.controller.start(self.state.run_spec())
@@ -256,12 +263,14 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
 
     def start_tour(self) -> None:
         """The tour takes the card's place above the panels until it ends."""
+        self._welcome_asked += 1  # an answer still on its way must not bring the card back
         self.welcome.setVisible(False)
         self.tour.start()
 
     def show_welcome(self) -> None:
         """Help ▸ Welcome: the first-run card again, whatever the database holds."""
         self.settings.set_flag(WELCOME_DISMISSED_KEY, False)
+        self._welcome_asked += 1  # nor hide the card the person just asked for
         self.welcome.setVisible(True)
 
     def dismiss_welcome(self) -> None:
@@ -273,12 +282,22 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         if self.settings.flag(WELCOME_DISMISSED_KEY) or self.controller.busy:
             self.welcome.setVisible(False)
             return
-        try:
-            with self.state.open_store() as store:
-                empty = not store.list_runs(limit=1)
-        except UserError:
-            empty = False
-        self.welcome.setVisible(empty)
+        self._welcome_asked += 1
+        asked = self._welcome_asked
+        self.state.store.call(
+            lambda store: not store.list_runs(limit=1),
+            lambda empty: self._show_welcome_if(asked, empty),
+            lambda _sentence: self._show_welcome_if(asked, False),
+            key="welcome",
+        )
+
+    def _show_welcome_if(self, asked: int, empty: bool) -> None:
+        # Only the newest question counts: Help ▸ Welcome or the tour since then decided.
+        if asked != self._welcome_asked:
+            return
+        # Asked again now: a run may have started while the store answered.
+        busy = self.settings.flag(WELCOME_DISMISSED_KEY) or self.controller.busy
+        self.welcome.setVisible(empty and not busy)
 
     def train_sample(
         self, sample: str = DEFAULT_SAMPLE, preset: str = DEFAULT_PRESET
@@ -307,24 +326,33 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         self.notifier.ended(owner, f"Sweep {outcome}", f"The {owner} {outcome}: see Sweep.")
 
     def _show_latest_run(self) -> None:
-        try:
-            with self.state.open_store() as store:
-                latest = store.list_runs(limit=1)
-                if latest:
-                    self.monitor_panel.show_stored_run(latest[0], store)
-                else:  # the last runs were deleted, or another database has none
-                    self.monitor_panel.show_nothing()
-        except UserError as exc:  # a locked or damaged store: a sentence, not a traceback
-            self.status_label.setText(str(exc))
+        """The Monitor shows the newest stored run (or says there is none)."""
+        self.state.store.call(
+            lambda store: read_for_monitor(store, None),
+            self._show_stored,
+            self.status_label.setText,  # a locked or damaged store: a sentence
+            key="monitor-stored",
+            what="the newest run",
+        )
 
     def _show_run_in_monitor(self, run_id: int) -> None:
         if self._monitor_is_live():
             return  # the monitor belongs to the live run
-        try:
-            with self.state.open_store() as store:
-                self.monitor_panel.show_stored_run(store.get_run(run_id), store)
-        except UserError as exc:
-            self.status_label.setText(str(exc))
+        self.state.store.call(
+            lambda store: read_for_monitor(store, run_id),
+            self._show_stored,
+            self.status_label.setText,
+            key="monitor-stored",
+            what=f"run {run_id}",
+        )
+
+    def _show_stored(self, read: tuple[Any, Any] | None) -> None:
+        if self._monitor_is_live():
+            return  # a run started while the store answered: the Monitor follows it
+        if read is None:  # the last runs were deleted, or another database has none
+            self.monitor_panel.show_nothing()
+        else:
+            self.monitor_panel.show_stored_run(*read)
 
     def close_question(self) -> str | None:
         """What closing now would stop, as a question; None when nothing runs or waits.
@@ -376,4 +404,5 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         # queued for them must not start while the window closes.
         self.sweep_panel.shutdown()  # a sweep's child never outlives the window either
         self.save_settings()
+        self.state.store.close()  # after the edits given so far have been made
         event.accept()

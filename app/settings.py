@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from cnn_lab.engine.store.paths import drop_password
+
 MAX_RECENT = 8
 
 THEME_KEY = "appearance/theme"
@@ -102,5 +104,8 @@ class Settings:
         return self.text(LAST_DB_KEY)
 
     def remember_database(self, path: str) -> None:
+        """Keep the store's location for next time, without a password written in it (a
+        settings file is no place for one; ~/.pgpass or PGPASSWORD is)."""
+        path = drop_password(path)
         self.set_text(LAST_DB_KEY, path)
         self.remember(RECENT_DBS_KEY, path)

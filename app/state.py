@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from cnn_lab.app.store_link import StoreLink
 from cnn_lab.engine.models import InputShape
 from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec, RunSpec, TrainSpec
-from cnn_lab.engine.store import RunRepository, open_store
 
 # What the networks are sized for until a dataset has been imported: the sample datasets.
 DEFAULT_INPUT = InputShape(channels=3, height=32, width=32, classes=10)
@@ -27,6 +27,9 @@ class AppState(QObject):
     def __init__(self, db_path: str | Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._db_path = str(db_path)
+        self.store = StoreLink(self._db_path, parent=self)
+        """The window's one connection to the run store: panels read and write through it,
+        off the GUI thread (app/store_link.py)."""
         self.dataset = DatasetSpec()
         self.architecture = ArchitectureSpec()
         self.train = TrainSpec()
@@ -43,10 +46,8 @@ class AppState(QObject):
 
     def set_db_path(self, path: str | Path) -> None:
         self._db_path = str(path)
+        self.store.set_location(self._db_path)
         self.db_changed.emit(self._db_path)
-
-    def open_store(self) -> RunRepository:
-        return open_store(self._db_path)
 
     def update(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
+from cnn_lab.app.bridge.task import run_task
 from cnn_lab.app.settings import RECENT_SPECS_KEY
 from cnn_lab.engine.errors import SpecError, UserError
 from cnn_lab.engine.specs import RunSpec
@@ -147,25 +148,50 @@ class WindowFiles:
         if accepted and text.strip():
             self.open_database(text.strip())
 
-    def open_database(self, path: str) -> bool:
+    def open_database(self, path: str) -> None:
         """Switch to the run store at ``path`` (a SQLite file, created if new, or a
-        ``postgresql://`` address); remembered for next time."""
+        ``postgresql://`` address) once it has opened, and remember it for next time.
+
+        The trial open runs off the GUI thread (a lab's server may take its connect timeout
+        to answer); a refusal comes back as a message box and the window stays on the store
+        it had."""
         if self._refuse_switch():
-            return False
+            return
         try:
             location = resolve_location(path)  # another scheme is refused with a sentence
-            open_store(location).close()  # so is an address psycopg cannot read
         except UserError as exc:
             QMessageBox.warning(self, "Cannot open the database", str(exc))
-            return False
+            return
         if is_sqlite(location):
             location = str(Path(location).resolve())
+        self.status_label.setText(f"Opening {describe(location)}…")
+
+        def check(progress: Any, should_stop: Any) -> str:
+            open_store(location).close()  # an address psycopg cannot read is refused here
+            return location
+
+        run_task(
+            check,
+            parent=self,
+            on_done=self._switch_database,
+            on_error=lambda sentence: self._database_refused(sentence),
+            name="open-database",
+        )
+
+    def _database_refused(self, sentence: str) -> None:
+        self.status_label.setText("")
+        QMessageBox.warning(self, "Cannot open the database", sentence)
+
+    def _switch_database(self, location: str) -> None:
+        if self._refuse_switch():  # a run was queued while the store answered
+            # The "Opening …" line would otherwise stay, as if the switch were still coming.
+            self.status_label.setText("")
+            return
         self.state.set_db_path(location)
         self.controller.db_path = location
         self.settings.remember_database(location)
         self._show_latest_run()
         self.status_label.setText(f"Run database: {describe(location)}")
-        return True
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []

@@ -18,7 +18,6 @@ from cnn_lab.app.widgets.job_queue_view import JobQueueView, format_eta, summary
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.jobs.retry import retry_spec, suggested_batch
 from cnn_lab.engine.specs import RunSpec
-from cnn_lab.engine.store import open_store
 from cnn_lab.engine.store import status as st
 
 JOBS_PROGRESS_INTERVAL_S = 1.0
@@ -84,6 +83,13 @@ class WindowJobs:
         self.store_busy_label.setVisible(False)
         self._store_waits = StoreWaits()
         bar.addWidget(self.store_busy_label)
+        # The window's own link to the store: slow, unreachable, retrying (store_link.py).
+        self.store_label = QLabel("")
+        self.store_label.setStyleSheet("color: #b35900;")
+        self.store_label.setWordWrap(False)
+        self.store_label.setVisible(False)
+        self.state.store.status.connect(self._on_store_status)
+        bar.addWidget(self.store_label)
         bar.addPermanentWidget(self.retry_button)
         bar.addPermanentWidget(self.jobs_label)
         bar.addPermanentWidget(self.eta_label)
@@ -155,18 +161,24 @@ class WindowJobs:
         row = next((r for r in self.controller.jobs() if r.run_id == run_id), None)
         return row.where if row else "waiting"
 
-    def retry_with_suggested_batch(self) -> int | None:
+    def retry_with_suggested_batch(self) -> None:
         """Queue the failed run's spec again with the batch that fits (engine/jobs/retry.py);
-        the Hyperparameters panel shows the change."""
+        the Hyperparameters panel shows the change. The spec is read off the GUI thread."""
         if self._retry is None:
-            return None
+            return
         run_id, fits = self._retry
-        with open_store(self.state.db_path) as store:
-            spec = retry_spec(RunSpec.from_json(store.get_run(run_id).spec_json), fits)
-        self.state.update(train=spec.train)
         self._retry = None
         self.retry_button.setVisible(False)
-        return self.controller.start(spec)
+        self.state.store.call(
+            lambda store: retry_spec(RunSpec.from_json(store.get_run(run_id).spec_json), fits),
+            self._start_retry,
+            self.status_label.setText,
+            what=f"run {run_id}'s settings",
+        )
+
+    def _start_retry(self, spec: RunSpec) -> None:
+        self.state.update(train=spec.train)
+        self.controller.start(spec)
 
     # ----------------------------------------------------------------- job signals
 
@@ -212,14 +224,27 @@ class WindowJobs:
 
     def _offer_retry(self, run_id: int, status: str) -> None:
         """After an out-of-memory failure, one click retries with the batch size that fits."""
-        fits = None
-        if status == st.FAILED:
-            with open_store(self.state.db_path) as store:
-                fits = suggested_batch(status, store.get_run(run_id).summary)
+        self._retry = None
+        self.retry_button.setVisible(False)
+        if status != st.FAILED:
+            return
+        self.state.store.call(
+            lambda store: suggested_batch(status, store.get_run(run_id).summary),
+            lambda fits: self._show_retry(run_id, fits),
+            self.status_label.setText,
+            what=f"run {run_id}'s result",
+        )
+
+    def _show_retry(self, run_id: int, fits: int | None) -> None:
         self._retry = (run_id, fits) if fits else None
         self.retry_button.setVisible(self._retry is not None)
         if self._retry is not None:
             self.retry_button.setText(f"Retry run {run_id} with batch {fits}")
+
+    def _on_store_status(self, text: str) -> None:
+        self.store_label.setText(text)
+        self.store_label.setToolTip(text)
+        self.store_label.setVisible(bool(text))
 
     def _on_store_busy(self, run_id: int, waiting: bool) -> None:
         """Say which runs cannot save while another program holds the run store's lock."""

@@ -9,7 +9,7 @@ what a chart shows can be tested without drawing it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,11 +79,49 @@ class Line:
     """The spread's low and high at ``xs``; None for one run."""
 
 
-class Comparison:
-    """The runs being compared and everything read of them (plain data, no widgets)."""
+@dataclass(frozen=True)
+class ComparisonRead:
+    """What one read of the store gives a comparison: done off the GUI thread in one go."""
 
-    def __init__(self, open_store: Callable[[], RunRepository]) -> None:
-        self.open_store = open_store
+    records: list[RunRecord]
+    keys: list[str]
+    curves: dict[str, dict[int, list[MetricPoint]]]
+    note: str
+
+
+def read_comparison(store: RunRepository, run_ids: Sequence[int]) -> ComparisonRead:
+    """Read these runs (repeats once), their metric keys and the fixed charts' curves; runs
+    no longer in the store are named in ``note``."""
+    ids = list(dict.fromkeys(run_ids))
+    records: list[RunRecord] = []
+    lost: list[int] = []
+    for run_id in ids:
+        try:
+            records.append(store.get_run(run_id))
+        except RunNotFound:
+            lost.append(run_id)
+    found = [r.id for r in records]
+    curves = {
+        slot.key: read_curves(store, found, slot.key)
+        for slot in CHARTS.values()
+        if slot.key is not None
+    }
+    note = ""
+    if lost:
+        listed = ", ".join(f"#{i}" for i in lost)
+        were = "Runs {} are" if len(lost) > 1 else "Run {} is"
+        note = f"{were.format(listed)} no longer in the store."
+    return ComparisonRead(records, store.keys_logged(found), curves, note)
+
+
+class Comparison:
+    """The runs being compared and everything read of them (plain data, no widgets).
+
+    It never reads the store itself: the panel hands ``read_comparison`` and
+    ``read_curves`` to the window's store link and gives the answers to ``take`` and
+    ``take_curves`` (``load`` does both, for a caller that holds a store)."""
+
+    def __init__(self) -> None:
         self.records: list[RunRecord] = []
         self.groups: list[Group] = []
         self.diff: list[DiffRow] = []
@@ -93,34 +131,22 @@ class Comparison:
         """What went wrong reading them (runs gone, an unreadable store), or empty."""
         self._curves: dict[str, dict[int, list[MetricPoint]]] = {}
 
-    def load(self, run_ids: Sequence[int]) -> None:
-        """Read these runs (repeats once), their metric keys and the fixed charts' curves."""
-        ids = list(dict.fromkeys(run_ids))
-        self._curves.clear()
-        records: list[RunRecord] = []
-        lost: list[int] = []
-        self.keys, self.note = [], ""
+    def load(self, store: RunRepository, run_ids: Sequence[int]) -> None:
+        """Read and take these runs now (the store's sentence in ``note`` if it failed)."""
         try:
-            with self.open_store() as store:
-                for run_id in ids:
-                    try:
-                        records.append(store.get_run(run_id))
-                    except RunNotFound:
-                        lost.append(run_id)
-                found = [r.id for r in records]
-                self.keys = store.keys_logged(found)
-                for slot in CHARTS.values():
-                    if slot.key is not None:
-                        self._curves[slot.key] = read_curves(store, found, slot.key)
+            self.take(read_comparison(store, run_ids))
         except UserError as exc:
-            records, self.note = [], str(exc)
-        if lost:
-            listed = ", ".join(f"#{i}" for i in lost)
-            were = "Runs {} are" if len(lost) > 1 else "Run {} is"
-            self.note = f"{were.format(listed)} no longer in the store."
-        self.records = records
-        self.groups = group_runs(records)
-        self.diff = spec_diff({r.id: parse_spec(r.spec_json) for r in records})
+            self.fail(str(exc))
+
+    def take(self, read: ComparisonRead) -> None:
+        self.records, self.keys, self.note = list(read.records), list(read.keys), read.note
+        self._curves = dict(read.curves)
+        self.groups = group_runs(self.records)
+        self.diff = spec_diff({r.id: parse_spec(r.spec_json) for r in self.records})
+
+    def fail(self, sentence: str) -> None:
+        """The store could not be read: nothing to compare, and why."""
+        self.take(ComparisonRead([], [], {}, sentence))
 
     def run_ids(self) -> list[int]:
         return [r.id for r in self.records]
@@ -148,15 +174,22 @@ class Comparison:
         candidates = (previous, *PREFERRED_CHOICE)
         return next((k for k in candidates if k in self.keys), self.keys[0] if self.keys else "")
 
-    def read_metric(self, key: str) -> str:
-        """Read ``key``'s curves unless already read; the store's sentence if it failed."""
-        if not key or key in self._curves:
+    def needs(self, key: str) -> bool:
+        """Whether ``key``'s curves are still to be read (``read_curves`` on the store)."""
+        return bool(key) and key not in self._curves
+
+    def take_curves(self, key: str, curves: dict[int, list[MetricPoint]]) -> None:
+        """Keep ``key``'s curves as read (empty when the read failed: drawn as nothing)."""
+        self._curves[key] = curves
+
+    def read_metric(self, store: RunRepository, key: str) -> str:
+        """Read ``key``'s curves now unless already read; the store's sentence if it failed."""
+        if not self.needs(key):
             return ""
         try:
-            with self.open_store() as store:
-                self._curves[key] = read_curves(store, self.run_ids(), key)
+            self.take_curves(key, read_curves(store, self.run_ids(), key))
         except UserError as exc:
-            self._curves[key] = {}
+            self.take_curves(key, {})
             return str(exc)
         return ""
 
@@ -189,5 +222,7 @@ __all__ = [
     "SPREADS",
     "ChartSlot",
     "Comparison",
+    "ComparisonRead",
     "Line",
+    "read_comparison",
 ]

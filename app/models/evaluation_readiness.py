@@ -24,7 +24,7 @@ UNREADABLE: EmptyText = ("Run {run_id} cannot be read", "Select another run in R
 
 @dataclass(frozen=True)
 class RunReading:
-    """What the store holds of the chosen run, read once on the GUI thread (a few queries)."""
+    """What the store holds of the chosen run, read in one call on the store's thread."""
 
     run_id: int | None
     status: str = ""
@@ -34,17 +34,31 @@ class RunReading:
     """Why the run could not be read (the store's sentence); empty when it was."""
 
 
-def read_run(open_store: Callable[[], RunRepository], run_id: int | None) -> RunReading:
-    """Read ``run_id``'s status, weights and summary; None: no run chosen."""
-    if run_id is None:
-        return RunReading(None)
+def read_run(store: RunRepository, run_id: int) -> RunReading:
+    """Read ``run_id``'s status, weights and summary (the store's sentence if it cannot)."""
     try:
-        with open_store() as store:
-            record = store.get_run(run_id)
-            has_weights = store.has_artifact(run_id, artifact_kinds.WEIGHTS)
+        record = store.get_run(run_id)
+        has_weights = store.has_artifact(run_id, artifact_kinds.WEIGHTS)
     except UserError as exc:
         return RunReading(run_id, error=str(exc))
     return RunReading(run_id, record.status, has_weights, dict(record.summary))
+
+
+def ask_run(
+    call: Callable[..., None], run_id: int | None, take: Callable[[RunReading], None], owner: str
+) -> None:
+    """Have the store link's ``call`` read ``run_id`` and give the reading to ``take`` (at
+    once, for no run); ``owner`` keys the call, so only a panel's newest question is read."""
+    if run_id is None:
+        take(RunReading(None))
+        return
+    call(
+        lambda store: read_run(store, run_id),
+        take,
+        lambda sentence: take(RunReading(run_id, error=sentence)),
+        key=owner,
+        what=f"run {run_id}",
+    )
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@ engine's (engine/search/estimates.py); the past sweeps' chooser has its own mode
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search.estimates import RECENT_RUNS, MeasuredEpoch, estimate_text, trial_count
 from cnn_lab.engine.search.past import OpenedSweep
 from cnn_lab.engine.search.paths import apply
@@ -23,8 +21,6 @@ from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunRecord, RunRepository
 from cnn_lab.engine.store import status as st
 
-OpenStore = Callable[[], RunRepository]
-"""Opens the run store (``AppState.open_store``): a context manager that closes it."""
 Curve = tuple[list[int], list[float]]
 
 CURVE_KEY = "val.accuracy"
@@ -115,6 +111,8 @@ class SweepForm:
         self.measured: MeasuredEpoch | None = None
         self.probed_hash = ""
         """The spec hash of the base the probe is timing now."""
+        self.history: list[RunRecord] = []
+        """The store's newest finished runs as last read: they time an unprobed sweep."""
 
     # ------------------------------------------------------------------ results side
 
@@ -175,25 +173,35 @@ class SweepForm:
     def probe_finished(self, result: dict[str, Any]) -> None:
         self.measured = MeasuredEpoch.from_probe(self.probed_hash, result)
 
-    def estimate(self, search: SearchSpec, at_once: int, open_store: OpenStore) -> str:
+    def estimate(self, search: SearchSpec, at_once: int) -> tuple[str, bool]:
         """The estimate sentence, from the probe's epoch when it timed this base, else from
-        the store's newest finished runs (read only then)."""
+        the store's newest finished runs as last read (``take_history``); and whether those
+        were needed, so the panel reads them again (runs finish, and another sweep may)."""
+        asked: list[bool] = []
 
         def history() -> list[RunRecord]:
-            try:
-                with open_store() as store:
-                    return store.list_runs(status=st.COMPLETED, limit=RECENT_RUNS)
-            except UserError:  # an unreadable store only costs the estimate
-                return []
+            asked.append(True)
+            return self.history
 
-        return estimate_text(search, at_once=at_once, measured=self.measured, history=history)
+        text = estimate_text(search, at_once=at_once, measured=self.measured, history=history)
+        return text, bool(asked)
+
+    def take_history(self, runs: list[RunRecord]) -> bool:
+        """Keep the newest finished runs as read (``read_history``); whether they changed."""
+        changed = runs != self.history
+        self.history = list(runs)
+        return changed
 
 
-def trial_curves(open_store: OpenStore, run_ids: list[int]) -> dict[str, Curve]:
+def read_history(store: RunRepository) -> list[RunRecord]:
+    """The newest finished runs, which time a sweep that no probe has timed."""
+    return store.list_runs(status=st.COMPLETED, limit=RECENT_RUNS)
+
+
+def trial_curves(store: RunRepository, run_ids: list[int]) -> dict[str, Curve]:
     """The stored validation accuracy, per epoch, of each run: ``run N`` -> (epochs, values)."""
     curves: dict[str, Curve] = {}
-    with open_store() as store:
-        for run_id in run_ids:
-            points = store.metrics(run_id, CURVE_KEY)
-            curves[f"run {run_id}"] = ([p.epoch for p in points], [p.value for p in points])
+    for run_id in run_ids:
+        points = store.metrics(run_id, CURVE_KEY)
+        curves[f"run {run_id}"] = ([p.epoch for p in points], [p.value for p in points])
     return curves

@@ -12,6 +12,7 @@ shaded band, so a gap between recipes can be read against their seed-to-seed spr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -37,13 +38,14 @@ from cnn_lab.app.models.compare_form import (
     EMPTY_TITLE,
     SPREADS,
     Comparison,
+    ComparisonRead,
     Line,
+    read_comparison,
 )
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.charts import PALETTE, LiveChart
 from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.plain_label import plain_label
-from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.store import RunRecord
 from cnn_lab.engine.store.compare import (
     METRIC_COLUMNS,
@@ -52,6 +54,7 @@ from cnn_lab.engine.store.compare import (
     MetricRow,
     axis_for,
     best_row,
+    read_curves,
     run_label,
 )
 
@@ -67,7 +70,7 @@ class ComparePanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.comparison = Comparison(state.open_store)
+        self.comparison = Comparison()
         self._metric_rows: list[MetricRow] = []
         self._bands: dict[str, dict[str, pg.FillBetweenItem]] = {c: {} for c in CHARTS}
         self.aggregate = QCheckBox("Aggregate seeds and folds")
@@ -141,9 +144,26 @@ class ComparePanel(QWidget):
         return self.comparison.records
 
     def show_runs(self, run_ids: Sequence[int]) -> None:
-        """Compare these runs (read from the store now); fewer than two show the hint."""
+        """Compare these runs once the store has answered; fewer than two show the hint."""
+        ids = list(run_ids)
+        self.state.store.call(
+            lambda store: read_comparison(store, ids),
+            self._show_read,
+            self._show_failed,
+            key=f"compare-{id(self)}",
+            what="the runs to compare",
+        )
+
+    def _show_failed(self, sentence: str) -> None:
+        self.comparison.fail(sentence)
+        self._show_comparison()
+
+    def _show_read(self, read: ComparisonRead) -> None:
+        self.comparison.take(read)
+        self._show_comparison()
+
+    def _show_comparison(self) -> None:
         comparison = self.comparison
-        comparison.load(run_ids)
         if not comparison.comparable():
             self.empty_state.set_message(EMPTY_TITLE, comparison.empty_text())
             self.empty_state.set_empty(True)
@@ -196,12 +216,29 @@ class ComparePanel(QWidget):
 
     def _load_chosen(self) -> None:
         key = self.metric_choice.currentText()
-        problem = self.comparison.read_metric(key)
-        if problem:
-            self.info.setText(problem)
+        if self.comparison.needs(key):
+            ids = self.comparison.run_ids()
+            self.state.store.call(
+                lambda store: read_curves(store, ids, key),
+                lambda curves: self._take_curves(key, ids, curves),
+                lambda sentence: self._take_curves(key, ids, {}, sentence),
+                key=f"compare-metric-{id(self)}",
+                what=f"the {key} curves",
+            )
         chart = self.charts["metric"]
         chart.plot.getPlotItem().setTitle(key or CHARTS["metric"].title)
         chart.plot.getPlotItem().setLabel("bottom", axis_for(key))
+
+    def _take_curves(
+        self, key: str, ids: list[int], curves: dict[int, Any], problem: str = ""
+    ) -> None:
+        if ids != self.comparison.run_ids():
+            return  # other runs are compared now
+        self.comparison.take_curves(key, curves)
+        if problem:
+            self.info.setText(problem)
+        if key == self.metric_choice.currentText():
+            self._draw_chart("metric")
 
     def _on_metric(self, _key: str) -> None:
         if self.records:
@@ -335,12 +372,9 @@ def _titled(title: str, widget: QWidget) -> QWidget:
 def _standalone_panel(state: AppState) -> ComparePanel:
     """The panel on the newest runs of the store, for a quick look (``--real-db``)."""
     panel = ComparePanel(state)
-    try:
-        with state.open_store() as store:
-            newest = [r.id for r in store.list_runs(limit=4)]
-    except UserError:
-        newest = []
-    panel.show_runs(newest)
+    state.store.call(
+        lambda store: [r.id for r in store.list_runs(limit=4)], panel.show_runs, lambda _: None
+    )
     return panel
 
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.models import evaluation_form as form
-from cnn_lab.app.models.evaluation_readiness import read_run
+from cnn_lab.app.models.evaluation_readiness import RunReading, ask_run
 from cnn_lab.app.models.evaluation_work import (
     Evaluated,
     evaluate_run_and_images,
@@ -59,7 +59,7 @@ class EvaluationPanel(QWidget):
         self.evaluation: dict[str, Any] | None = None
         self.images_task: Task | None = None
         self.mistake_limit = form.MISTAKES
-        self._readiness = form.evaluation_readiness(read_run(state.open_store, None))
+        self._readiness = form.evaluation_readiness(RunReading(None))
         """What the run as last read allows, and the empty state's words for it."""
 
         self.controls = TaskControls(self, cancelled_text="Evaluation cancelled.")
@@ -141,7 +141,11 @@ class EvaluationPanel(QWidget):
         self._show_run()
 
     def _show_run(self) -> None:
-        reading = read_run(self.state.open_store, self.run_id)
+        ask_run(self.state.store.call, self.run_id, self._take_reading, f"evaluate-{id(self)}")
+
+    def _take_reading(self, reading: RunReading) -> None:
+        if reading.run_id != self.run_id:
+            return  # another run was chosen while the store answered
         self._readiness = form.evaluation_readiness(reading)
         stored = form.stored_evaluation(reading)
         if self.task is None:  # while evaluating, the progress line says how it goes

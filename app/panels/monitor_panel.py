@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnn_lab.app.models.monitor_curves import METRIC_CURVES, EventBatch, LiveRun
-from cnn_lab.app.models.monitor_stored import read_stored_run
+from cnn_lab.app.models.monitor_stored import StoredRun, read_stored_run
 from cnn_lab.app.models.monitor_texts import (
     done_text,
     progress_text,
@@ -57,6 +57,21 @@ EMPTY_TEXT = (
     "the Hardware tab shows CPU, memory and GPU use, and the side column splits each step's "
     "time and says what slows the run down. Or select a finished run in Runs to see how it went."
 )
+
+
+def read_for_monitor(
+    store: RunRepository, run_id: int | None
+) -> tuple[RunRecord, StoredRun] | None:
+    """Run ``run_id`` (None: the newest run) and what the Monitor draws of it; None when the
+    store has no runs. Called on the store's thread (``state.store.call``), never the GUI's."""
+    if run_id is None:
+        latest = store.list_runs(limit=1)
+        if not latest:
+            return None
+        record = latest[0]
+    else:
+        record = store.get_run(run_id)
+    return record, read_stored_run(store, record.id, SYSTEM_KEYS, GPU_METRICS)
 
 
 class MonitorPanel(QWidget):
@@ -302,10 +317,9 @@ class MonitorPanel(QWidget):
 
     # ------------------------------------------------------------------ stored runs
 
-    def show_stored_run(self, record: RunRecord, store: RunRepository) -> None:
-        """Draw a finished (or crashed) run from the store, as it looked live."""
+    def show_stored_run(self, record: RunRecord, run: StoredRun) -> None:
+        """Draw a finished (or crashed) run, read by ``read_for_monitor``, as it looked live."""
         self.begin(record.id)
-        run = read_stored_run(store, record.id, SYSTEM_KEYS, GPU_METRICS)
         for curve, xs, ys in run.curves:
             getattr(self, curve.chart).set(curve.curve, xs, ys)
         if run.samples:

@@ -350,20 +350,26 @@ class OptimizePanel(QWidget):
         return True
 
     def keep_run(self) -> int | None:
-        """Keep the final run: archive the trials and ask for it to be shown in Runs."""
+        """Keep the final run: archive the trials (off the GUI thread), then ask for it to
+        be shown in Runs; the run kept, at once."""
         if self.result is None:
             return None
         keep, others = form.kept_runs(self.result)
-        try:
-            if others:
-                with self.state.open_store() as store:
-                    store.set_archived(others, True)
-        except UserError as exc:
-            self.outcome_label.setText(str(exc))
-            return None
-        self.outcome_label.setText(form.keep_text(keep, len(others)))
-        if keep is not None:
-            self.run_kept.emit(keep)
+
+        def kept(_result: object = None) -> None:
+            self.outcome_label.setText(form.keep_text(keep, len(others)))
+            if keep is not None:
+                self.run_kept.emit(keep)
+
+        if others:
+            self.state.store.call(
+                lambda store: store.set_archived(others, True),
+                kept,
+                self.outcome_label.setText,
+                what="archiving the trials",
+            )
+        else:
+            kept()
         return keep
 
 

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.bridge.task import Task
 from cnn_lab.app.models import predict_form as form
-from cnn_lab.app.models.evaluation_readiness import RunReading, read_run
+from cnn_lab.app.models.evaluation_readiness import RunReading, ask_run
 from cnn_lab.app.models.predict_work import THUMBNAIL, Predicted, predict_with_thumbnails
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.empty_state import EmptyState
@@ -151,7 +151,12 @@ class PredictPanel(QWidget):
         self._check_run()
 
     def _check_run(self) -> None:
-        self._readiness = form.predict_readiness(read_run(self.state.open_store, self.run_id))
+        ask_run(self.state.store.call, self.run_id, self._take_reading, f"predict-{id(self)}")
+
+    def _take_reading(self, reading: RunReading) -> None:
+        if reading.run_id != self.run_id:
+            return  # another run was chosen while the store answered
+        self._readiness = form.predict_readiness(reading)
         # A usable run's invitation would hide what a running or finished batch says.
         if not self._readiness.usable or (self.task is None and not self.predictions):
             self.status.say(self._readiness.message, error=self._readiness.error)

@@ -9,15 +9,13 @@ several runs enables Compare; rename, tags, note, archive and delete act on the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -27,36 +25,25 @@ from PySide6.QtWidgets import (
 
 from cnn_lab.app.bridge.report_task import report_task
 from cnn_lab.app.bridge.task import Task
+from cnn_lab.app.models.run_edits import RunEdits
 from cnn_lab.app.models.runs_listing import RunsListing
-from cnn_lab.app.models.runs_selection import delete_question, run_detail, runs_actions
+from cnn_lab.app.models.runs_reads import Listing, RunCurvesRead, read_listing, read_run_curves
+from cnn_lab.app.models.runs_selection import run_detail, runs_actions
 from cnn_lab.app.state import AppState
 from cnn_lab.app.widgets.empty_state import EmptyState
 from cnn_lab.app.widgets.run_curves import RunCurves
+from cnn_lab.app.widgets.run_edit_dialogs import Confirm, ask_name, ask_note, ask_tags, ask_yes
 from cnn_lab.app.widgets.run_exports import RunExports
 from cnn_lab.app.widgets.run_organise_menu import RunOrganiseMenu
 from cnn_lab.app.widgets.runs_filter_bar import RunsFilterBar
 from cnn_lab.app.widgets.runs_table import COLUMNS, SUMMARY_KEYS
 from cnn_lab.app.widgets.runs_table_view import RunsTableView
 from cnn_lab.engine.errors import UserError
-from cnn_lab.engine.store import artifact_kinds
-from cnn_lab.engine.store.run_files import delete_runs, run_files
 from cnn_lab.engine.store.run_query import RunQuery
 
-Confirm = Callable[[str, str], bool]
-
-
-def _ask_yes(parent: QWidget) -> Confirm:
-    def ask(title: str, text: str) -> bool:
-        answer = QMessageBox.question(
-            parent,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    return ask
+LIVE_REFRESH_S = 3.0
+"""How often the shown list looks for runs that changed elsewhere (another process, another
+machine of the lab): a listing of 10,000 runs takes the store's thread about 0.2 s."""
 
 
 def _button(text: str, tip: str = "") -> QPushButton:
@@ -75,8 +62,12 @@ class RunsPanel(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.confirm: Confirm = _ask_yes(self)
+        self.confirm: Confirm = ask_yes(self)
+        say = lambda sentence: self.detail.setText(sentence)  # noqa: E731 (detail comes later)
+        self.edits = RunEdits(self.state.store.call, changed=self.refresh, say=say)
         self.listing = RunsListing()
+        self._weights: set[int] = set()  # listed runs that kept weights
+        self._notice = ""  # what the last change did, kept over the next run's details
         self.table = RunsTableView()
         self.model = self.table.runs
         self.table.show_sort(self.listing.query.sort, self.listing.query.descending)
@@ -134,6 +125,8 @@ class RunsPanel(QWidget):
         self.table.customContextMenuRequested.connect(self._show_context_menu)
         self.table.selection_shown.connect(self._on_selection)
         state.db_changed.connect(lambda _path: self.refresh())
+        self._live = QTimer(self, interval=int(LIVE_REFRESH_S * 1000), timeout=self._refresh_live)
+        self._live.start()
         self.refresh()
 
     def _lay_out(self) -> None:
@@ -169,21 +162,47 @@ class RunsPanel(QWidget):
         self.filters.set_text(text)
         self.refresh()
 
-    def refresh(self) -> None:
-        selected = self.selected_run_ids()
+    def refresh(self, *, live: bool = False) -> None:
+        """Ask the store for the runs the filters and sort select; the table follows when the
+        answer comes (the window never waits on the store). ``live``: the periodic look for
+        other processes' and machines' runs, which leaves an unchanged table alone."""
         try:
-            with self.state.open_store() as store:
-                records = store.query_runs(self.query(), summary_keys=SUMMARY_KEYS)
+            query = self.query()
         except UserError as exc:  # a search term that cannot be read: say so, keep the list
             self.filters.show_error(str(exc))
             return
+        filtered = self.listing.filtered()
+        self.state.store.call(
+            lambda store: read_listing(store, query, SUMMARY_KEYS, ask_stored=not filtered),
+            lambda listing: self._show_listing(listing, live=live),
+            self.filters.show_error,
+            key=f"runs-listing-{id(self)}",
+            what="the run list",
+        )
+
+    def _refresh_live(self) -> None:
+        """Runs started, ended or crashed elsewhere (a terminal, a sweep worker, another
+        machine of the lab) appear without a click: while the panel shows and the store has
+        answered everything asked before, so a slow store is never asked twice."""
+        if self.isVisible() and self.state.store.idle():
+            self.refresh(live=True)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Shown again (its tab chosen): what changed meanwhile shows at once."""
+        super().showEvent(event)
+        self._refresh_live()
+
+    def _show_listing(self, listing: Listing, *, live: bool = False) -> None:
+        if live and listing.records == self.model.records:
+            return  # nothing changed: the selection and the curves stay as they are
+        selected = self.selected_run_ids()
         self.filters.show_error(None)
-        self.model.set_records(records)
-        self.count_label.setText(self.listing.count_text(len(records), self.state.db_path))
+        self.model.set_records(listing.records)
+        self.count_label.setText(self.listing.count_text(len(listing.records), self.state.db_path))
         self.count_label.setToolTip(self.count_label.text())
-        self._show_empty_state(bool(records))
+        self._show_empty_state(bool(listing.records), listing.stored)
         # Keep the person's choice; with none yet, show the newest run so the curves are not empty.
-        if not self.select_runs(selected) and records:
+        if not self.select_runs(selected) and listing.records:
             self.table.selectRow(0)
         self._update_buttons()
 
@@ -197,19 +216,12 @@ class RunsPanel(QWidget):
         self.filters.clear()
         self.refresh()
 
-    def _show_empty_state(self, listed: bool) -> None:
+    def _show_empty_state(self, listed: bool, stored: bool) -> None:
         """No runs listed: say whether the database has none, hides them all (archived), or
         the search matches none, and what to do about it."""
         self.empty_state.set_empty(not listed)
         if listed:
             return
-        stored = False  # a search that matches nothing need not ask the store
-        if not self.listing.filtered():
-            try:
-                with self.state.open_store() as store:
-                    stored = bool(store.list_runs(limit=1))
-            except UserError:  # the listing worked a moment ago: assume the plain case
-                pass
         message = self.listing.empty_message(stored, self.state.db_path)
         self.empty_state.set_message(message.title, message.text)
         self.clear_filters_button.setVisible(message.offer_clear)
@@ -258,65 +270,63 @@ class RunsPanel(QWidget):
         self.delete_action.setEnabled(allowed.delete)
 
     def _has_weights(self, run_id: int) -> bool:
-        with self.state.open_store() as store:
-            return store.has_artifact(run_id, artifact_kinds.WEIGHTS)
+        """Whether the run kept weights (Export needs them), as read with its curves."""
+        return run_id in self._weights
 
     def _on_selection(self) -> None:
         self._update_buttons()
         run_id = self.selected_run_id()
         if run_id is None:
             return
-        with self.state.open_store() as store:
-            record = store.get_run(run_id)
-            loss = store.curve(run_id, "train.loss")
-            accuracy = store.curve(run_id, "val.accuracy")
-        self.curves.show_run(run_detail(record, len(self.selected_run_ids())), loss, accuracy)
+        self.state.store.call(
+            lambda store: read_run_curves(store, run_id),
+            lambda shown: self._show_curves(run_id, shown),
+            self.detail.setText,
+            key=f"runs-curves-{id(self)}",
+            what=f"run {run_id}'s curves",
+        )
         self.run_selected.emit(run_id)
+
+    def _show_curves(self, run_id: int, shown: RunCurvesRead) -> None:
+        if run_id != self.selected_run_id():
+            return  # the person has moved on while the curves were read
+        if shown.has_weights:
+            self._weights.add(run_id)
+        else:
+            self._weights.discard(run_id)
+        self.curves.show_run(
+            run_detail(shown.record, len(self.selected_run_ids())), shown.loss, shown.accuracy
+        )
+        if self._notice:
+            self.detail.setText(self._notice)
+            self._notice = ""
+        self._update_buttons()
 
     def _show_context_menu(self, position: QPoint) -> None:
         self.organise_menu.exec(self.table.viewport().mapToGlobal(position))
 
     # ------------------------------------------------------------- organising
 
-    def _act(self, work: Callable[[Any], None]) -> bool:
-        """Run one store change; a refusal (locked store, missing run) shows in the detail."""
-        try:
-            with self.state.open_store() as store:
-                work(store)
-        except UserError as exc:
-            self.detail.setText(str(exc))
-            return False
-        self.refresh()
-        return True
+    def rename_run(self, run_id: int, name: str) -> None:
+        self.edits.rename(run_id, name)
 
-    def rename_run(self, run_id: int, name: str) -> bool:
-        return self._act(lambda store: store.rename_run(run_id, name))
+    def set_tags(self, run_id: int, tags: list[str]) -> None:
+        self.edits.set_tags(run_id, tags)
 
-    def set_tags(self, run_id: int, tags: list[str]) -> bool:
-        return self._act(lambda store: store.set_tags(run_id, tags))
+    def set_note(self, run_id: int, note: str) -> None:
+        self.edits.set_note(run_id, note)
 
-    def set_note(self, run_id: int, note: str) -> bool:
-        return self._act(lambda store: store.set_note(run_id, note))
+    def archive_selected(self, archived: bool = True) -> None:
+        self.edits.archive(self.selected_run_ids(), archived)
 
-    def archive_selected(self, archived: bool = True) -> bool:
-        ids = self.selected_run_ids()
-        return bool(ids) and self._act(lambda store: store.set_archived(ids, archived))
+    def delete_selected(self) -> None:
+        """Ask, then delete the selected runs with their folders (``runs_deleted`` follows)."""
+        self.edits.delete(self.selected_run_ids(), self.confirm, self._deleted)
 
-    def delete_selected(self) -> bool:
-        """Ask, then delete the selected runs with their folders; True when they are gone."""
-        ids = sorted(self.selected_run_ids())
-        if not ids:
-            return False
-        with self.state.open_store() as store:
-            files = [run_files(store, run_id) for run_id in ids]
-        if not self.confirm(*delete_question(ids, files)):
-            return False
-        outcome: list[str] = []
-        if not self._act(lambda store: outcome.append(delete_runs(store, ids).sentence())):
-            return False
-        self.detail.setText(outcome[0])
+    def _deleted(self, ids: list[int], sentence: str) -> None:
+        self.detail.setText(sentence)
+        self._notice = sentence  # outlives the newest run's details, selected next
         self.runs_deleted.emit(ids)
-        return True
 
     def _current_record(self) -> Any:
         run_id = self.selected_run_id()
@@ -324,35 +334,29 @@ class RunsPanel(QWidget):
 
     def _ask_rename(self) -> None:
         record = self._current_record()
-        if record is None:
-            return
-        name, ok = QInputDialog.getText(self, f"Rename run {record.id}", "Name:", text=record.name)
-        if ok:
+        name = None if record is None else ask_name(self, record)
+        if record is not None and name is not None:
             self.rename_run(record.id, name)
 
     def _ask_tags(self) -> None:
         record = self._current_record()
-        if record is None:
-            return
-        with self.state.open_store() as store:
-            known = ", ".join(tag for tag, _count in store.tags_in_use()[:12])
-        text, ok = QInputDialog.getText(
-            self,
-            f"Tags of run {record.id}",
-            f"Tags, separated by commas (in use: {known or 'none yet'}):",
-            text=", ".join(record.tags),
-        )
-        if ok:
-            self.set_tags(record.id, text.split(","))
+        if record is not None:
+            self.state.store.call(
+                lambda store: store.tags_in_use()[:12],
+                lambda in_use: self._ask_tags_of(record, in_use),
+                self.detail.setText,
+                what="the tags in use",
+            )
+
+    def _ask_tags_of(self, record: Any, in_use: list[tuple[str, int]]) -> None:
+        tags = ask_tags(self, record, in_use)
+        if tags is not None:
+            self.set_tags(record.id, tags)
 
     def _ask_note(self) -> None:
         record = self._current_record()
-        if record is None:
-            return
-        note, ok = QInputDialog.getMultiLineText(
-            self, f"Note on run {record.id}", "Note:", record.note
-        )
-        if ok:
+        note = None if record is None else ask_note(self, record)
+        if record is not None and note is not None:
             self.set_note(record.id, note)
 
     # ---------------------------------------------------------------- requests

@@ -35,6 +35,7 @@ from cnn_lab.app.models.sweep_form import (
     SweepForm,
     finished_text,
     launchable,
+    read_history,
     trial_curves,
 )
 from cnn_lab.app.state import AppState
@@ -160,7 +161,14 @@ class SweepPanel(QWidget):
             self.count_label.setText(exc.message)
             return
         at_once = self._expected_parallel(search)
-        self.count_label.setText(self.form.estimate(search, at_once, self.state.open_store))
+        text, needs_history = self.form.estimate(search, at_once)
+        self.count_label.setText(text)
+        if needs_history:  # read off the GUI thread; said again if the runs changed
+            self.state.store.call(read_history, self._take_history, key=f"history-{id(self)}")
+
+    def _take_history(self, runs: list[Any]) -> None:
+        if self.form.take_history(runs):
+            self.refresh_estimate()
 
     def _expected_parallel(self, search: SearchSpec) -> int:
         free = self.free_slots() if self.free_slots else None
@@ -188,7 +196,9 @@ class SweepPanel(QWidget):
     def refresh_saved(self) -> None:
         """List every sweep of the database (those without their study too: they open from
         their runs, and are never resumed from here)."""
-        self.saved_row.set_sweeps(saved_sweeps(self.state.db_path, without_study=True))
+        path, key = self.state.db_path, f"saved-sweeps-{id(self)}"
+        read = lambda store: saved_sweeps(path, without_study=True, store=store)  # noqa: E731
+        self.state.store.call(read, self.saved_row.set_sweeps, key=key, what="the past sweeps")
 
     def _update_saved_buttons(self) -> None:
         """A past sweep opens only onto a free results side: no sweep launched or running."""
@@ -213,11 +223,6 @@ class SweepPanel(QWidget):
         self.error.setVisible(False)
         self.progress_label.setText(f"Opening sweep {chosen.name}…")
         return task.start()
-
-    @property
-    def _open_task(self) -> Task | None:
-        """The past sweep being read back, if any."""
-        return self.saved_row.task
 
     def _drop_open_task(self) -> None:
         if self.saved_row.drop_open():
@@ -363,19 +368,18 @@ class SweepPanel(QWidget):
         is None); its sentence shows under the best."""
         if self.search is None:
             return None
+        name = self.search.study_name()
         if path is None:
-            name = self.search.study_name()
             chosen = ask_report_path(self, f"Report of sweep {name}", f"{name}-report.html")
             return self.export_report(*chosen) if chosen else None
-        task = report_task(
-            self.state.db_path, path, sweep=self.search.study_name(), fmt=fmt, parent=self
-        )
+        task = report_task(self.state.db_path, path, sweep=name, fmt=fmt, parent=self)
         self.results.follow_report(task)
         return task.start()
 
     def show_curves(self, run_ids: list[int]) -> None:
         """Draw the stored validation accuracy, per epoch, of the selected trials' runs."""
-        self.results.draw_curves(trial_curves(self.state.open_store, run_ids))
+        read = lambda store: trial_curves(store, run_ids)  # noqa: E731
+        self.state.store.call(read, self.results.draw_curves, key=f"sweep-curves-{id(self)}")
 
     def train_best(self) -> RunSpec | None:
         """Put the best trial into the recipe on all the data, and ask the window to train it."""

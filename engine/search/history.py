@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search.spec import SearchSpec
-from cnn_lab.engine.store import is_sqlite, open_store
+from cnn_lab.engine.store import RunRepository, is_sqlite, open_store
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,11 @@ class SavedSweep:
 
 
 def saved_sweeps(
-    db_path: str | Path, storage: str | None = None, *, without_study: bool = False
+    db_path: str | Path,
+    storage: str | None = None,
+    *,
+    without_study: bool = False,
+    store: RunRepository | None = None,
 ) -> list[SavedSweep]:
     """The sweeps recorded in ``db_path``, newest first; never raises for an unreadable one.
 
@@ -70,12 +74,16 @@ def saved_sweeps(
     whose study is not there (one run with a shared ``--storage``) is left out: resuming it
     from here would start its study afresh and repeat its trials. ``without_study`` lists it
     all the same (``study_found`` False, nothing counted), for opening its recorded runs.
+    ``store``: that database, already open (the window's own), instead of opening it here.
     """
-    if is_sqlite(db_path) and not Path(db_path).exists():
+    if store is None and is_sqlite(db_path) and not Path(db_path).exists():
         return []  # a missing file is not created just to say it holds no sweeps
     try:
-        with open_store(db_path) as store:
+        if store is not None:
             rows = store.experiments(SWEEP_KIND)
+        else:
+            with open_store(db_path) as opened_store:
+                rows = opened_store.experiments(SWEEP_KIND)
     except UserError as exc:
         log.info("no saved sweeps: %s", exc.message)
         return []

@@ -52,6 +52,14 @@ def hide_password(text: str) -> str:
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", text, flags=re.IGNORECASE)
 
 
+def drop_password(text: str) -> str:
+    """``text`` with any password written in it removed (not masked), for what is kept on
+    disk: a remembered address then asks ~/.pgpass or PGPASSWORD, never a settings file."""
+    text = re.sub(r"(://[^:/@?#]*):[^@/?#]*@", r"\1@", text)
+    text = re.sub(r"([?&])password=[^&#]*&?", r"\1", text, flags=re.IGNORECASE)
+    return re.sub(r"[?&]$", "", text)
+
+
 def resolve_db_path(value: str | os.PathLike[str] | None = None) -> Path:
     """Pick the store's SQLite file: ``value`` wins, then ``$CNN_LAB_DB``, then the default.
 

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from cnn_lab.app.main_window import MainWindow
 from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.store import MetricPoint, RunStore
+from tests.app.settle import settle
 
 
 def _run(store: RunStore, name: str, lr: float) -> int:
@@ -29,6 +30,7 @@ def test_selecting_two_runs_and_pressing_compare_shows_both(qtbot, window: MainW
     runs = window.runs_panel
     window.tabs.setCurrentWidget(runs)
     runs.refresh()
+    settle(qtbot, window)
 
     # Click the first run, then Ctrl-click the second, as a person selects two rows.
     rows = {record.id: row for row, record in enumerate(runs.model.records)}
@@ -39,7 +41,9 @@ def test_selecting_two_runs_and_pressing_compare_shows_both(qtbot, window: MainW
         rect = runs.table.visualRect(runs.model.index(rows[run_id], 2))
         qtbot.mouseClick(runs.table.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
     assert sorted(runs.selected_run_ids()) == [slow, fast]
+    settle(qtbot, window)
     qtbot.mouseClick(runs.compare_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
 
     compare = window.compare_panel
     assert window.tabs.currentWidget() is compare
@@ -52,5 +56,7 @@ def test_selecting_two_runs_and_pressing_compare_shows_both(qtbot, window: MainW
     # Deleting one of them takes it out of Compare too.
     runs.confirm = lambda title, text: True
     runs.select_runs([fast])
-    assert runs.delete_selected()
+    with qtbot.waitSignal(runs.runs_deleted, timeout=15_000):
+        runs.delete_selected()
+    settle(qtbot, window)
     assert compare.is_empty()

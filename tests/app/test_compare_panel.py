@@ -11,6 +11,7 @@ from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.specs import RunSpec, TrainSpec
 from cnn_lab.engine.store import MetricPoint, RunStore
+from tests.app.settle import settle
 
 
 def _write_run(store: RunStore, name: str, *, lr: float, seed: int = 0, offset: float = 0) -> int:
@@ -44,13 +45,14 @@ def panel(qtbot, db_path: Path) -> ComparePanel:  # type: ignore[no-untyped-def]
 
 
 def test_two_runs_show_both_curves_and_only_the_differing_spec_paths(
-    panel: ComparePanel, db_path: Path
+    qtbot, panel: ComparePanel, db_path: Path
 ) -> None:
     with RunStore.open(db_path) as store:
         first = _write_run(store, "slow", lr=0.01)
         second = _write_run(store, "fast", lr=0.1, offset=0.05)
     assert panel.is_empty() and panel.empty_state.text() == EMPTY_TEXT
     panel.show_runs([first, second])
+    settle(qtbot, panel)
     assert not panel.is_empty()
     names = [f"#{first} slow", f"#{second} fast"]
     assert panel.curve_names("loss") == names
@@ -73,11 +75,14 @@ def test_two_runs_show_both_curves_and_only_the_differing_spec_paths(
     assert panel.chosen_metric() == "val.loss"
     assert panel.metric_choice.findText("train.loss") >= 0
     panel.metric_choice.setCurrentText("train.loss")
+    settle(qtbot, panel)
     assert panel.curve_names("metric") == names
     assert panel.charts["metric"].points(names[1]) == 30
 
 
-def test_aggregating_draws_one_mean_and_band_per_recipe(panel: ComparePanel, db_path: Path) -> None:
+def test_aggregating_draws_one_mean_and_band_per_recipe(
+    qtbot, panel: ComparePanel, db_path: Path
+) -> None:
     with RunStore.open(db_path) as store:
         ids = [
             _write_run(store, f"{lr} seed {seed}", lr=lr, seed=seed, offset=0.1 * seed)
@@ -85,6 +90,7 @@ def test_aggregating_draws_one_mean_and_band_per_recipe(panel: ComparePanel, db_
             for seed in (0, 1, 2)
         ]
     panel.show_runs(ids)
+    settle(qtbot, panel)
     assert len(panel.curve_names("loss")) == 6 and panel.band_names("loss") == []
     panel.aggregate.setChecked(True)
     labels = ["lr=0.01 (3 seeds)", "lr=0.1 (3 seeds)"]
@@ -107,14 +113,17 @@ def test_aggregating_draws_one_mean_and_band_per_recipe(panel: ComparePanel, db_
     assert band not in panel.charts["loss"].plot.getPlotItem().items
 
 
-def test_fewer_than_two_runs_show_the_hint(panel: ComparePanel, db_path: Path) -> None:
+def test_fewer_than_two_runs_show_the_hint(qtbot, panel: ComparePanel, db_path: Path) -> None:
     with RunStore.open(db_path) as store:
         first = _write_run(store, "one", lr=0.01)
         second = _write_run(store, "two", lr=0.1)
     panel.show_runs([first, second])
+    settle(qtbot, panel)
     panel.show_runs([first, 999])
+    settle(qtbot, panel)
     assert panel.is_empty()
     assert "#999" in panel.empty_state.text() and EMPTY_TEXT in panel.empty_state.text()
     assert panel.curve_names("loss") == [] and panel.diff_rows() == []
     panel.show_runs([])
+    settle(qtbot, panel)
     assert panel.is_empty() and panel.metric_table.rowCount() == 0

@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from cnn_lab.app.panels.compare_panel import ComparePanel
 from cnn_lab.app.panels.evaluation_panel import EvaluationPanel
-from cnn_lab.app.panels.monitor_panel import MonitorPanel
+from cnn_lab.app.panels.monitor_panel import MonitorPanel, read_for_monitor
 from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.panels.runs_panel import RunsPanel
 from cnn_lab.app.panels.sweep_panel import SweepPanel
@@ -30,6 +30,7 @@ from cnn_lab.app.state import AppState
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.store import COMPLETED, RunStore
 from tests.app.fake_sweep_runner import FakeSweepRunner
+from tests.app.settle import settle
 from tests.app.trained_run import run_without_weights, train_tiny_run
 from tests.app.tune_results import CANNED, FakeRunner
 
@@ -63,6 +64,7 @@ def make(qtbot: QtBot, db_path: Path) -> Iterator[Callable[[str], Any]]:
         panel.resize(1280, 560)
         panel.show()
         made.append(panel)
+        settle(qtbot, panel)  # its first reads of the store have been answered
         return panel
 
     yield build
@@ -99,7 +101,7 @@ def test_monitor_shows_charts_once_a_run_is_shown_and_forgets_it_on_request(
     assert "Ctrl+Return" in panel.empty_state.text()
     assert not panel.content.isVisibleTo(panel) and panel.run_label.text() == ""
     with RunStore.open(db) as store:
-        panel.show_stored_run(store.get_run(run_id), store)
+        panel.show_stored_run(*read_for_monitor(store, run_id))
     assert not showing_empty(panel) and panel.content.isVisibleTo(panel)
     assert panel.loss_chart.points("train (step)") > 0
     panel.show_nothing()
@@ -122,28 +124,34 @@ def test_runs_says_where_runs_are_saved_then_lists_them_and_explains_an_empty_se
     with RunStore.open(db_path) as store:  # a run is saved; the window refreshes the list
         run_id = store.create_run(spec_json="{}", spec_hash="h", status=COMPLETED)
     panel.refresh()
+    settle(qtbot, panel)
     assert not showing_empty(panel) and panel.table.isVisibleTo(panel)
 
     panel.set_filter("no-such-run")
+    settle(qtbot, panel)
     assert showing_empty(panel)
     assert panel.empty_state.title() == "No run matches “no-such-run”"
     assert panel.clear_filters_button.isVisibleTo(panel)
     panel.clear_filters_button.click()
+    settle(qtbot, panel)
     assert panel.search.text() == "" and not showing_empty(panel)
 
     panel.select_run(run_id)
-    assert panel.archive_selected(True)
+    panel.archive_selected(True)
+    settle(qtbot, panel)
     assert showing_empty(panel)
     assert panel.empty_state.title() == "Every run here is archived"
     panel.show_archived_button.click()
+    settle(qtbot, panel)
     assert panel.archived_box.isChecked() and not showing_empty(panel)
 
     panel.state.set_db_path(trained[0])  # another database with a real run
+    settle(qtbot, panel)
     assert not showing_empty(panel) and panel.model.rowCount() >= 1
 
 
 def test_compare_explains_how_to_choose_runs_until_two_are_chosen(
-    make: Callable[[str], Any], trained: tuple[Path, int]
+    qtbot: QtBot, make: Callable[[str], Any], trained: tuple[Path, int]
 ) -> None:
     db, run_id = trained
     panel: ComparePanel = make("compare")
@@ -151,8 +159,10 @@ def test_compare_explains_how_to_choose_runs_until_two_are_chosen(
     panel.state.set_db_path(db)
     other = run_without_weights(db, run_id, COMPLETED)
     panel.show_runs([run_id])
+    settle(qtbot, panel)
     assert showing_empty(panel)
     panel.show_runs([run_id, other])
+    settle(qtbot, panel)
     assert not showing_empty(panel) and panel.charts["loss"].isVisibleTo(panel)
     assert panel.curve_names("loss")
 
@@ -168,10 +178,12 @@ def test_evaluate_says_why_nothing_shows_until_the_run_is_evaluated(
         store.update_summary(run_id, {"evaluation": None})
     broken = run_without_weights(db, run_id)
     panel.set_run(broken)
+    settle(qtbot, panel)
     assert showing_empty(panel)
     assert panel.empty_state.title() == f"Run {broken} has no trained weights"
 
     panel.set_run(run_id)
+    settle(qtbot, panel)
     assert showing_empty(panel) and not panel.results.isVisibleTo(panel)
     assert panel.empty_state.title() == f"Run {run_id} has not been evaluated yet"
     panel.mistake_limit = 2
@@ -180,6 +192,7 @@ def test_evaluate_says_why_nothing_shows_until_the_run_is_evaluated(
         assert panel.empty_state.title() == f"Evaluating run {run_id}…"
     assert not showing_empty(panel) and panel.results.isVisibleTo(panel)
     panel.set_run(None)
+    settle(qtbot, panel)
     assert showing_empty(panel) and panel.empty_state.title() == "No run selected"
 
 
@@ -193,6 +206,7 @@ def test_predict_asks_for_images_and_shows_their_rows(
     assert panel.empty_state.title() == "No run selected"
     panel.state.set_db_path(db)
     panel.set_run(run_id)
+    settle(qtbot, panel)
     assert showing_empty(panel) and panel.empty_state.title() == "Drop images here"
     assert f"run {run_id}" in panel.empty_state.text()
     image = tmp_path / "one.png"

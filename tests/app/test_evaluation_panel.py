@@ -14,6 +14,7 @@ from cnn_lab.app.panels.evaluation_panel import EvaluationPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
+from tests.app.settle import settle
 from tests.app.trained_run import (
     TEST_IMAGES,
     run_with_missing_weights,
@@ -52,6 +53,7 @@ def test_a_run_is_evaluated_in_the_background_and_shown(
 ) -> None:
     db, run_id = trained
     panel.set_run(run_id)
+    settle(qtbot, panel)
     assert panel.evaluate_button.isEnabled()
     assert panel.evaluate_button.text() == f"Evaluate run {run_id}"
     assert not panel.results.isVisibleTo(panel)
@@ -62,6 +64,7 @@ def test_a_run_is_evaluated_in_the_background_and_shown(
         assert panel.evaluate("test") is task  # a second press joins the first
         assert not panel.evaluate_button.isEnabled()
         panel.set_run(run_id)  # the window selects the same run again: it goes on
+        settle(qtbot, panel)
         assert panel.task is task and panel.status.text() == f"Evaluating run {run_id}…"
     assert stored.args == [run_id]
     assert panel.task is None and panel.evaluate_button.text() == "Evaluate again"
@@ -128,6 +131,7 @@ def test_a_stored_evaluation_shows_at_once_with_its_pictures(
             store.update_summary(run_id, {"evaluation": evaluate_run(store, run_id).to_dict()})
         stored = store.get_run(run_id).summary["evaluation"]
     panel.set_run(run_id)
+    settle(qtbot, panel)
     assert panel.task is None  # nothing evaluated again
     assert panel.evaluation == stored
     assert panel.evaluate_button.text() == "Evaluate again"
@@ -135,6 +139,7 @@ def test_a_stored_evaluation_shows_at_once_with_its_pictures(
     assert panel.gallery.count() == len(stored["mistakes"])
     qtbot.waitUntil(lambda: panel.gallery.shown_images() == panel.gallery.count(), timeout=30_000)
     panel.set_run(None)
+    settle(qtbot, panel)
     assert panel.status.text() == "Select a run to evaluate it."
     assert not panel.results.isVisibleTo(panel) and not panel.evaluate_button.isVisibleTo(panel)
 
@@ -147,11 +152,13 @@ def test_runs_that_cannot_be_evaluated_say_why(
     db, run_id = trained
     failed = run_without_weights(db, run_id)
     panel.set_run(failed)
+    settle(qtbot, panel)
     assert panel.status.text() == f"Run {failed} has no trained weights to evaluate."
     assert not panel.evaluate_button.isEnabled() and panel.evaluate() is None
 
     queued = run_without_weights(db, run_id, st.QUEUED)
     panel.set_run(queued)
+    settle(qtbot, panel)
     assert panel.status.text() == (
         f"Run {queued} is still queued: evaluate it once it has finished."
     )
@@ -159,6 +166,7 @@ def test_runs_that_cannot_be_evaluated_say_why(
 
     missing = run_with_missing_weights(db, run_id)
     panel.set_run(missing)
+    settle(qtbot, panel)
     with qtbot.waitSignal(panel.evaluate().failed, timeout=30_000):  # type: ignore[union-attr]
         pass
     assert panel.status.text().startswith(f"Run {missing}'s weights file is missing")
@@ -166,6 +174,7 @@ def test_runs_that_cannot_be_evaluated_say_why(
     assert panel.evaluation is None
 
     panel.set_run(12345)
+    settle(qtbot, panel)
     assert panel.status.text().startswith("There is no run 12345")
 
 
@@ -174,6 +183,7 @@ def test_cancel_stops_an_evaluation_and_another_run_stops_it_too(
 ) -> None:
     _, run_id = trained
     panel.set_run(run_id)
+    settle(qtbot, panel)
     task = panel.evaluate()
     assert task is not None and panel.cancel_button.isVisible()
     with qtbot.waitSignal(task.cancelled, timeout=30_000):
@@ -185,4 +195,5 @@ def test_cancel_stops_an_evaluation_and_another_run_stops_it_too(
     assert task is not None
     with qtbot.waitSignal(task.cancelled, timeout=30_000):
         panel.set_run(None)  # its result would show nowhere
+        settle(qtbot, panel)
     assert panel.task is None and panel.status.text() == "Select a run to evaluate it."

@@ -24,6 +24,7 @@ from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 from tests.app.conftest import choose_quick_run, shown_window
+from tests.app.settle import settle
 from tests.app.test_sweep_panel import add_param
 
 GPU_SLOTS = ["cuda:0", "cuda:1", "cpu"]
@@ -308,6 +309,7 @@ def test_resume_button_queues_a_stopped_run_to_continue(qtbot, stub_window, db_p
     stopped = make_stopped_run(win, db_path, started=True)
     runs = win.runs_panel
     runs.refresh()
+    settle(qtbot, win)  # the Runs panel lists the runs off the GUI thread
     assert runs.select_run(stopped) and runs.resume_button.isEnabled()
     with qtbot.waitSignal(runs.resume_requested, timeout=1000):
         qtbot.mouseClick(runs.resume_button, Qt.MouseButton.LeftButton)
@@ -318,6 +320,7 @@ def test_resume_button_queues_a_stopped_run_to_continue(qtbot, stub_window, db_p
 
     workers[stopped].finish()
     runs.refresh()
+    settle(qtbot, win)
     assert runs.select_run(stopped) and not runs.resume_button.isEnabled()  # completed now
 
 
@@ -346,10 +349,12 @@ def test_resume_is_refused_twice_and_a_never_started_run_starts_afresh(
     assert fresh not in workers
 
 
-def shown_status(win: MainWindow, run_id: int) -> str:
-    """The Status column of ``run_id``'s row in the Runs table, as the person reads it."""
+def shown_status(qtbot, win: MainWindow, run_id: int) -> str:  # type: ignore[no-untyped-def]
+    """The Status column of ``run_id``'s row in the Runs table, as the person reads it once
+    the store has answered."""
     runs = win.runs_panel
     runs.refresh()
+    settle(qtbot, win)
     model = runs.model
     column = next(i for i, c in enumerate(COLUMNS) if c.title == "Status")
     row = next(i for i, r in enumerate(model.records) if r.id == run_id)
@@ -357,27 +362,27 @@ def shown_status(win: MainWindow, run_id: int) -> str:
 
 
 def test_a_stopped_run_queued_to_resume_shows_as_queued_until_it_starts(
-    stub_window, db_path
+    qtbot, stub_window, db_path
 ) -> None:  # type: ignore[no-untyped-def]
     win, workers = stub_window
     busy = train_on(win, "cpu")
     stopped = make_stopped_run(win, db_path, started=True)
-    assert shown_status(win, stopped) == st.STOPPED
+    assert shown_status(qtbot, win, stopped) == st.STOPPED
     win.resume(stopped)
     assert win.controller.queued_ids() == [stopped]
-    assert shown_status(win, stopped) == st.QUEUED
+    assert shown_status(qtbot, win, stopped) == st.QUEUED
     assert status_of(db_path, stopped)[0] == st.QUEUED  # filters and the CLI say the same
     assert win.runs_panel.select_run(stopped) and not win.runs_panel.resume_button.isEnabled()
     workers[busy].finish()  # the CPU comes free: the resumed run starts
-    assert workers[stopped].resume and shown_status(win, stopped) == st.RUNNING
+    assert workers[stopped].resume and shown_status(qtbot, win, stopped) == st.RUNNING
     workers[stopped].finish()
-    assert shown_status(win, stopped) == st.COMPLETED
+    assert shown_status(qtbot, win, stopped) == st.COMPLETED
 
     # Queued to resume, then the window closes first: it goes back to how it ended.
     again = make_stopped_run(win, db_path, started=True)
     blocker = train_on(win, "cpu")
     win.resume(again)
-    assert shown_status(win, again) == st.QUEUED
+    assert shown_status(qtbot, win, again) == st.QUEUED
     win.controller.shutdown()
     assert status_of(db_path, again) == (st.STOPPED, "Stopped by request.")
     assert again not in workers and blocker in workers

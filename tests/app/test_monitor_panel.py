@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from cnn_lab.app.panels.monitor_panel import MonitorPanel
+from cnn_lab.app.panels.monitor_panel import MonitorPanel, read_for_monitor
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.monitor import SystemSampler
 from cnn_lab.engine.store import COMPLETED, FAILED, MetricPoint, RunStore, SystemSample
@@ -327,7 +327,7 @@ def test_a_stored_run_draws_every_curve_even_without_a_gpu_here(
 ) -> None:
     with RunStore.open(tmp_path / "stored.sqlite") as store:
         run_id = _store_a_run(store)
-        panel.show_stored_run(store.get_run(run_id), store)
+        panel.show_stored_run(*read_for_monitor(store, run_id))
     assert panel.run_id == run_id
     assert panel.loss_chart.points("train (step)") == 30
     assert panel.loss_chart.last("validation") == (30.0, pytest.approx(1 / 3))
@@ -368,7 +368,7 @@ def test_a_stored_run_without_samples_or_diagnosis_is_drawn_plainly(
         run_id = store.create_run(spec_json="{}", spec_hash="h")
         store.add_metrics([MetricPoint(run_id, 1, 1, "train.loss", math.nan, 1.0)])
         store.finish_run(run_id, FAILED, reason="The loss became NaN at step 1.")
-        panel.show_stored_run(store.get_run(run_id), store)
+        panel.show_stored_run(*read_for_monitor(store, run_id))
     assert panel.loss_chart.points("train (step)") == 1
     assert panel.system_charts.cpu_chart.points("all cores") == 0
     assert panel.verdict_card.verdict() == ""

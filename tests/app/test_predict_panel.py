@@ -17,6 +17,7 @@ from cnn_lab.app.panels.predict_panel import PredictPanel
 from cnn_lab.app.state import AppState
 from cnn_lab.engine.store import RunStore
 from tests.app.drops import drag_enter, drop_event, files_mime
+from tests.app.settle import settle
 from tests.app.trained_run import run_without_weights, train_tiny_run
 
 
@@ -38,6 +39,7 @@ def panel(qtbot: QtBot, trained: tuple[Path, int, list[str]]) -> Iterator[Predic
     widget.resize(900, 600)
     widget.show()
     widget.set_run(trained[1])
+    settle(qtbot, widget)
     yield widget
     QThreadPool.globalInstance().waitForDone(30_000)
 
@@ -134,6 +136,7 @@ def test_a_dropped_folder_is_predicted_with_the_cached_predictor(
     assert all(p.top for p in panel.predictions)
 
     panel.set_run(None)  # another run: the rows were the last run's answers
+    settle(qtbot, panel)
     assert panel.table.rowCount() == 0 and panel.predictor is None
     assert panel.predict_paths([str(first[0])]) is None
 
@@ -147,6 +150,7 @@ def test_a_run_without_weights_cannot_predict(
     db, run_id, _ = trained
     failed = run_without_weights(db, run_id)
     panel.set_run(failed)
+    settle(qtbot, panel)
     assert panel.status.text() == f"Run {failed} has no trained weights to predict with."
     assert not panel.add_images_button.isEnabled()
     assert panel.predict_paths([str(tmp_path)]) is None

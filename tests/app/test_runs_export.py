@@ -11,6 +11,7 @@ from cnn_lab.app.state import AppState
 from cnn_lab.engine.jobs.job import run_job
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import status as st
+from tests.app.settle import settle
 
 
 def test_export_a_trained_run_from_the_runs_panel(qtbot, db_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -24,6 +25,7 @@ def test_export_a_trained_run_from_the_runs_panel(qtbot, db_path: Path, tmp_path
     assert record.status == st.COMPLETED
     panel = RunsPanel(AppState(db_path))
     qtbot.addWidget(panel)
+    settle(qtbot, panel)  # the panel lists the runs off the GUI thread
     assert panel.selected_run_id() == record.id
     assert panel.export_button.isEnabled()
 

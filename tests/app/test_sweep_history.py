@@ -25,6 +25,7 @@ from cnn_lab.engine.search import SearchSpec
 from cnn_lab.engine.search.storage import default_storage_path
 from cnn_lab.engine.search.study import run_sweep
 from tests.app.fake_sweep_runner import FakeSweepRunner
+from tests.app.settle import settle
 from tests.app.tune_results import FakeRunner
 from tests.engine.planted_sweep import StoredEpochTrainer, planted_sweep
 
@@ -68,6 +69,7 @@ def make(qtbot: QtBot) -> Iterator[Callable[[Path], SweepPanel]]:
         panel.resize(1280, 720)
         panel.show()
         made.append(panel)
+        settle(qtbot, panel)  # showing it lists the database's sweeps, off the GUI thread
         return panel
 
     yield build
@@ -86,7 +88,7 @@ def open_chosen(qtbot: QtBot, panel: SweepPanel) -> None:
     click(qtbot, panel.open_button)
     assert panel.progress_label.text().startswith("Opening sweep ")
     assert not panel.open_button.isEnabled()  # one read at a time
-    qtbot.waitUntil(lambda: panel._open_task is None, timeout=OPEN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: panel.saved_row.task is None, timeout=OPEN_TIMEOUT_MS)
 
 
 def test_a_past_sweep_opens_as_if_it_had_just_ended(
@@ -123,6 +125,7 @@ def test_a_past_sweep_opens_as_if_it_had_just_ended(
 
     panel.table.selectRow(0)
     (run_id,) = panel.table.selected_run_ids()
+    settle(qtbot, panel)  # the trial's curve is read off the GUI thread
     assert panel.curves.curve_names() == [f"run {run_id}"]
     assert panel.curves.points(f"run {run_id}") == 1  # one epoch, one point
 
@@ -133,6 +136,7 @@ def test_a_past_sweep_opens_as_if_it_had_just_ended(
 
     # Another database has no sweeps: its chooser is empty, and this sweep is not shown.
     panel.state.set_db_path(copy_of.parent / "other.sqlite")
+    settle(qtbot, panel)
     assert panel.saved_box.count() == 0 and not panel.saved_box.isEnabled()
     assert panel.saved_box.placeholderText() == "No sweeps in this database yet"
     assert not panel.open_button.isEnabled() and not panel.resume_button.isEnabled()

@@ -24,6 +24,7 @@ from cnn_lab.engine.specs import ArchitectureSpec, DatasetSpec
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 from cnn_lab.engine.util.durations import format_duration
+from tests.app.settle import settle
 
 SWEEP_TIMEOUT_MS = 180_000
 
@@ -175,6 +176,7 @@ def test_a_real_grid_fills_the_table_and_draws_the_curves(qtbot, panel: SweepPan
     table.selectRow(0)
     run_ids = table.selected_run_ids()
     assert len(run_ids) == 1
+    settle(qtbot, panel)  # the trial's curve is read off the GUI thread
     assert panel.curves.curve_names() == [f"run {run_ids[0]}"]
     assert panel.curves.points(f"run {run_ids[0]}") == 1  # one epoch, one point
     assert len(panel.parallel.lines) == 4
@@ -182,6 +184,7 @@ def test_a_real_grid_fills_the_table_and_draws_the_curves(qtbot, panel: SweepPan
 
     # The trials are runs: now the estimate is measured, and the best can be trained.
     panel.refresh_estimate()
+    settle(qtbot, panel)  # the finished runs are read off the GUI thread, then it says again
     assert panel.count_label.text().startswith("4 trials, about "), panel.count_label.text()
     with RunStore.open(panel.state.db_path) as store:
         history = store.list_runs(status=st.COMPLETED)
@@ -223,6 +226,7 @@ def test_stop_ends_the_sweep_child(qtbot, panel: SweepPanel) -> None:  # type: i
     # The stopped sweep is offered for resuming, as it would be after a restart.
     panel.hide()
     panel.show()
+    settle(qtbot, panel)  # the past sweeps are listed off the GUI thread
     assert panel.saved_row.isVisible()
     counted = panel.result["trials_done"] + panel.result["trials_pruned"]  # not the cut-off one
     assert panel.saved_box.currentText().endswith(f": {counted} of 6 trials, unfinished")
@@ -230,6 +234,7 @@ def test_stop_ends_the_sweep_child(qtbot, panel: SweepPanel) -> None:  # type: i
         click(qtbot, panel.resume_button)
     assert ended.args == ["finished"] and not panel.result["stopped"]
     assert panel.result["trials_done"] == 6
+    settle(qtbot, panel)
     assert panel.saved_box.currentText().endswith(": 6 of 6 trials, finished")
     assert not panel.resume_button.isEnabled()  # finished: it can be opened, not resumed
 

@@ -27,6 +27,7 @@ from cnn_lab.app.widgets.task_progress import TaskProgress
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.util.progress_eta import EtaEstimator
 from tests.app.fake_sweep_runner import FakeSweepRunner
+from tests.app.settle import settle
 from tests.app.trained_run import train_tiny_run
 from tests.app.tune_results import CANNED, FakeRunner
 
@@ -141,6 +142,7 @@ def test_evaluate_counts_its_batches_beside_the_bar(
     qtbot.addWidget(panel)
     panel.show()
     panel.set_run(run_id)
+    settle(qtbot, panel)
     panel.mistake_limit = 3
     seen: list[tuple[str, bool]] = []
     with qtbot.waitSignal(panel.evaluated, timeout=60_000):
@@ -164,6 +166,7 @@ def test_predict_counts_its_images_beside_the_bar(
     qtbot.addWidget(panel)
     panel.show()
     panel.set_run(run_id)
+    settle(qtbot, panel)
     rng = np.random.default_rng(0)
     paths = []
     for i in range(4):

@@ -12,6 +12,7 @@ from cnn_lab.app.main_window import MainWindow
 from cnn_lab.engine.store import RunStore
 from cnn_lab.engine.store import status as st
 from tests.app.conftest import STOP_WAIT_MS, choose_quick_run
+from tests.app.settle import settle
 
 TRAIN_TIMEOUT_MS = 120_000
 
@@ -32,6 +33,7 @@ def test_train_click_records_a_run_with_live_charts(qtbot, window: MainWindow, d
         assert window.train_action.isEnabled() and window.stop_action.isEnabled()
     run_id, status, reason = finished.args
     assert status == st.COMPLETED, reason
+    settle(qtbot, window)  # the Runs panel lists the ended run and reads its curves
 
     monitor = window.monitor_panel
     assert monitor.loss_chart.points("train (step)") > 10
@@ -65,6 +67,7 @@ def test_killed_child_leaves_a_crashed_run_and_a_working_window(
     assert finished.args[0] == run_id
     assert finished.args[1] == st.CRASHED
     assert "SIGKILL" in finished.args[2]
+    settle(qtbot, window)  # the Runs panel lists the ended run
 
     # The window still answers: panels switch, the run is listed as crashed, Train works again.
     window.tabs.setCurrentWidget(window.runs_panel)
@@ -109,7 +112,7 @@ def test_a_second_train_while_running_is_queued_without_a_crash(
 
 
 def test_an_out_of_memory_failure_offers_a_retry_with_the_batch_that_fits(
-    window: MainWindow, db_path, monkeypatch
+    qtbot, window: MainWindow, db_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     from cnn_lab.engine.specs import RunSpec
 
@@ -125,9 +128,12 @@ def test_an_out_of_memory_failure_offers_a_retry_with_the_batch_that_fits(
     started: list[RunSpec] = []
     monkeypatch.setattr(window.controller, "start", lambda s, priority=0: started.append(s) or 99)
     window._on_run_finished(run_id, st.FAILED, "The GPU ran out of memory at batch size 256.")
+    settle(qtbot, window)  # the failed run's summary is read off the GUI thread
     assert window.retry_button.isVisibleTo(window)
     assert window.retry_button.text() == f"Retry run {run_id} with batch 64"
     window.retry_button.click()
+    assert not window.retry_button.isVisibleTo(window)  # one click: the offer is taken
+    settle(qtbot, window)  # the run's spec is read off the GUI thread, then queued again
     assert started and started[0].train.batch_size == 64
     assert started[0].train.grad_accumulation == 4  # the effective batch stays 256
     assert window.state.train.batch_size == 64

@@ -185,7 +185,8 @@ def test_the_last_database_opens_next_time(qtbot, tmp_path, monkeypatch) -> None
     first = create_window(str(tmp_path / "a.sqlite"))
     assert first is not None
     qtbot.addWidget(first)
-    assert first.open_database(str(tmp_path / "b.sqlite"))
+    first.open_database(str(tmp_path / "b.sqlite"))  # switches once the file has opened
+    qtbot.waitUntil(lambda: first.state.db_path == str(tmp_path / "b.sqlite"), timeout=15_000)
     first.close()
     second = create_window(None)
     assert second is not None
@@ -249,7 +250,7 @@ def drop(window: MainWindow, path: Path) -> None:
 
 
 def test_drops_on_the_window_open_specs_databases_and_datasets(
-    window, tmp_path, monkeypatch
+    qtbot, window, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     spec = window.state.run_spec().model_copy(
         update={"train": window.state.train.model_copy(update={"epochs": 9})}
@@ -260,8 +261,8 @@ def test_drops_on_the_window_open_specs_databases_and_datasets(
 
     other = tmp_path / "other.sqlite"
     RunStore.open(other).close()
-    drop(window, other)
-    assert window.state.db_path == str(other)
+    drop(window, other)  # the window switches once the file has opened
+    qtbot.waitUntil(lambda: window.state.db_path == str(other), timeout=15_000)
 
     opened: list[str] = []
     monkeypatch.setattr(window.data_panel, "open_source", opened.append)

@@ -50,6 +50,7 @@ from cnn_lab.engine.store import store as store_module
 from cnn_lab.engine.store.backup import backup_path, backups
 from cnn_lab.engine.store.busy import BusyWatch, StoreBusy
 from cnn_lab.engine.store.store import UnreadableStore
+from tests.app.settle import settle
 from tests.waiting import wait_until
 
 LOCK_HELD_S = 10.0
@@ -219,10 +220,26 @@ def test_a_process_locking_the_store_for_10_s_delays_writes_and_loses_nothing(
         with RunStore.open(db_path, busy_timeout_ms=0) as reader:
             assert reader.get_run(run_id).status == RUNNING
         window.runs_panel.refresh()
+        settle(qtbot, window)  # the store's thread answers the listing
+        assert holder.poll() is None, "the lock ended before the window's reads"
         assert window.runs_panel.query_error.isHidden()
-        # ...and its own writes wait for the lock instead of failing.
-        assert window.runs_panel.rename_run(run_id, "renamed while locked")
+        assert run_id in {record.id for record in window.runs_panel.model.records}
+        # ...and its own writes wait for the lock instead of failing, on the store's thread:
+        # the window goes on answering meanwhile and says what it waits for.
+        window.runs_panel.rename_run(run_id, "renamed while locked")
+        qtbot.waitUntil(lambda: not window.store_label.isHidden(), timeout=10_000)
+        assert window.store_label.text().startswith(
+            "Waiting for the run store (a change to the runs)"
+        )
+        assert holder.poll() is None, "the lock ended before the window's rename waited"
+        assert not window.state.store.idle()  # the rename is still waiting for the lock
         qtbot.waitUntil(window.store_busy_label.isHidden, timeout=20_000)
+        settle(qtbot, window, timeout=30_000)  # the rename is made, then listed
+        assert window.store_label.isHidden()  # the waiting line is gone with the wait
+        assert "busy" not in window.runs_panel.detail.text()
+        assert {r.id: r.name for r in window.runs_panel.model.records}[run_id] == (
+            "renamed while locked"
+        )
         job.join(60)
         assert holder.wait(30) == 0, holder.stderr.read() if holder.stderr else ""
     finally:
@@ -289,26 +306,41 @@ def test_opening_a_locked_store_leaves_the_stale_sweep_for_later(
 
 
 def test_the_window_says_a_store_that_stays_locked_in_a_sentence(
+    qtbot,  # type: ignore[no-untyped-def]
     stub_window: tuple[MainWindow, dict[int, StubWorker]],
     db_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     window, _ = stub_window
     with RunStore.open(db_path) as store:
         run_id = store.create_run(spec_json="{}", spec_hash="h", status=COMPLETED)
+        newest = store.create_run(spec_json="{}", spec_hash="n", status=COMPLETED)
     window.runs_panel.refresh()
-    # As if 15 s had passed: the window's store gives up on the lock at once.
-    monkeypatch.setattr(
-        AppState, "open_store", lambda self: RunStore.open(self.db_path, busy_timeout_ms=20)
-    )
+    settle(qtbot, window)
+    assert run_id in {record.id for record in window.runs_panel.model.records}
+    assert window.monitor_panel.run_id == newest  # the newest run, selected in Runs
+    # As if 15 s had passed: the window's store (on the store link's thread, where it was
+    # opened) gives up on the lock at once.
+    window.state.store.call(lambda store: store.sqlite_db.execute("PRAGMA busy_timeout = 20"))
+    settle(qtbot, window)
     lock = raw_lock(db_path)
     try:
-        assert window.runs_panel.rename_run(run_id, "never") is False
-        assert "is busy" in window.runs_panel.detail.text()
+        window.runs_panel.rename_run(run_id, "never")  # returns at once: the window waits not
+        settle(qtbot, window)
+        assert "is busy" in window.runs_panel.detail.text()  # a sentence the person reads
+        assert "Traceback" not in window.runs_panel.detail.text()
         window._show_run_in_monitor(run_id)  # reads still work under the lock
+        settle(qtbot, window)
+        assert window.monitor_panel.run_id == run_id
+        assert "busy" not in window.status_label.text()
     finally:
         lock.execute("ROLLBACK")
-    assert window.runs_panel.rename_run(run_id, "afterwards") is True
+    with RunStore.open(db_path) as store:
+        assert store.get_run(run_id).name != "never"  # refused, not half made
+    window.runs_panel.rename_run(run_id, "afterwards")
+    settle(qtbot, window)
+    assert {r.id: r.name for r in window.runs_panel.model.records}[run_id] == "afterwards"
+    with RunStore.open(db_path) as store:
+        assert store.get_run(run_id).name == "afterwards"
 
 
 def test_the_busy_line_names_each_waiting_run_until_it_clears_or_ends(

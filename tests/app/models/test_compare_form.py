@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,13 @@ def _write_run(store: RunStore, name: str, *, lr: float, seed: int = 0, offset: 
 
 
 @pytest.fixture
-def comparison(db_path: Path) -> Comparison:
-    return Comparison(partial(RunStore.open, db_path))
+def comparison() -> Comparison:
+    return Comparison()
+
+
+def _load(comparison: Comparison, db_path: Path, run_ids: list[int]) -> None:
+    with RunStore.open(db_path) as store:
+        comparison.load(store, run_ids)
 
 
 def test_runs_are_read_once_each_with_their_differences(
@@ -42,7 +46,7 @@ def test_runs_are_read_once_each_with_their_differences(
     with RunStore.open(db_path) as store:
         first = _write_run(store, "slow", lr=0.01)
         second = _write_run(store, "fast", lr=0.1)
-    comparison.load([first, second, first])
+    _load(comparison, db_path, [first, second, first])
     assert comparison.run_ids() == [first, second] and comparison.comparable()
     assert [row.path for row in comparison.diff] == ["name", "train.lr"]
     assert comparison.describe() == "2 runs; they differ in 2 spec settings."
@@ -64,11 +68,11 @@ def test_gone_runs_are_named_and_one_run_is_not_a_comparison(
 ) -> None:
     with RunStore.open(db_path) as store:
         only = _write_run(store, "only", lr=0.01)
-    comparison.load([only, 98, 99])
+    _load(comparison, db_path, [only, 98, 99])
     assert not comparison.comparable()
     assert comparison.note == "Runs #98, #99 are no longer in the store."
     assert comparison.empty_text() == f"{comparison.note}\n\n{EMPTY_TEXT}"
-    comparison.load([])
+    _load(comparison, db_path, [])
     assert comparison.empty_text() == EMPTY_TEXT
 
 
@@ -79,7 +83,7 @@ def test_seeds_of_one_recipe_become_one_mean_line_with_a_band(
         a = _write_run(store, "r", lr=0.01, seed=1, offset=0.0)
         b = _write_run(store, "r", lr=0.01, seed=2, offset=0.2)
         c = _write_run(store, "r", lr=0.1, seed=1)
-    comparison.load([a, b, c])
+    _load(comparison, db_path, [a, b, c])
     assert len(comparison.groups) == 2
     assert comparison.describe().startswith(
         "3 runs in 2 recipes (runs differing only in seed or fold)"
@@ -98,11 +102,13 @@ def test_a_chosen_metric_is_read_once_then_kept(comparison: Comparison, db_path:
         first = _write_run(store, "a", lr=0.01)
         second = _write_run(store, "b", lr=0.1)
         store.add_metrics([MetricPoint(first, 5, 0, "lr", 0.5, 5)])
-    comparison.load([first, second])
+    _load(comparison, db_path, [first, second])
     assert comparison.pick_metric("") == "lr"  # preferred over the first key
-    assert comparison.read_metric("lr") == ""
     with RunStore.open(db_path) as store:
+        assert comparison.needs("lr")
+        assert comparison.read_metric(store, "lr") == ""
         store.add_metrics([MetricPoint(first, 6, 0, "lr", 0.25, 6)])
-    assert comparison.read_metric("lr") == ""
+        assert not comparison.needs("lr")
+        assert comparison.read_metric(store, "lr") == ""
     (line, empty) = comparison.lines("lr", aggregate=False)
     assert line.ys.tolist() == [0.5] and len(empty.xs) == 0  # the curve read before

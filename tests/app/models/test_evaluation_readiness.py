@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
+
+import pytest
 
 from cnn_lab.app.models.evaluation_form import (
     NO_RUN,
@@ -13,7 +14,7 @@ from cnn_lab.app.models.evaluation_form import (
     evaluation_readiness,
     stored_evaluation,
 )
-from cnn_lab.app.models.evaluation_readiness import UNREADABLE, RunReading, read_run
+from cnn_lab.app.models.evaluation_readiness import UNREADABLE, RunReading, ask_run, read_run
 from cnn_lab.app.models.predict_form import READY, predict_readiness
 from cnn_lab.engine.specs import RunSpec
 from cnn_lab.engine.store import RunStore, artifact_kinds
@@ -39,14 +40,17 @@ def test_the_store_is_read_once_into_plain_facts(db_path: Path) -> None:
     run_id = _run(db_path, st.COMPLETED, weights=True)
     with RunStore.open(db_path) as store:
         store.update_summary(run_id, {"evaluation": {"accuracy": 0.5}})
-    reading = read_run(partial(RunStore.open, db_path), run_id)
+        reading = read_run(store, run_id)
     assert reading == RunReading(run_id, st.COMPLETED, True, reading.summary)
     assert stored_evaluation(reading) == {"accuracy": 0.5}
-    assert read_run(partial(RunStore.open, db_path), None) == RunReading(None)
+    taken: list[RunReading] = []
+    ask_run(lambda *a, **k: pytest.fail("no run: nothing to read"), None, taken.append, "t")
+    assert taken == [RunReading(None)]
 
 
 def test_a_missing_run_is_an_error_sentence_not_an_exception(db_path: Path) -> None:
-    reading = read_run(partial(RunStore.open, db_path), 404)
+    with RunStore.open(db_path) as store:
+        reading = read_run(store, 404)
     assert "404" in reading.error
     for readiness in (evaluation_readiness(reading), predict_readiness(reading)):
         assert readiness.error and not readiness.usable

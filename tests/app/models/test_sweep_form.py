@@ -20,7 +20,7 @@ from cnn_lab.app.models.sweep_form import (
     launchable,
     trial_curves,
 )
-from cnn_lab.engine.errors import StoreError, UserError
+from cnn_lab.engine.errors import UserError
 from cnn_lab.engine.search.past import OpenedSweep
 from cnn_lab.engine.search.spec import SearchSpec
 from cnn_lab.engine.store import MetricPoint, RunStore
@@ -100,20 +100,19 @@ def test_the_best_trains_on_all_the_data() -> None:
     assert spec.dataset.limit is None and spec.dataset.folds is None
 
 
-def test_the_estimate_uses_the_probe_of_this_base_and_survives_a_broken_store() -> None:
+def test_the_estimate_uses_the_probe_of_this_base_else_past_runs() -> None:
     form = SweepForm()
     s = search()
+    # No probe: the past runs are needed (the panel reads them, off the GUI thread).
+    assert form.estimate(s, 1) == ("2 trials; measure an epoch to estimate the time.", True)
+    assert form.take_history([]) is False  # nothing new: the panel need not say it again
 
-    def broken() -> RunStore:
-        raise StoreError("The run database is damaged.")
-
-    assert form.estimate(s, 1, broken) == "2 trials; measure an epoch to estimate the time."
     form.probed_hash = s.base.spec_hash()
     form.probe_finished({"epoch_s": 4.0, "device": "cpu"})
     assert form.measured is not None and form.measured.setup_s == 0.0
-    assert form.estimate(s, 2, broken).endswith(
-        "(4.0 s an epoch and 0.0 s to set a run up, measured on cpu)."
-    )
+    text, needs_history = form.estimate(s, 2)
+    assert text.endswith("(4.0 s an epoch and 0.0 s to set a run up, measured on cpu).")
+    assert not needs_history  # a probed base needs no past runs
 
 
 def test_trial_curves_read_each_runs_validation_accuracy(tmp_path: Path) -> None:
@@ -124,5 +123,6 @@ def test_trial_curves_read_each_runs_validation_accuracy(tmp_path: Path) -> None
             MetricPoint(run_id, step, epoch, "val.accuracy", value, 0.0)
             for step, epoch, value in [(1, 0, 0.5), (2, 1, 0.75)]
         )
-    curves = trial_curves(lambda: RunStore.open(db), [run_id])
+    with RunStore.open(db) as store:
+        curves = trial_curves(store, [run_id])
     assert curves == {f"run {run_id}": ([0, 1], [0.5, 0.75])}
