@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import configparser
 import fnmatch
+import re
 import subprocess
 import sys
 import tomllib
@@ -96,3 +97,71 @@ def test_build_script_help_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "--out" in result.stdout
+
+
+def _spec_hidden_imports() -> tuple[set[str], set[str]]:
+    """What the spec hands PyInstaller as hidden imports: the modules its ``hiddenimports``
+    lists name, and the packages it gathers whole with ``collect_submodules``."""
+    tree = ast.parse((PACKAGING / "cnn-lab.spec").read_text(encoding="utf-8"))
+    listed: set[str] = set()
+    collected: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AugAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AugAssign) else node.targets
+            names = any(isinstance(t, ast.Name) and t.id == "hiddenimports" for t in targets)
+            if names and isinstance(node.value, ast.List):
+                listed |= {
+                    e.value
+                    for e in node.value.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                }
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "collect_submodules"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            collected.add(node.args[0].value)
+    return listed, collected
+
+
+PSYCOPG_IMPLEMENTATIONS = {
+    "binary": ("psycopg_binary", "psycopg_binary.pq", "psycopg_binary._psycopg"),
+    "c": ("psycopg_c", "psycopg_c.pq", "psycopg_c._psycopg"),
+}
+"""The compiled modules psycopg picks at run time, by the extra that installs them."""
+
+
+def test_the_spec_names_what_a_postgresql_store_imports() -> None:
+    """A frozen build opens a postgresql:// store: psycopg, the compiled implementation
+    pyproject.toml installs (chosen by psycopg at run time, so PyInstaller cannot follow it),
+    a pool if one is a dependency, and SQLAlchemy's psycopg dialect for the sweep's Optuna
+    study (loaded by name)."""
+    listed, collected = _spec_hidden_imports()
+
+    def named(module: str) -> bool:
+        return module in listed or any(
+            module == package or module.startswith(package + ".") for package in collected
+        )
+
+    dependencies = " ".join(
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+            "dependencies"
+        ]
+    )
+    extras = {
+        extra.strip()
+        for found in re.findall(r"\bpsycopg\[([^\]]*)\]", dependencies)
+        for extra in found.split(",")
+    }
+    wanted = ["psycopg", "psycopg.pq", "sqlalchemy.dialects.postgresql.psycopg"]
+    for extra in sorted(extras & PSYCOPG_IMPLEMENTATIONS.keys()):
+        wanted += PSYCOPG_IMPLEMENTATIONS[extra]
+    if "pool" in extras or re.search(r"\bpsycopg[-_]pool\b", dependencies):
+        wanted.append("psycopg_pool")
+    assert re.search(r"\bpsycopg\b", dependencies)  # the PostgreSQL store's driver
+    assert [module for module in wanted if not named(module)] == []
+    # psycopg_binary cannot be imported before psycopg, so collect_submodules finds nothing
+    # in it (with only a warning): its modules must be listed.
+    assert not collected & {"psycopg_binary", "psycopg_c"}

@@ -59,22 +59,24 @@ def downsampled(
 def _from_rollups(
     cur: psycopg.Cursor[Any], run_id: int, key: str, buckets: int, low: int, span: int
 ) -> list[MetricPoint]:
-    """Merge the roll-up rows (64 steps each) into ``buckets`` equal step ranges."""
-    lowest: dict[int, Found] = {}
-    highest: dict[int, Found] = {}
-    cur.execute(
-        "SELECT first_step, min_step, min_epoch, min_value, min_time, "
-        "max_step, max_epoch, max_value, max_time FROM metric_rollups "
-        "WHERE run_id = %s AND key = %s AND min_value IS NOT NULL ORDER BY bucket",
-        [run_id, key],
-    )
-    for row in cur:
-        index = (row[0] - low) * buckets // span
-        if index not in lowest or row[3] < lowest[index][2]:
-            lowest[index] = (row[1], row[2], row[3], row[4])
-        if index not in highest or row[7] > highest[index][2]:
-            highest[index] = (row[5], row[6], row[7], row[8])
-    return _points(run_id, key, [*lowest.values(), *highest.values()])
+    """Merge the roll-up rows (64 steps each) into ``buckets`` equal step ranges.
+
+    The server does the merging (``DISTINCT ON`` each range's lowest, then highest roll-up,
+    the earliest on a tie, as the SQLite store's loop keeps it), so about 4,000 rows travel
+    for a million points instead of every roll-up: fetching rows, not finding them, is what
+    costs here."""
+    found: list[Found] = []
+    for end, direction in (("min", "ASC"), ("max", "DESC")):
+        cur.execute(
+            f"SELECT DISTINCT ON (slot) {end}_step, {end}_epoch, {end}_value, {end}_time "
+            f"FROM (SELECT ((first_step - %s) * %s) / %s AS slot, bucket, {end}_step, "
+            f"  {end}_epoch, {end}_value, {end}_time FROM metric_rollups "
+            "  WHERE run_id = %s AND key = %s AND min_value IS NOT NULL) AS r "
+            f"ORDER BY slot, {end}_value {direction}, bucket",
+            [low, buckets, span, run_id, key],
+        )
+        found += cur.fetchall()
+    return _points(run_id, key, found)
 
 
 def _points(run_id: int, key: str, found: Iterable[Sequence[Any]]) -> list[MetricPoint]:
