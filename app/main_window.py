@@ -160,7 +160,7 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         self.predict_panel.set_run(self.runs_panel.selected_run_id())
         self.runs_panel.runs_deleted.connect(self._forget_runs)
         self._connect_optimize()
-        self._show_latest_run()
+        self._show_run_in_monitor()
         self._on_tab_changed(self.tabs.currentIndex())
         self.restore_settings()
         self._update_welcome()
@@ -254,8 +254,8 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         for panel in (self.evaluation_panel, self.predict_panel):
             if panel.run_id in gone:
                 panel.set_run(None)
-        if self.monitor_panel.run_id in gone and not self._monitor_is_live():
-            self._show_latest_run()
+        if self.monitor_panel.run_id in gone:
+            self._show_run_in_monitor()  # the newest left (unless the Monitor is live)
 
     def _on_tab_changed(self, _index: int) -> None:
         stack = getattr(self.tabs.currentWidget(), "undo_stack", None)
@@ -325,25 +325,17 @@ class MainWindow(WindowFiles, WindowJobs, WindowView, QMainWindow):
         owner = self._sweep_owner
         self.notifier.ended(owner, f"Sweep {outcome}", f"The {owner} {outcome}: see Sweep.")
 
-    def _show_latest_run(self) -> None:
-        """The Monitor shows the newest stored run (or says there is none)."""
-        self.state.store.call(
-            lambda store: read_for_monitor(store, None),
-            self._show_stored,
-            self.status_label.setText,  # a locked or damaged store: a sentence
-            key="monitor-stored",
-            what="the newest run",
-        )
-
-    def _show_run_in_monitor(self, run_id: int) -> None:
+    def _show_run_in_monitor(self, run_id: int | None = None) -> None:
+        """The Monitor shows stored run ``run_id`` (None: the newest, or says there is none),
+        unless it follows a live run."""
         if self._monitor_is_live():
-            return  # the monitor belongs to the live run
+            return
         self.state.store.call(
             lambda store: read_for_monitor(store, run_id),
             self._show_stored,
-            self.status_label.setText,
+            self.status_label.setText,  # a locked or damaged store: a sentence
             key="monitor-stored",
-            what=f"run {run_id}",
+            what="the newest run" if run_id is None else f"run {run_id}",
         )
 
     def _show_stored(self, read: tuple[Any, Any] | None) -> None:

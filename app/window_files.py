@@ -40,7 +40,7 @@ class WindowFiles:
     tabs: Any
     status_label: Any
     show_panel: Callable[[str], None]
-    _show_latest_run: Callable[[], None]
+    _show_run_in_monitor: Callable[[], None]
 
     def choose_dataset_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import a folder of class folders")
@@ -190,7 +190,7 @@ class WindowFiles:
         self.state.set_db_path(location)
         self.controller.db_path = location
         self.settings.remember_database(location)
-        self._show_latest_run()
+        self._show_run_in_monitor()
         self.status_label.setText(f"Run database: {describe(location)}")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
