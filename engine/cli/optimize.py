@@ -52,7 +52,8 @@ def add_commands(commands: Any) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="the most epochs the final run trains (default: 60; time beyond goes to the search)",
+        help="the most epochs the final run trains (default: 60, or 120 for a recipe that "
+        "augments its images; time beyond goes to the search)",
     )
     parser.add_argument("--device", default="auto", metavar="DEVICE")
     parser.add_argument("--seed", type=int, default=0, metavar="N")

@@ -15,7 +15,7 @@ def final(run: RunState, measured: Measured) -> None:
 
     The run is modelled as setup + epochs × epoch time (both measured, see
     ``calibrate``) inside the allotment less ``FINAL_MARGIN``, at most
-    ``Plan.final_epoch_cap`` epochs (then its epochs end it). The time that leaves is
+    ``Plan.epoch_cap`` epochs (then its epochs end it). The time that leaves is
     the run's ``time_limit_s``: its schedule follows the clock as well as its steps, so
     the one-cycle has annealed when the time is up and the run completes there; its
     epochs are set above the estimate (``FINAL_EPOCH_SLACK``) so that the clock, not
@@ -23,7 +23,9 @@ def final(run: RunState, measured: Measured) -> None:
     guard only. A target goal completes the run at the first validation reaching it.
     """
     began, allot = run.ledger.clock(), run.ledger.allot("final")
-    size = size_final(allot, measured.epoch_s, measured.setup_s, run.plan.final_epoch_cap)
+    augmented = any(step.strength > 0 for step in run.spec.dataset.augment)
+    cap = run.plan.epoch_cap(augmented)
+    size = size_final(allot, measured.epoch_s, measured.setup_s, cap)
     if size.epochs < 1:
         run.timed("final", allot, began, "skipped: no epoch fits what is left")
         run.notes.reject(
@@ -80,8 +82,8 @@ def final(run: RunState, measured: Measured) -> None:
         why = (
             f"{size.epochs} epochs, the cap (at {measured.epoch_s:.2f} s an epoch, {source}, "
             f"about {size.epochs * measured.epoch_s:.0f} s of the {size.train_s:.0f} s left): "
-            "longer one-cycle runs of a small network scored lower in cnn-lab's benchmark, so "
-            "the time beyond them went to the search and the optimization ends early"
+            + _CAP_REASONS[run.plan.final_epoch_cap is not None, augmented]
+            + ", so the time beyond them went to the search and the optimization ends early"
         )
     else:
         why = (
@@ -105,7 +107,14 @@ def final(run: RunState, measured: Measured) -> None:
     run.timed("final", allot, began, outcome)
 
 
-# ------------------------------------------------------------------ the answer
+_CAP_REASONS = {
+    (True, False): "the cap you set",
+    (True, True): "the cap you set",
+    (False, False): "without augmentation, longer one-cycle runs of a small network scored "
+    "lower in cnn-lab's benchmark",
+    (False, True): "with augmentation, runs twice as long gained nothing in cnn-lab's benchmark",
+}
+"""Why the final run stops at its cap: (the person set it, the recipe augments)."""
 
 
 __all__ = ["final"]

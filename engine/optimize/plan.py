@@ -15,7 +15,8 @@ Shares (``DEFAULT_SHARES``): speed 10%, rate 5%, search 45%, final 40%. Why thes
 Time left over is re-divided: a phase is allotted ``share / (sum of the shares still to
 run)`` of the time remaining when it starts (``Ledger.allot``), so a phase finishing early
 (or skipped) hands its time to those after it, and the final run takes whatever is left, up
-to ``FINAL_EPOCH_CAP`` epochs; when that cap leaves time over, the search gets it instead
+to ``FINAL_EPOCH_CAP`` epochs (``AUGMENTED_EPOCH_CAP`` when the recipe augments its
+images); when that cap leaves time over, the search gets it instead
 (``search_allotment``), and the optimization ends early rather than train longer.
 
 Refusals come before anything is spent beyond the bounded measurements they need (the epoch
@@ -58,14 +59,20 @@ MAX_TRIAL_EPOCHS = 5
 MAX_FINAL_EPOCHS = 100_000
 """TrainSpec's own bound: on tiny data an epoch takes tens of milliseconds."""
 FINAL_EPOCH_CAP = 60
-"""The final run trains at most this many epochs (``Plan.final_epoch_cap``); time a longer
-run would take goes to the search instead (``search_allotment``). Why: the trials rank
-configurations over a few epochs and say nothing of length, and length was measured to
-hurt: on sample:shapes (benchmarks/optimize.py, 2-core CPU) small_cnn's one-cycle runs of
-about 60 epochs reached 0.997 validation accuracy and its runs of about 260 epochs
-0.978-0.981, both for the final run and for cnn-lab's defaults. Sixty epochs is also
-where common small-CNN recipes end (fastai's, airbench's are shorter); data large enough
-to need more does not reach 60 epochs within a budget of minutes."""
+"""The final run trains at most this many epochs when its recipe has no augmentation
+(``Plan.epoch_cap``); time a longer run would take goes to the search instead
+(``search_allotment``). Why: the trials rank configurations over a few epochs and say
+nothing of length, and length without augmentation was measured to hurt: on sample:shapes
+(benchmarks/optimize.py, 2-core CPU) small_cnn's one-cycle runs of about 60 epochs reached
+0.993-0.997 validation accuracy and its runs of about 260 epochs 0.978-0.981, both for the
+final run and for cnn-lab's defaults. Sixty epochs is also where common small-CNN recipes
+end (fastai's, airbench's are shorter)."""
+AUGMENTED_EPOCH_CAP = 120
+"""The cap when the recipe augments its images: augmentation is what keeps a long run from
+memorising the training set. On sample:shapes with random shifts (small_cnn, AdamW
+one-cycle at 0.01, bf16, 2-core CPU) 60 epochs reached 0.9983 validation accuracy, 120
+epochs 0.9992 and 240 epochs 0.9992 again: doubling past 120 bought nothing, so the time it
+would take goes to the search instead."""
 FINAL_EPOCH_SLACK = 1.5
 """The final run's epochs are this many times the estimate: its time limit ends it, and
 its step count only has to stay behind the clock, so an estimate off by up to a third
@@ -86,8 +93,9 @@ class Plan:
     networks: tuple[str, ...] = ()
     """Candidate presets the search may pick from (empty: keep the spec's network)."""
     shares: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
-    final_epoch_cap: int = FINAL_EPOCH_CAP
-    """The most epochs the final run trains (see ``FINAL_EPOCH_CAP``)."""
+    final_epoch_cap: int | None = None
+    """The most epochs the final run trains; None: ``FINAL_EPOCH_CAP``, or
+    ``AUGMENTED_EPOCH_CAP`` for a recipe that augments (``epoch_cap``)."""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.budget_s) or self.budget_s <= 0:
@@ -102,12 +110,18 @@ class Plan:
                 "The target goal needs a target accuracy between 0 and 1.",
                 hint="Try --goal target --target 0.9.",
             )
-        if self.final_epoch_cap < 1:
+        if self.final_epoch_cap is not None and self.final_epoch_cap < 1:
             raise UserError(
                 f"The final run's epoch cap must be at least 1, not {self.final_epoch_cap}."
             )
         if set(self.shares) != set(PHASES) or any(v < 0 for v in self.shares.values()):
             raise ValueError(f"shares must give each of {PHASES} a non-negative share")
+
+    def epoch_cap(self, augmented: bool) -> int:
+        """The final run's epoch cap for a recipe that augments its images or not."""
+        if self.final_epoch_cap is not None:
+            return self.final_epoch_cap
+        return AUGMENTED_EPOCH_CAP if augmented else FINAL_EPOCH_CAP
 
 
 class Ledger:
@@ -243,6 +257,7 @@ def rate_steps(allot_s: float, step_s: float) -> int:
 
 
 __all__ = [
+    "AUGMENTED_EPOCH_CAP",
     "DEFAULT_SHARES",
     "FINAL_EPOCH_CAP",
     "GOALS",

@@ -34,7 +34,6 @@ from cnn_lab.engine.optimize.decisions import (
 from cnn_lab.engine.optimize.plan import (
     BUDGET_TOLERANCE,
     DEFAULT_SHARES,
-    FINAL_EPOCH_CAP,
     Goal,
     Ledger,
     Plan,
@@ -60,14 +59,15 @@ def optimize(
     progress: Callable[[Progress], None] = lambda _: None,
     tuners: Tuners | None = None,
     shares: Mapping[str, float] = DEFAULT_SHARES,
-    final_epoch_cap: int = FINAL_EPOCH_CAP,
+    final_epoch_cap: int | None = None,
 ) -> OptimizeResult:
     """Find a fast, accurate recipe for ``spec`` within ``budget_s`` seconds and train it.
 
     ``goal`` "accuracy" keeps the best validation accuracy the budget reaches; "target"
     the fastest configuration reaching ``target``, whose final run stops once it does.
     ``widths`` and ``networks`` are candidates the search may choose among;
-    ``final_epoch_cap`` bounds the final run (time beyond it goes to the search). Raises
+    ``final_epoch_cap`` bounds the final run (time beyond it goes to the search; None: 60
+    epochs, 120 for a recipe that augments, see ``Plan.epoch_cap``). Raises
     UserError, before anything is recorded, for a budget too small for one epoch, a network
     that fits at no batch size, or a dataset too small to split.
     """

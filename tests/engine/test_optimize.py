@@ -39,6 +39,9 @@ SPEC = RunSpec.from_dict(
 )
 
 
+NO_SHIFTS = "dataset.augment.0.strength"
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -63,6 +66,8 @@ class Planted:
     final_epochs: list[int] = field(default_factory=list)
     deadlines_met: list[bool] = field(default_factory=list)
     user_stop: list[bool] = field(default_factory=lambda: [False])
+    augment_bonus: float = 0.0
+    """Accuracy a trial gains per unit of its first augmentation's strength."""
 
     def tuners(self) -> Tuners:
         return Tuners(self.epoch, self.batch, self.speed, self.rate, run_search, self.train)
@@ -129,6 +134,8 @@ class Planted:
                     break
                 self.clock.now += self.epoch_s
                 value = round(min(0.99, 0.3 + 20 * spec.train.lr) + epoch / 1000, 4)
+                if spec.dataset.augment:
+                    value += self.augment_bonus * spec.dataset.augment[0].strength
                 best = max(best, value)
                 emit(EpochEnd(epoch, epoch, 1.0, value, 1.0, value, self.epoch_s, 100.0))
                 point = MetricPoint(run_id, epoch, epoch, "val.accuracy", value, time.time())
@@ -229,7 +236,7 @@ def test_the_searched_weight_decay_follows_the_optimizer() -> None:
     sgd = SPEC.model_copy(
         update={"train": SPEC.train.model_copy(update={"optimizer": "sgd", "weight_decay": 0.05})}
     )
-    assert first_points(sgd, None) == [{"train.lr": sgd.train.lr}]
+    assert first_points(sgd, None) == [{"train.lr": sgd.train.lr, NO_SHIFTS: 0.0}]
 
 
 def test_decisions_and_the_result_are_recorded_under_one_experiment(db_path: Path) -> None:
@@ -419,7 +426,7 @@ def test_the_search_starts_from_your_rate_and_the_range_tests_and_spans_both(
     assert low == pytest.approx(2.5e-4) and high == pytest.approx(2e-2)
     points = first_points(SPEC, 3e-3)
     assert points == [
-        {"train.lr": SPEC.train.lr, "train.weight_decay": SPEC.train.weight_decay},
+        {"train.lr": SPEC.train.lr, "train.weight_decay": SPEC.train.weight_decay, NO_SHIFTS: 0.0},
         {"train.lr": 3e-3, "train.weight_decay": SPEC.train.weight_decay},
     ]
     assert first_points(SPEC, SPEC.train.lr) == points[:1]  # the same rate is tried once
@@ -431,3 +438,53 @@ def test_the_search_starts_from_your_rate_and_the_range_tests_and_spans_both(
     assert [t.lr for t in trials[:2]] == [SPEC.train.lr, pytest.approx(3e-3)]
     (span,) = [d for d in result.decisions if d.choice.startswith("lr from")]
     assert "your rate" in span.evidence and "the range test's 3.0e-03" in span.evidence
+
+
+def test_the_search_varies_shifts_and_an_augmented_recipe_may_train_longer(db_path: Path) -> None:
+    """A dataset without augmentation gets random shifts searched from none (the person's own
+    recipe, tried first) to full strength; a recipe that keeps them trains up to 120 epochs,
+    one without them up to 60, and a person's cap is the cap either way."""
+    from cnn_lab.engine.optimize.plan import AUGMENTED_EPOCH_CAP, FINAL_EPOCH_CAP, Plan
+    from cnn_lab.engine.optimize.search_phase import (
+        search_params,
+        with_searched_augmentation,
+        without_idle_augmentation,
+    )
+
+    assert (Plan(600.0).epoch_cap(False), Plan(600.0).epoch_cap(True)) == (60, 120)
+    assert Plan(600.0, final_epoch_cap=20).epoch_cap(True) == 20
+    shifted = with_searched_augmentation(SPEC)
+    assert [(a.name, a.strength) for a in shifted.dataset.augment] == [("translate", 0.0)]
+    assert without_idle_augmentation(shifted) == SPEC
+    (strength,) = [
+        p for p in search_params(shifted, (1e-3, 1e-1), (), (), SPEC) if p["path"] == NO_SHIFTS
+    ]
+    assert strength["choices"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    own = SPEC.model_copy(update={"dataset": SPEC.dataset.model_copy(
+        update={"augment": ({"name": "hflip", "strength": 0.5},)})})  # fmt: skip
+    assert with_searched_augmentation(own) == own  # the person's own augmentation is tuned
+    (strength,) = [p for p in search_params(own, (1e-3, 1e-1), (), ()) if p["path"] == NO_SHIFTS]
+    assert strength["range"] == {"low": 0.25, "high": 1.0}
+
+    planted = Planted(FakeClock(), augment_bonus=0.5)  # shifts pay: the search keeps them
+    result = _run(planted, 600.0, db_path)
+    with RunStore.open(db_path) as store:
+        specs = [RunSpec.from_json(store.get_run(i).spec_json) for i in result.run_ids]
+    trials, final = specs[:-1], specs[-1]
+    assert all([a.name for a in t.dataset.augment] == ["translate"] for t in trials)
+    assert trials[0].dataset.augment[0].strength == 0.0  # your recipe as it is, first
+    assert len({t.dataset.augment[0].strength for t in trials}) >= 3
+    (kept,) = final.dataset.augment
+    assert kept.name == "translate" and kept.strength > 0 and result.chosen == final
+    # 600 s hold some 260 epochs of 1 s; the augmented cap ends the run at 120
+    assert planted.final_epochs == [AUGMENTED_EPOCH_CAP]
+    decision = next(d for d in result.decisions if d.phase == "final")
+    assert f"epochs={AUGMENTED_EPOCH_CAP}" == decision.choice
+    assert "with augmentation" in decision.evidence
+
+    planted = Planted(FakeClock(), augment_bonus=-0.5)  # shifts hurt: the search drops them
+    result = _run(planted, 600.0, tmp_db := db_path.with_name("hurt.sqlite"))
+    assert result.chosen.dataset.augment == ()  # strength 0 is left out of the recipe
+    assert planted.final_epochs == [FINAL_EPOCH_CAP]
+    decision = next(d for d in result.decisions if d.phase == "final")
+    assert "without augmentation" in decision.evidence and tmp_db.exists()
