@@ -236,7 +236,10 @@ def test_the_searched_weight_decay_follows_the_optimizer() -> None:
     sgd = SPEC.model_copy(
         update={"train": SPEC.train.model_copy(update={"optimizer": "sgd", "weight_decay": 0.05})}
     )
-    assert first_points(sgd, None) == [{"train.lr": sgd.train.lr, NO_SHIFTS: 0.0}]
+    assert first_points(sgd, None) == [
+        {"train.lr": sgd.train.lr, NO_SHIFTS: 0.0},
+        {"train.lr": sgd.train.lr, NO_SHIFTS: 1.0},
+    ]
 
 
 def test_decisions_and_the_result_are_recorded_under_one_experiment(db_path: Path) -> None:
@@ -425,17 +428,19 @@ def test_the_search_starts_from_your_rate_and_the_range_tests_and_spans_both(
     low, high = lr_range([5e-4, 1e-2])  # far apart: both inside, with x2 beyond each
     assert low == pytest.approx(2.5e-4) and high == pytest.approx(2e-2)
     points = first_points(SPEC, 3e-3)
+    decay = SPEC.train.weight_decay
     assert points == [
-        {"train.lr": SPEC.train.lr, "train.weight_decay": SPEC.train.weight_decay, NO_SHIFTS: 0.0},
-        {"train.lr": 3e-3, "train.weight_decay": SPEC.train.weight_decay},
+        {"train.lr": SPEC.train.lr, "train.weight_decay": decay, NO_SHIFTS: 0.0},
+        {"train.lr": SPEC.train.lr, "train.weight_decay": decay, NO_SHIFTS: 1.0},
+        {"train.lr": 3e-3, "train.weight_decay": decay},
     ]
-    assert first_points(SPEC, SPEC.train.lr) == points[:1]  # the same rate is tried once
-    assert first_points(SPEC, None) == points[:1]
+    assert first_points(SPEC, SPEC.train.lr) == points[:2]  # the same rate is tried once
+    assert first_points(SPEC, None) == points[:2]
 
     result = _run(Planted(FakeClock()), 600.0, db_path)  # its range test answers 3e-3
     with RunStore.open(db_path) as store:
         trials = [RunSpec.from_json(store.get_run(i).spec_json).train for i in result.run_ids]
-    assert [t.lr for t in trials[:2]] == [SPEC.train.lr, pytest.approx(3e-3)]
+    assert [t.lr for t in trials[:3]] == [SPEC.train.lr, SPEC.train.lr, pytest.approx(3e-3)]
     (span,) = [d for d in result.decisions if d.choice.startswith("lr from")]
     assert "your rate" in span.evidence and "the range test's 3.0e-03" in span.evidence
 
@@ -472,7 +477,8 @@ def test_the_search_varies_shifts_and_an_augmented_recipe_may_train_longer(db_pa
         specs = [RunSpec.from_json(store.get_run(i).spec_json) for i in result.run_ids]
     trials, final = specs[:-1], specs[-1]
     assert all([a.name for a in t.dataset.augment] == ["translate"] for t in trials)
-    assert trials[0].dataset.augment[0].strength == 0.0  # your recipe as it is, first
+    # your recipe as it is, first, then with full shifts
+    assert [t.dataset.augment[0].strength for t in trials[:2]] == [0.0, 1.0]
     assert len({t.dataset.augment[0].strength for t in trials}) >= 3
     (kept,) = final.dataset.augment
     assert kept.name == "translate" and kept.strength > 0 and result.chosen == final
