@@ -82,7 +82,7 @@ def final(run: RunState, measured: Measured) -> None:
         why = (
             f"{size.epochs} epochs, the cap (at {measured.epoch_s:.2f} s an epoch, {source}, "
             f"about {size.epochs * measured.epoch_s:.0f} s of the {size.train_s:.0f} s left): "
-            + _CAP_REASONS[run.plan.final_epoch_cap is not None, augmented]
+            + ("the cap you set" if run.plan.final_epoch_cap else _CAP_REASONS[augmented])
             + ", so the time beyond them went to the search and the optimization ends early"
         )
     else:
@@ -108,13 +108,12 @@ def final(run: RunState, measured: Measured) -> None:
 
 
 _CAP_REASONS = {
-    (True, False): "the cap you set",
-    (True, True): "the cap you set",
-    (False, False): "without augmentation, longer one-cycle runs of a small network scored "
-    "lower in cnn-lab's benchmark",
-    (False, True): "with augmentation, runs twice as long gained nothing in cnn-lab's benchmark",
+    False: "without augmentation, longer one-cycle runs of a small network scored lower in "
+    "cnn-lab's benchmark",
+    True: "with augmentation, runs twice as long gained nothing in cnn-lab's benchmark",
 }
-"""Why the final run stops at its cap: (the person set it, the recipe augments)."""
+"""Why the final run stops at the default cap, by whether its recipe augments its images
+(see ``FINAL_EPOCH_CAP`` and ``AUGMENTED_EPOCH_CAP``)."""
 
 
 __all__ = ["final"]
