@@ -243,7 +243,8 @@ def search(run: RunState, measured: Measured) -> None:
     params = search_params(base, (low, high), run.plan.widths, run.plan.networks, run.asked)
     sweep = search_spec(base, params, f"optimize-{run.experiment_id}", size.trials)
     points = first_points(run.asked, found)
-    tried = "tried first" if found is None else "both tried first"
+    rates = {point["train.lr"] for point in points}
+    tried = "tried first" if len(rates) == 1 else "both tried first"
     run.notes.decide(
         "search",
         f"lr from {low:.1e} to {high:.1e}",
