@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cnn_lab.engine.optimize.long_run import augments, lengthen
 from cnn_lab.engine.optimize.plan import FINAL_MARGIN, size_final
 from cnn_lab.engine.optimize.state import Measured, RunState
 from cnn_lab.engine.store import open_store
@@ -15,7 +16,9 @@ def final(run: RunState, measured: Measured) -> None:
 
     The run is modelled as setup + epochs × epoch time (both measured, see
     ``calibrate``) inside the allotment less ``FINAL_MARGIN``, at most
-    ``Plan.epoch_cap`` epochs (then its epochs end it). The time that leaves is
+    ``Plan.epoch_cap`` epochs (then its epochs end it); with time beyond the cap of a
+    recipe without augmentation, the search's best shifted recipe may train instead
+    (``long_run.lengthen``). The time that leaves is
     the run's ``time_limit_s``: its schedule follows the clock as well as its steps, so
     the one-cycle has annealed when the time is up and the run completes there; its
     epochs are set above the estimate (``FINAL_EPOCH_SLACK``) so that the clock, not
@@ -23,7 +26,8 @@ def final(run: RunState, measured: Measured) -> None:
     guard only. A target goal completes the run at the first validation reaching it.
     """
     began, allot = run.ledger.clock(), run.ledger.allot("final")
-    augmented = any(step.strength > 0 for step in run.spec.dataset.augment)
+    lengthen(run, measured, allot)
+    augmented = augments(run.spec)
     cap = run.plan.epoch_cap(augmented)
     size = size_final(allot, measured.epoch_s, measured.setup_s, cap)
     if size.epochs < 1:

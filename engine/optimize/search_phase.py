@@ -298,6 +298,7 @@ def search(run: RunState, measured: Measured) -> None:
             run.run_ids.append(trial.run_id)
     for trial in completed:
         run.scores[trial.run_id] = float(trial.value or 0.0)
+        run.trials[trial.run_id] = trial.number
         run.specs[trial.run_id] = without_idle_augmentation(
             sweep.trial_spec(trial.params, trial.number)
         )

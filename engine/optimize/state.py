@@ -48,6 +48,8 @@ class RunState:
     scores: dict[int, float] = field(default_factory=dict)
     specs: dict[int, RunSpec] = field(default_factory=dict)
     """Each scored run's spec, so the best can be applied."""
+    trials: dict[int, int] = field(default_factory=dict)
+    """The search's completed trials: run id to trial number (the final run is not one)."""
     experiment_id: int = 0
     final_run_id: int | None = None
     found_lr: float | None = None

@@ -111,6 +111,13 @@ class Planted:
         self.clock.now += min(steps * 0.01, 1.0)
         return LRFinderResult((), (), (), 3e-3, 3e-3, 1e-2, None, "suggested 3.00e-03")
 
+    def score(self, spec: RunSpec, epoch: int) -> float:
+        """A run's validation accuracy after ``epoch``: the rate decides, epochs add a little."""
+        value = round(min(0.99, 0.3 + 20 * spec.train.lr) + epoch / 1000, 4)
+        if spec.dataset.augment:
+            value += self.augment_bonus * spec.dataset.augment[0].strength
+        return value
+
     def train(self, spec: RunSpec, db_path: str | Path, run_id: int | None = None, *,
               emit: Any, should_stop: Any, sample_system: bool) -> RunRecord:  # fmt: skip
         """One planted run: setup, then epochs of ``epoch_s``, stopping when told."""
@@ -133,9 +140,7 @@ class Planted:
                 if should_stop():
                     break
                 self.clock.now += self.epoch_s
-                value = round(min(0.99, 0.3 + 20 * spec.train.lr) + epoch / 1000, 4)
-                if spec.dataset.augment:
-                    value += self.augment_bonus * spec.dataset.augment[0].strength
+                value = self.score(spec, epoch)
                 best = max(best, value)
                 emit(EpochEnd(epoch, epoch, 1.0, value, 1.0, value, self.epoch_s, 100.0))
                 point = MetricPoint(run_id, epoch, epoch, "val.accuracy", value, time.time())
@@ -494,3 +499,56 @@ def test_the_search_varies_shifts_and_an_augmented_recipe_may_train_longer(db_pa
     assert planted.final_epochs == [FINAL_EPOCH_CAP]
     decision = next(d for d in result.decisions if d.phase == "final")
     assert "without augmentation" in decision.evidence and tmp_db.exists()
+    # the final run had time for more than 60 epochs, and the shifted trials lost too much
+    (refused,) = [r for r in result.rejected if r.phase == "final"]
+    assert "trained longer" in refused.option and "keeps the unshifted recipe" in refused.reason
+
+
+@dataclass
+class ShiftsCostEarly(Planted):
+    """Every rate trains alike; shifts cost half a point per unit of strength in a trial."""
+
+    def score(self, spec: RunSpec, epoch: int) -> float:
+        shift = spec.dataset.augment[0].strength if spec.dataset.augment else 0.0
+        return round(0.9 + epoch / 1000 - 0.005 * shift, 5)
+
+
+def test_time_beyond_the_unshifted_cap_trains_the_best_shifted_trial_longer(
+    db_path: Path,
+) -> None:
+    """The search picks a recipe without shifts (they cost a little after 5 epochs), but the
+    final run has time for more than its 60 epochs: the best shifted trial, within a point
+    of the best, trains instead, up to the augmented cap, and the card says why. Not for
+    the target goal, a cap the person set, or a budget that leaves no time beyond 60."""
+    from cnn_lab.engine.optimize.plan import AUGMENTED_EPOCH_CAP, FINAL_EPOCH_CAP
+
+    planted = ShiftsCostEarly(FakeClock())
+    result = _run(planted, 600.0, db_path)
+    with RunStore.open(db_path) as store:
+        specs = {i: RunSpec.from_json(store.get_run(i).spec_json) for i in result.run_ids}
+    trials = [specs[i] for i in result.run_ids[:-1]]
+    assert trials[0].dataset.augment[0].strength == 0.0  # the search's own pick had none
+    (step,) = result.chosen.dataset.augment
+    assert step.name == "translate" and step.strength > 0
+    # the recipe trained is a trial's, as measured: its rate, decay and shifts
+    twin = next(t for t in trials if t.dataset.augment == result.chosen.dataset.augment)
+    assert twin.train.lr == result.chosen.train.lr
+    assert twin.train.weight_decay == result.chosen.train.weight_decay
+    assert planted.final_epochs == [AUGMENTED_EPOCH_CAP]
+    why = next(d for d in result.decisions if d.phase == "final" and "translate=" in d.choice)
+    assert "trial #" in why.choice and f"the {FINAL_EPOCH_CAP} a recipe without" in why.evidence
+    assert result.decisions[-1].choice == f"epochs={AUGMENTED_EPOCH_CAP}"
+
+    # a person's cap is the cap either way: no epochs stand idle
+    planted = ShiftsCostEarly(FakeClock())
+    result = _run(planted, 600.0, db_path.with_name("cap.sqlite"), final_epoch_cap=FINAL_EPOCH_CAP)
+    assert result.chosen.dataset.augment == () and planted.final_epochs == [FINAL_EPOCH_CAP]
+    # the target goal wants the fastest run to the target, not the longest
+    planted = ShiftsCostEarly(FakeClock())
+    result = _run(planted, 600.0, db_path.with_name("target.sqlite"), goal="target", target=0.95)
+    assert result.chosen.dataset.augment == ()
+    # a budget whose final run holds fewer than 60 epochs keeps the search's pick, silently
+    planted = ShiftsCostEarly(FakeClock())
+    result = _run(planted, 150.0, db_path.with_name("short.sqlite"))
+    assert result.chosen.dataset.augment == ()
+    assert not [r for r in result.rejected if r.phase == "final"]
