@@ -97,9 +97,15 @@ to 1, 2, 3 or 4 pixels on 32. Steps rather than a range, so that "none" can be p
 range would offer 0.003, a shift of no pixel that still reads as an augmentation)."""
 
 
+def searches_shifts(asked: RunSpec) -> bool:
+    """Whether the searched augmentation is the search's own shifts, not the person's: their
+    data has none. The one rule for the searched range, the first points and the final run."""
+    return not asked.dataset.augment
+
+
 def _strength_param(asked: RunSpec) -> dict[str, Any]:
     """How the first augmentation's strength is searched (see the constants above)."""
-    if asked.dataset.augment:
+    if not searches_shifts(asked):
         low, high = AUGMENT_STRENGTH
         return {"range": {"low": low, "high": high}}
     return {"choices": list(SHIFT_STRENGTHS)}
@@ -141,16 +147,16 @@ def first_points(asked: RunSpec, found_lr: float | None) -> list[dict[str, Any]]
     decay = asked.train.weight_decay
     low, high = decay_range(asked)
     fixed: dict[str, Any] = {"train.weight_decay": decay} if low <= decay <= high else {}
-    steps = asked.dataset.augment
     weakest, strongest = AUGMENT_STRENGTH
-    if not steps:
+    shifts = searches_shifts(asked)
+    if shifts:
         own: dict[str, Any] = {"dataset.augment.0.strength": 0.0}
-    elif weakest <= steps[0].strength <= strongest:
-        own = {"dataset.augment.0.strength": steps[0].strength}
+    elif weakest <= asked.dataset.augment[0].strength <= strongest:
+        own = {"dataset.augment.0.strength": asked.dataset.augment[0].strength}
     else:
         own = {}
     points = [{"train.lr": asked.train.lr, **fixed, **own}]
-    if not steps:  # the same recipe with shifts: a paired answer to "do shifts help here?"
+    if shifts:  # the same recipe with shifts: a paired answer to "do shifts help here?"
         points.append({"train.lr": asked.train.lr, **fixed, "dataset.augment.0.strength": 1.0})
     if found_lr is not None and not math.isclose(found_lr, asked.train.lr, rel_tol=0.05):
         points.append({"train.lr": found_lr, **fixed})
@@ -252,7 +258,7 @@ def search(run: RunState, measured: Measured) -> None:
         + (f" and the range test's {found:.1e}" if found is not None else "")
         + f" ({tried}), {size.trials} trials of up to {size.epochs} epochs",
     )
-    if not run.asked.dataset.augment:
+    if searches_shifts(run.asked):
         run.notes.decide(
             "search",
             f"{SEARCHED_AUGMENTATION} from 0 to 1",
@@ -354,4 +360,4 @@ def calibrate(
         measured.setup_from_runs = len(overheads)
 
 
-__all__ = ["run_search", "search", "search_params", "search_spec"]
+__all__ = ["run_search", "search", "search_params", "search_spec", "searches_shifts"]
