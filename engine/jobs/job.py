@@ -30,7 +30,7 @@ from cnn_lab.engine.jobs.bottleneck import BottleneckTracker
 from cnn_lab.engine.jobs.child_link import BUG_HINT, ParentLink
 from cnn_lab.engine.jobs.recording import RunRecorder
 from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
-from cnn_lab.engine.specs.architecture import MODULE, TIMM
+from cnn_lab.engine.specs.architecture import memory_hint
 from cnn_lab.engine.specs.network_name import network_name
 from cnn_lab.engine.store import (
     BatchedWriter,
@@ -297,13 +297,6 @@ def _finished(event: Any) -> dict[str, Any]:
     }
 
 
-def _memory_hint(architecture: ArchitectureSpec) -> str:
-    """What to lower after running out of memory: a timm or module network has no width."""
-    if architecture.preset in (TIMM, MODULE):
-        return "Lower the batch size or the image size, or pick a smaller network."
-    return "Lower the batch size or the model width."
-
-
 def _ended_by(exc: Exception, architecture: ArchitectureSpec) -> dict[str, Any]:
     """The end of a run that training left by ``exc``: a sentence for a person, no traceback."""
     if isinstance(exc, Cancelled):
@@ -316,9 +309,9 @@ def _ended_by(exc: Exception, architecture: ArchitectureSpec) -> dict[str, Any]:
     if isinstance(exc, UserError):
         return _failure(exc.message, exc.hint)
     if isinstance(exc, MemoryError):
-        return _failure("The run ran out of memory.", _memory_hint(architecture))
+        return _failure("The run ran out of memory.", memory_hint(architecture))
     if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():
-        return _failure("The device ran out of memory.", _memory_hint(architecture))
+        return _failure("The device ran out of memory.", memory_hint(architecture))
     log.error("training failed:\n%s", traceback.format_exc())
     # A RuntimeError's type says nothing a person can use; any other type names the bug.
     return _failure(

@@ -28,11 +28,22 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
-from cnn_lab.engine.errors import Cancelled
+from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.jobs.child_link import ParentLink, report_failure
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs.architecture import memory_hint
 
-OOM_HINT = "Lower the batch size or the width, or give fewer candidate widths."
+
+def oom_hint(request: dict[str, Any]) -> str:
+    """What to change after optimizing ran out of memory: what the network can lower (a
+    timm or module network has no width), and the candidates that may be the culprit."""
+    try:
+        lower = memory_hint(RunSpec.from_json(request["spec_json"]).architecture)
+    except (KeyError, TypeError, ValueError, UserError):  # a bad request: not this error
+        lower = "Lower the batch size."
+    if request.get("widths") or request.get("networks"):
+        return f"{lower} Or give fewer or smaller candidate widths and networks."
+    return lower
 
 
 def planted_kwargs(name: str | None) -> dict[str, Any]:
@@ -95,7 +106,7 @@ def optimize_child(
             exc,
             send,
             subject="Optimizing",
-            out_of_memory=("Optimizing ran out of memory.", OOM_HINT),
+            out_of_memory=("Optimizing ran out of memory.", oom_hint(request)),
         )
     else:
         send(("result", result.to_dict()))

@@ -150,3 +150,11 @@ class ArchitectureSpec(Spec):
     def starts_pretrained(self) -> bool:
         """Whether the network starts from trained weights (published or a file)."""
         return bool(self.weights or self.pretrained)
+
+
+def memory_hint(architecture: ArchitectureSpec) -> str:
+    """What to lower after running out of memory. A timm or module network has no width
+    cnn-lab can change, so its hint names the image size or a smaller network instead."""
+    if architecture.preset in (TIMM, MODULE):
+        return "Lower the batch size or the image size, or pick a smaller network."
+    return "Lower the batch size or the model width."

@@ -32,12 +32,18 @@ from typing import Any
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.jobs.child_link import ParentLink, report_failure
 from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs.architecture import memory_hint
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[tuple[Any, ...]], None]
 
-OOM_HINT = "Lower the batch size or the model width, or run the batch-size finder first."
+
+def oom_hint(spec: RunSpec | None) -> str:
+    """What to change after a tuner ran out of memory: what the network can lower (a timm
+    or module network has no width), and the finder that measures what fits."""
+    lower = "Lower the batch size." if spec is None else memory_hint(spec.architecture)
+    return f"{lower} The batch-size finder measures the largest batch that fits."
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ def tune_child(
     def progress(stage: str, done: int, total: int) -> None:
         send(("progress", str(stage), int(done), int(total)))
 
+    spec: RunSpec | None = None
     try:
         spec = RunSpec.from_json(spec_json)
         result = run_tuner(kind, spec, options, should_stop=should_stop, progress=progress)
@@ -139,7 +146,10 @@ def tune_child(
         send(("cancelled",))
     except Exception as exc:  # the parent must always hear how the tuner ended
         report_failure(
-            exc, send, subject="Tuning", out_of_memory=("The tuner ran out of memory.", OOM_HINT)
+            exc,
+            send,
+            subject="Tuning",
+            out_of_memory=("The tuner ran out of memory.", oom_hint(spec)),
         )
     else:
         send(("result", result))

@@ -363,3 +363,14 @@ def test_out_of_memory_suggests_only_what_the_network_can_change(
     for exc in (MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")):
         ended = _ended_by(exc, spec)
         assert ended["status"] == st.FAILED and ended["hint"] == hint, ended
+    # the tuners' and optimize's processes say the same of the network
+    from cnn_lab.engine.optimize.child import oom_hint as optimize_hint
+    from cnn_lab.engine.specs import RunSpec
+    from cnn_lab.engine.tune.child import oom_hint as tune_hint
+
+    run = RunSpec.from_dict({"architecture": architecture})
+    assert tune_hint(run).startswith(hint) and tune_hint(None).startswith("Lower the batch size.")
+    request: dict[str, Any] = {"spec_json": run.to_json()}
+    assert optimize_hint(request) == hint
+    assert optimize_hint({**request, "widths": [0.5, 1.0]}).startswith(f"{hint} Or give fewer")
+    assert optimize_hint({"spec_json": "{"}) == "Lower the batch size."
