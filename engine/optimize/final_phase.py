@@ -16,8 +16,8 @@ def final(run: RunState, measured: Measured) -> None:
 
     The run is modelled as setup + epochs × epoch time (both measured, see
     ``calibrate``) inside the allotment less ``FINAL_MARGIN``, at most
-    ``Plan.epoch_cap`` epochs (then its epochs end it); with time beyond the cap of a
-    recipe without augmentation, the search's best shifted recipe may train instead
+    ``Plan.epoch_cap`` epochs (then its epochs end it); a run much longer than the
+    trials adds the shifts the search tried, unless its paired trials showed they hurt
     (``long_run.lengthen``). The time that leaves is
     the run's ``time_limit_s``: its schedule follows the clock as well as its steps, so
     the one-cycle has annealed when the time is up and the run completes there; its
