@@ -30,17 +30,19 @@ from typing import Any
 
 from cnn_lab.engine.errors import Cancelled, UserError
 from cnn_lab.engine.jobs.child_link import ParentLink, report_failure
-from cnn_lab.engine.specs import RunSpec
+from cnn_lab.engine.specs import ArchitectureSpec, RunSpec
 from cnn_lab.engine.specs.architecture import memory_hint
 
 
 def oom_hint(request: dict[str, Any]) -> str:
     """What to change after optimizing ran out of memory: what the network can lower (a
     timm or module network has no width), and the candidates that may be the culprit."""
+    architecture: ArchitectureSpec | None
     try:
-        lower = memory_hint(RunSpec.from_json(request["spec_json"]).architecture)
+        architecture = RunSpec.from_json(request["spec_json"]).architecture
     except (KeyError, TypeError, ValueError, UserError):  # a bad request: not this error
-        lower = "Lower the batch size."
+        architecture = None
+    lower = memory_hint(architecture)
     if request.get("widths") or request.get("networks"):
         return f"{lower} Or give fewer or smaller candidate widths and networks."
     return lower

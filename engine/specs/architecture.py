@@ -152,9 +152,12 @@ class ArchitectureSpec(Spec):
         return bool(self.weights or self.pretrained)
 
 
-def memory_hint(architecture: ArchitectureSpec) -> str:
+def memory_hint(architecture: ArchitectureSpec | None) -> str:
     """What to lower after running out of memory. A timm or module network has no width
-    cnn-lab can change, so its hint names the image size or a smaller network instead."""
+    cnn-lab can change, so its hint names the image size or a smaller network instead;
+    None (the network is not known: its spec could not be read) names the batch only."""
+    if architecture is None:
+        return "Lower the batch size."
     if architecture.preset in (TIMM, MODULE):
         return "Lower the batch size or the image size, or pick a smaller network."
     return "Lower the batch size or the model width."

@@ -42,7 +42,7 @@ Send = Callable[[tuple[Any, ...]], None]
 def oom_hint(spec: RunSpec | None) -> str:
     """What to change after a tuner ran out of memory: what the network can lower (a timm
     or module network has no width), and the finder that measures what fits."""
-    lower = "Lower the batch size." if spec is None else memory_hint(spec.architecture)
+    lower = memory_hint(None if spec is None else spec.architecture)
     return f"{lower} The batch-size finder measures the largest batch that fits."
 
 
